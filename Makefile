@@ -1,0 +1,33 @@
+# Two commands on a fresh machine with only Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv demo test test-unit bench lint clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: venv
+	$(PY) -m localcloud demo
+
+test: venv
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+bench: venv
+	$(PY) -m pytest benchmarks --benchmark-only -p no:cacheprovider -s
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy components chaos functions localcloud
+
+clean:
+	rm -rf $(VENV) .localcloud reports .pytest_cache .hypothesis .benchmarks

@@ -1,0 +1,1 @@
+"""Fault-injection middleware for every handler; variable names in settings.py."""
