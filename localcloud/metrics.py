@@ -38,3 +38,53 @@ def emit(
         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
     }
     cloudwatch_backends[account_id][region].put_metric_data(namespace, [datum])
+
+
+def ingest_log_line(function_name: str, line: str) -> int:
+    """Turn one Embedded Metric Format log line into metrics, as CloudWatch Logs does.
+
+    The Lambda runtime calls this for every line a function prints. Returns the
+    number of datapoints emitted (0 for a line that is not EMF).
+    """
+    # A cheap prefilter: most log lines are not EMF, and json.loads costs more.
+    if '"_aws"' not in line:
+        return 0
+    import json
+
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return 0
+    meta = doc.get("_aws") if isinstance(doc, dict) else None
+    if not isinstance(meta, dict):
+        return 0
+    emitted = 0
+    stamp_ms = meta.get("Timestamp")
+    timestamp = (
+        datetime.fromtimestamp(stamp_ms / 1000, timezone.utc)
+        if isinstance(stamp_ms, (int, float))
+        else None
+    )
+    for directive in meta.get("CloudWatchMetrics", []):
+        namespace = directive.get("Namespace")
+        if not namespace:
+            logger.warning("EMF directive without Namespace from %s", function_name)
+            continue
+        for dimension_set in directive.get("Dimensions", []) or [[]]:
+            dims = {key: str(doc[key]) for key in dimension_set if key in doc}
+            for metric in directive.get("Metrics", []):
+                name = metric.get("Name")
+                values = doc.get(name)
+                if name is None or values is None:
+                    continue
+                for value in values if isinstance(values, list) else [values]:
+                    emit(
+                        namespace,
+                        name,
+                        float(value),
+                        dims,
+                        unit=metric.get("Unit", "None"),
+                        timestamp=timestamp,
+                    )
+                    emitted += 1
+    return emitted
