@@ -1,1 +1,11 @@
-"""failmodes: localcloud."""
+"""failmodes' embedded local cloud: moto plus a real Lambda runtime, event sources and alarms.
+
+with localcloud.start() as cloud:
+    sqs = cloud.client("sqs")
+"""
+
+from __future__ import annotations
+
+from localcloud.server import LocalCloud, start
+
+__all__ = ["LocalCloud", "start"]

@@ -1,0 +1,72 @@
+"""The Lambda Invoke API over HTTP, answered by the runtime instead of moto.
+
+moto would answer "error running docker" (or echo the payload with
+use_docker=false, even for a function that does not exist).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Request, Response
+
+from localcloud.lambda_.types import LambdaApiError
+
+if TYPE_CHECKING:
+    from localcloud.lambda_.runtime import LambdaRuntime
+    from localcloud.server import LocalCloud
+
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+_INVOKE_ASYNC_PATH = re.compile(r"^/2014-11-13/functions/(?P<name>[^/]+)/invoke-async/?$")
+LOG_TAIL_BYTES = 4096
+
+
+def error_response(exc: LambdaApiError) -> Response:
+    response = Response(json.dumps(exc.body()), status=exc.status, content_type="application/json")
+    response.headers["x-amzn-ErrorType"] = exc.code
+    return response
+
+
+def install_http_api(cloud: LocalCloud, runtime: LambdaRuntime) -> None:
+    runtime.dead_letter.install()
+
+    def intercept(request: Request) -> Response | None:
+        if request.method != "POST":
+            return None
+        match = _INVOKE_PATH.match(request.path)
+        legacy = None if match else _INVOKE_ASYNC_PATH.match(request.path)
+        if not match and not legacy:
+            return None
+        name = unquote((match or legacy)["name"])  # type: ignore[index]
+        invocation_type = (
+            "Event" if legacy else request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        )
+        try:
+            result = runtime.invoke(
+                name,
+                request.get_data(),
+                invocation_type=invocation_type,
+                qualifier=request.args.get("Qualifier"),
+            )
+        except LambdaApiError as exc:
+            return error_response(exc)
+        response = Response(
+            result.payload, status=result.status_code, content_type="application/json"
+        )
+        response.headers["X-Amz-Executed-Version"] = result.executed_version
+        response.headers["x-amzn-RequestId"] = result.request_id
+        if result.function_error:
+            response.headers["X-Amz-Function-Error"] = result.function_error
+        if request.headers.get("X-Amz-Log-Type") == "Tail" and invocation_type == "RequestResponse":
+            tail = result.log_tail.encode()[-LOG_TAIL_BYTES:]
+            response.headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
+        if legacy:
+            response.status_code = 202
+            response.set_data(json.dumps({"Status": 202}))
+        return response
+
+    cloud.add_interceptor(intercept)

@@ -1,0 +1,240 @@
+"""Every reach into moto's internals, in one place (moto is pinned ==5.2.5).
+
+Each function here has a test in tests/local/test_moto_reach.py that fails
+loudly when a moto upgrade moves what it relies on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from localcloud.server import LocalCloud
+
+logger = logging.getLogger(__name__)
+
+_active: list[LocalCloud] = []
+_patch_lock = threading.Lock()
+_patched = False
+
+
+def moto_version() -> str:
+    import moto
+
+    return str(moto.__version__)
+
+
+def request_handler_class() -> type:
+    """moto's request handler: it keeps headers with underscores (S3 metadata) intact."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    return MotoRequestHandler
+
+
+def moto_wsgi_app() -> Any:
+    """moto's own server app: dispatches by the signed service name to each backend."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def configure_moto_before_backends() -> None:
+    """Settings moto reads when it first builds a backend, so set them before any request.
+
+    - IAM managed policies (arn:aws:iam::aws:policy/...) load, so roles can attach them.
+    - Step Functions executes definitions (moto's parser backend) instead of only storing them.
+    """
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+
+
+def active_cloud() -> LocalCloud | None:
+    return _active[-1] if _active else None
+
+
+def activate(cloud: LocalCloud) -> None:
+    """Route moto-internal paths (Lambda invoke, SNS -> Lambda, Step Functions) to `cloud`."""
+    _active.append(cloud)
+    _install_patches()
+
+
+def deactivate(cloud: LocalCloud) -> None:
+    if cloud in _active:
+        _active.remove(cloud)
+
+
+def _install_patches() -> None:
+    global _patched
+    with _patch_lock:
+        if _patched:
+            return
+        _patch_lambda_invoke()
+        _patch_sns_lambda_subscription()
+        _patch_stepfunctions_client()
+        _patched = True
+
+
+def _patch_lambda_invoke() -> None:
+    """moto's services invoke Lambda by calling `LambdaFunction.invoke` (EventBridge, S3, ...).
+
+    moto would answer "error running docker"; the local runtime runs the code
+    instead. These callers are AWS services that invoke asynchronously, and they
+    run inside a moto request (under the cloud lock), so the event is queued.
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        cloud = active_cloud()
+        if cloud is None or cloud.lambdas is None:
+            raise RuntimeError("moto invoked a Lambda function with no local cloud running")
+        payload = body if isinstance(body, bytes) else str(body or "{}").encode()
+        cloud.lambdas.invoke(self.function_arn, payload, invocation_type="Event")
+        response_headers["status_code"] = 202
+        return b""
+
+    LambdaFunction.invoke = invoke
+
+
+def _patch_sns_lambda_subscription() -> None:
+    """SNS -> Lambda: moto sends a canned envelope synchronously; the local cloud delivers
+    the real envelope asynchronously, with retries and the subscription's redrive policy.
+
+    moto's filter policy check and message-structure handling are kept (they run first).
+    """
+    from moto.sns.models import Subscription
+
+    original = Subscription.publish
+
+    def publish(
+        self: Any,
+        message: str,
+        message_id: str,
+        subject: str | None = None,
+        message_attributes: dict[str, Any] | None = None,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
+        message_structure: str | None = None,
+    ) -> None:
+        if self.protocol != "lambda":
+            return original(
+                self,
+                message,
+                message_id,
+                subject,
+                message_attributes,
+                group_id,
+                deduplication_id,
+                message_structure,
+            )
+        if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(
+            message_attributes, message
+        ):
+            return None
+        if message_structure == "json":
+            message = self._parse_message_structure(message, self.protocol)
+        cloud = active_cloud()
+        if cloud is None or cloud.sns is None:
+            raise RuntimeError("SNS published to Lambda with no local cloud running")
+        cloud.sns.deliver(
+            subscription_arn=self.arn,
+            topic_arn=self.topic.arn,
+            endpoint=self.endpoint,
+            attributes=dict(self.attributes),
+            message=message,
+            message_id=message_id,
+            subject=subject,
+            message_attributes=message_attributes or {},
+        )
+        return None
+
+    Subscription.publish = publish
+
+
+def _patch_stepfunctions_client() -> None:
+    """moto's Step Functions parser calls services with boto3 on localhost:$MOTO_PORT;
+    point it at the local cloud's endpoint instead, so Lambda tasks reach the runtime."""
+    import boto3
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        cloud = active_cloud()
+        if cloud is None:
+            raise RuntimeError("a state machine ran with no local cloud running")
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=cloud.endpoint,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=60,
+                read_timeout=960,
+            ),
+        )
+
+    boto_client.boto_client_for = boto_client_for
+    # Modules that imported the name before the patch hold their own reference.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    lambda_eval_utils.boto_client_for = boto_client_for
+    _rebind_everywhere("boto_client_for", boto_client_for)
+
+
+def _rebind_everywhere(name: str, replacement: Any) -> None:
+    import sys
+
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("moto.stepfunctions.parser") and hasattr(module, name):
+            setattr(module, name, replacement)
+
+
+# ---- reads of moto state (call with cloud.lock held) -----------------------------------
+def lambda_function(
+    account_id: str, region: str, name_or_arn: str, qualifier: str | None = None
+) -> Any | None:
+    """moto's LambdaFunction for a name, ARN or partial ARN, or None if it does not exist."""
+    from moto.awslambda.exceptions import LambdaClientError
+    from moto.awslambda.models import lambda_backends
+
+    backend = lambda_backends[account_id][region]
+    try:
+        return backend.get_function(name_or_arn, qualifier)
+    except LambdaClientError:
+        return None
+
+
+def event_invoke_config(fn: Any) -> dict[str, Any]:
+    """The function's PutFunctionEventInvokeConfig settings (moto stores, never acts on them)."""
+    configs = getattr(fn, "event_invoke_config", None) or []
+    return dict(configs[0].config) if configs else {}
+
+
+def sqs_queue_wait_seconds(account_id: str, region: str, queue_url: str) -> int | None:
+    """A queue's ReceiveMessageWaitTimeSeconds, or None if the queue does not exist."""
+    from moto.sqs.models import sqs_backends
+
+    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+    queue = sqs_backends[account_id][region].queues.get(name)
+    return None if queue is None else int(queue.receive_message_wait_time_seconds or 0)
+
+
+def put_log_lines(
+    account_id: str, region: str, group: str, stream: str, lines: list[tuple[int, str]]
+) -> None:
+    """Append (timestamp_ms, message) events to CloudWatch Logs, creating group and stream."""
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends[account_id][region]
+    if group not in backend.groups:
+        backend.create_log_group(group, {})
+    log_group = backend.groups[group]
+    if stream not in log_group.streams:
+        backend.create_log_stream(group, stream)
+    backend.put_log_events(group, stream, [{"timestamp": t, "message": m} for t, m in lines])

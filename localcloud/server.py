@@ -1,0 +1,300 @@
+"""One endpoint on 127.0.0.1 serving moto in-process, with the local cloud's additions.
+
+Requests flow: `/_localcloud/*` (info, health) -> mounts (paths served outside
+moto) -> interceptors (may answer instead of moto) -> moto, under one lock ->
+observers (see the request and moto's answer). moto's backends are not safe
+under concurrent requests (8 producers x 8 consumers on one SQS queue lost and
+duplicated messages), so every call into moto holds `cloud.lock`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_input_stream
+
+from localcloud import clock, extensions, moto_reach
+
+logger = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+BODY_KEY = "localcloud.body"
+SQS_POLL_INTERVAL = 0.02  # seconds between empty polls of a long-poll ReceiveMessage
+
+Interceptor = Callable[[Request], "Response | None"]
+Observer = Callable[[Request, Response], None]
+
+
+class Service(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _QuietHandler(moto_reach.request_handler_class()):  # type: ignore[misc]
+    """moto's handler (keeps underscored S3 metadata headers), minus a log line per request."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class LocalCloud:
+    """The embedded local cloud. Use `localcloud.start()` rather than building one by hand."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, time_scale: float | None = None):
+        self.host = host
+        self.requested_port = port
+        self.clock = clock.Clock(clock.resolve_time_scale(time_scale))
+        # Re-entrant: a moto call may trigger a patched moto-internal path that reads moto again.
+        self.lock = threading.RLock()
+        self.region = REGION
+        self.account_id = ACCOUNT_ID
+        self._interceptors: list[Interceptor] = []
+        self._observers: list[Observer] = []
+        self._mounts: list[tuple[str, Callable[..., Any]]] = []
+        self._services: list[Service] = []
+        self._started_services: list[Service] = []
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._moto_app: Callable[..., Any] | None = None
+        self.started_in: float | None = None
+        self.lambdas: Any = None  # localcloud.lambda_.LambdaRuntime, set by start()
+        self.sns: Any = None  # localcloud.sns.SnsLambdaDelivery
+
+    # ---- extension points -------------------------------------------------------------
+    def add_interceptor(self, fn: Interceptor) -> None:
+        """`fn(request)` runs before moto; a Response it returns is the answer."""
+        self._interceptors.append(fn)
+
+    def add_observer(self, fn: Observer) -> None:
+        """`fn(request, response)` runs after the answer is known (it may amend the response)."""
+        self._observers.append(fn)
+
+    def mount(self, prefix: str, wsgi_app: Callable[..., Any]) -> None:
+        """Serve paths starting with `prefix` by `wsgi_app`, outside moto and its lock."""
+        if not prefix.startswith("/"):
+            raise ValueError(f"mount prefix {prefix!r} must start with '/'")
+        self._mounts.append((prefix, wsgi_app))
+        self._mounts.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def add_service(self, service: Service) -> None:
+        """A background service started now (if the cloud runs) and stopped with the cloud."""
+        self._services.append(service)
+        if self._server is not None:
+            service.start()
+            self._started_services.append(service)
+
+    # ---- lifecycle --------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the local cloud is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalCloud:
+        began = time.perf_counter()
+        moto_reach.configure_moto_before_backends()
+        self._moto_app = moto_reach.moto_wsgi_app()
+        self._server = make_server(
+            self.host, self.requested_port, self, threaded=True, request_handler=_QuietHandler
+        )
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="localcloud-http", daemon=True
+        )
+        self._thread.start()
+        moto_reach.activate(self)
+        self.add_interceptor(self._sqs_long_poll)
+
+        from localcloud.lambda_ import LambdaRuntime
+        from localcloud.sns import SnsLambdaDelivery
+
+        self.lambdas = LambdaRuntime(self)
+        self.add_service(self.lambdas)
+        self.sns = SnsLambdaDelivery(self)
+        self.add_service(self.sns)
+        for spec in extensions.INSTALLERS:
+            module_name, _, func_name = spec.partition(":")
+            if not func_name:
+                raise ValueError(f"extensions.INSTALLERS entry {spec!r} is not 'module:function'")
+            getattr(importlib.import_module(module_name), func_name)(self)
+        self.started_in = time.perf_counter() - began
+        logger.info("local cloud on %s (started in %.3f s)", self.endpoint, self.started_in)
+        return self
+
+    def stop(self) -> None:
+        for service in reversed(self._started_services):
+            try:
+                service.stop()
+            except Exception:
+                logger.exception("stopping %r failed", service)
+        self._started_services.clear()
+        moto_reach.deactivate(self)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> LocalCloud:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- clients and moto -------------------------------------------------------------
+    def client(self, service_name: str, **config: Any) -> Any:
+        """A boto3 client on this cloud (region us-east-1, test credentials)."""
+        return boto3.session.Session().client(
+            service_name,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            config=Config(**config) if config else None,
+            **TEST_CREDENTIALS,
+        )
+
+    def call_moto(self, environ: dict[str, Any], body: bytes | None = None) -> Response:
+        """Answer one request by moto, under the lock; `environ` may be a modified copy."""
+        environ = dict(environ)
+        data = environ.get(BODY_KEY, b"") if body is None else body
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ["CONTENT_LENGTH"] = str(len(data))
+        assert self._moto_app is not None
+        with self.lock:
+            return Response.from_app(self._moto_app, environ, buffered=True)
+
+    def _sqs_long_poll(self, request: Request) -> Response | None:
+        """ReceiveMessage with a wait: polled under short lock holds, never waiting inside moto
+        (moto would hold the lock for up to 20 s and stall every other request)."""
+        target = request.headers.get("X-Amz-Target", "")
+        is_json = target == "AmazonSQS.ReceiveMessage"
+        form = None if is_json else request.form
+        if not is_json and (form is None or form.get("Action") != "ReceiveMessage"):
+            return None
+        params: dict[str, Any] = json.loads(request.get_data() or b"{}") if is_json else dict(form)
+        queue_url = str(params.get("QueueUrl") or request.base_url)
+        wait = params.get("WaitTimeSeconds")
+        if wait is None:
+            with self.lock:
+                wait = moto_reach.sqs_queue_wait_seconds(self.account_id, self.region, queue_url)
+        try:
+            wait_seconds = int(wait or 0)
+        except (TypeError, ValueError):
+            return None  # let moto answer the invalid parameter
+        if not 0 < wait_seconds <= 20:
+            return None
+        params["WaitTimeSeconds"] = 0
+        if is_json:
+            body = json.dumps(params).encode()
+        else:
+            from urllib.parse import urlencode
+
+            body = urlencode(params).encode()
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            response = self.call_moto(request.environ, body=body)
+            if (
+                response.status_code != 200
+                or b"<Message>" in response.get_data()
+                or (is_json and b'"Messages"' in response.get_data())
+                or time.monotonic() >= deadline
+            ):
+                return response
+            time.sleep(SQS_POLL_INTERVAL)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "account_id": self.account_id,
+            "time_scale": self.clock.time_scale,
+            "compressed_delays": clock.COMPRESSED_DELAYS,
+            "not_compressed": list(clock.NOT_COMPRESSED),
+            "started_in_seconds": self.started_in,
+            "moto_version": moto_reach.moto_version(),
+            "mounts": [prefix for prefix, _ in self._mounts],
+            "extensions": list(extensions.INSTALLERS),
+        }
+
+    # ---- WSGI -------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_localcloud/"):
+            return self._own(path)(environ, start_response)
+        for prefix, app in self._mounts:
+            if path.startswith(prefix):
+                return app(environ, start_response)
+        body = get_input_stream(environ).read()
+        environ[BODY_KEY] = body
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        request = Request(dict(environ, **{"wsgi.input": io.BytesIO(body)}))
+        response: Response | None = None
+        try:
+            for interceptor in self._interceptors:
+                response = interceptor(request)
+                if response is not None:
+                    break
+            if response is None:
+                response = self.call_moto(environ)
+            for observer in self._observers:
+                observer(request, response)
+        except Exception as exc:  # the cloud keeps serving whatever one extension does
+            logger.exception("local cloud failed on %s %s", request.method, path)
+            response = Response(
+                json.dumps({"__type": "ServiceException", "message": f"local cloud: {exc!r}"}),
+                status=500,
+                content_type="application/json",
+            )
+        return response(environ, start_response)
+
+    def _own(self, path: str) -> Response:
+        if path == "/_localcloud/health":
+            return Response(json.dumps({"status": "ok"}), content_type="application/json")
+        if path == "/_localcloud/info":
+            return Response(json.dumps(self.info()), content_type="application/json")
+        return Response(json.dumps({"message": f"no such path {path}"}), status=404)
+
+
+def start(*, port: int = 0, time_scale: float | None = None) -> LocalCloud:
+    """Start the local cloud on 127.0.0.1 (a free port unless `port` is given)."""
+    return LocalCloud(port=port, time_scale=time_scale).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m localcloud serve [--port 4566] [--time-scale 0.01]`."""
+    args = list(argv or [])
+    if args and args[0] == "serve":
+        args = args[1:]
+    parser = argparse.ArgumentParser(prog="python -m localcloud serve")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--time-scale", type=float, default=None)
+    options = parser.parse_args(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    with start(port=options.port, time_scale=options.time_scale) as cloud:
+        print(f"local cloud on {cloud.endpoint} (time scale {cloud.clock.time_scale})", flush=True)
+        stopping.wait()
+    return 0
