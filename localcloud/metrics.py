@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -30,11 +30,16 @@ def emit(
     region: str = DEFAULT_REGION,
 ) -> None:
     """Record one datapoint, as CloudWatch would receive it from the service."""
+    stamp = timestamp or datetime.now(UTC)
+    if stamp.tzinfo is not None:
+        # moto keeps naive UTC timestamps (as its API parser makes them); an aware one
+        # makes GetMetricStatistics raise on comparison.
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
     datum = {
         "MetricName": name,
         "Value": float(value),
         "Unit": unit,
-        "Timestamp": timestamp or datetime.now(timezone.utc),
+        "Timestamp": stamp,
         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
     }
     cloudwatch_backends[account_id][region].put_metric_data(namespace, [datum])
@@ -61,7 +66,7 @@ def ingest_log_line(function_name: str, line: str) -> int:
     emitted = 0
     stamp_ms = meta.get("Timestamp")
     timestamp = (
-        datetime.fromtimestamp(stamp_ms / 1000, timezone.utc)
+        datetime.fromtimestamp(stamp_ms / 1000, UTC)
         if isinstance(stamp_ms, (int, float))
         else None
     )

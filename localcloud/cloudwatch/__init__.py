@@ -1,0 +1,74 @@
+"""CloudWatch additions: alarm evaluation, history, actions, and AWS/SQS metrics.
+
+`install(cloud)` (listed in localcloud/extensions.py) wires them into a running
+LocalCloud: moto patches (alarms start INSUFFICIENT_DATA, DescribeAlarmHistory,
+SQS counters), the evaluator, the SQS sampler and the action worker.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from localcloud.cloudwatch import _moto
+from localcloud.cloudwatch.actions import TransitionRecorder
+from localcloud.cloudwatch.evaluator import AlarmEvaluator
+from localcloud.cloudwatch.history import AlarmHistory
+from localcloud.cloudwatch.sqs_metrics import SqsMetricSampler
+
+__all__ = [
+    "AlarmEvaluator",
+    "AlarmHistory",
+    "CloudWatchService",
+    "SqsMetricSampler",
+    "TransitionRecorder",
+    "install",
+]
+
+
+class CloudWatchService:
+    """The evaluator, the SQS sampler and the action worker, started and stopped together."""
+
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        self.history = AlarmHistory()
+        self.recorder = TransitionRecorder(self.history, self._publish)
+        self.evaluator = AlarmEvaluator(lock=cloud.lock)
+        self.sampler = SqsMetricSampler(lock=cloud.lock)
+        self._sns: Any = None
+        self._sns_lock = threading.Lock()
+
+    def _publish(self, topic_arn: str, subject: str, message: str) -> str:
+        # Through the endpoint, as CloudWatch calls SNS, so SNS delivery extensions see it.
+        with self._sns_lock:
+            if self._sns is None:
+                self._sns = self.cloud.client("sns")
+        response = self._sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+        return str(response["MessageId"])
+
+    def start(self) -> None:
+        _moto.patch_moto()
+        _moto.set_history_handler(self.history.describe)
+        _moto.add_transition_listener(self.recorder.on_transition)
+        _moto.add_put_listener(self.recorder.on_put)
+        self.recorder.start()
+        self.sampler.start()
+        self.evaluator.start()
+
+    def stop(self) -> None:
+        self.evaluator.stop()
+        self.sampler.stop()
+        _moto.remove_transition_listener(self.recorder.on_transition)
+        _moto.remove_put_listener(self.recorder.on_put)
+        self.recorder.stop()
+
+    def budget(self, period: float) -> float:
+        """Worst-case seconds from a breaching SQS change to ALARM, for N = M = 1."""
+        return self.evaluator.budget(period, self.sampler.interval)
+
+
+def install(cloud: Any) -> CloudWatchService:
+    _moto.patch_moto()
+    service = CloudWatchService(cloud)
+    cloud.add_service(service)
+    cloud.cloudwatch = service
+    return service
