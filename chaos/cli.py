@@ -1,0 +1,145 @@
+"""`python -m chaos list | run | rollback | report`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chaos import probes, report
+from chaos.errors import ChaosError
+from chaos.experiments import CATALOG, by_name, ci_subset
+from chaos.faults import rollback
+from chaos.journal import Journal
+from chaos.session import prepare, run_experiment
+from chaos.stack import load_stack
+
+logger = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the experiments")
+    run = sub.add_parser("run", help="run experiments against a stack")
+    run.add_argument("--stack", required=True)
+    run.add_argument("--experiment", action="append", help="name (repeatable); default: all")
+    run.add_argument("--ci", action="store_true", help="only the fast subset run in CI")
+    run.add_argument("--force", action="store_true", help="run on a stack not marked chaos-enabled")
+    run.add_argument("--guard", action="append", default=[], help="extra guard alarm name")
+    run.add_argument("--endpoint", help="endpoint URL (default: the stack's, or AWS)")
+    run.add_argument("--reports", default=report.REPORTS_DIR)
+    rb = sub.add_parser("rollback", help="undo every journalled change of a stack")
+    rb.add_argument("--stack", required=True)
+    rb.add_argument("--endpoint")
+    rep = sub.add_parser("report", help="print a run's summary")
+    rep.add_argument("run", help="run id, or 'latest'")
+    rep.add_argument("--reports", default=report.REPORTS_DIR)
+    return p
+
+
+def run(
+    stack_name: str,
+    names: list[str] | None,
+    *,
+    ci: bool = False,
+    force: bool = False,
+    guards: list[str] | None = None,
+    endpoint: str | None = None,
+    reports_root: str = report.REPORTS_DIR,
+    console: Console | None = None,
+    root: Path | str = ".",
+) -> tuple[Path, list[dict[str, Any]]]:
+    console = console or Console(stderr=True)
+    experiments = [by_name(n) for n in names] if names else list(ci_subset() if ci else CATALOG)
+    stack = load_stack(stack_name, root=root, endpoint=endpoint)
+    stack.check_reachable()
+    faults = prepare(stack, force=force, root=root)
+    info = probes.local_cloud_info(stack.endpoint)
+    run_dir = report.new_run_dir(reports_root)
+    results: list[dict[str, Any]] = []
+    meta = {
+        "stack": stack.name,
+        "endpoint": stack.endpoint,
+        "time_compressed": bool(info),
+        "time_scale": info.get("time_scale", 1.0) if info else 1.0,
+        "compressed_delays": info.get("compressed_delays") or info.get("compressed") or [],
+    }
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        overall = bar.add_task(
+            f"{len(experiments)} experiments on {stack.name}", total=len(experiments)
+        )
+        for exp in experiments:
+            task = bar.add_task(exp.name, total=None)
+            result = run_experiment(
+                stack,
+                exp,
+                faults=faults,
+                run_dir=run_dir,
+                cloud_info=info,
+                extra_guards=guards or (),
+                progress=lambda m, t=task, e=exp.name: bar.update(t, description=f"{e}: {m}"),
+            )
+            bar.update(
+                task,
+                description=f"{exp.name}: {result['verdict']} ({result['wall_time_s']}s)",
+                total=1,
+                completed=1,
+            )
+            results.append(result)
+            bar.advance(overall)
+            report.write_report(
+                run_dir, meta, results
+            )  # kept current: a crash still leaves a report
+    faults.journal.archive_if_settled()
+    return run_dir, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    console = Console()
+    try:
+        if args.command == "list":
+            table = Table("name", "pattern", "ci", "fault", title="chaos experiments")
+            for e in CATALOG:
+                table.add_row(e.name, e.pattern, "yes" if e.ci else "", e.fault)
+            console.print(table)
+            return 0
+        if args.command == "rollback":
+            stack = load_stack(args.stack, endpoint=args.endpoint)
+            restored = rollback(stack, Journal(stack.name))
+            for e in restored:
+                console.print(f"restored {e['kind']} of {e['target']} to {e['prior']}")
+            console.print(f"{len(restored)} change(s) rolled back on {stack.name}")
+            return 0
+        if args.command == "report":
+            doc = report.load_report(args.run, args.reports)
+            console.print(report.summary_markdown(doc))
+            return 0 if doc.get("passed") else 1
+        run_dir, results = run(
+            args.stack,
+            args.experiment,
+            ci=args.ci,
+            force=args.force,
+            guards=args.guard,
+            endpoint=args.endpoint,
+            reports_root=args.reports,
+        )
+        console.print(report.summary_markdown(report.load_report(run_dir.name, args.reports)))
+        console.print(f"report: {run_dir / 'report.json'}")
+        return 0 if all(r["verdict"] == "pass" for r in results) else 1
+    except (ChaosError, KeyError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""Expectations: judge what the probes saw. Each returns a Verdict; none touches AWS.
+
+`poll_until` is the one way to wait for a condition: it retries a probe until a predicate
+holds or a deadline passes (tenacity), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from chaos.errors import ExpectationFailedError, NotYetError, PollTimeoutError
+from chaos.types import AlarmTransition, DeadLetter, SentEvent
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Async retry schedule of Lambda (AWS docs: about 1 minute, then about 2 minutes).
+ASYNC_RETRY_DELAYS = (60.0, 120.0)
+MAX_LISTED = 10  # ids listed per problem line before "... and N more"
+
+
+@dataclass
+class Verdict:
+    name: str
+    passed: bool
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def message(self) -> str:
+        head = f"{self.name}: {'PASS' if self.passed else 'FAIL'}"
+        figs = ", ".join(
+            f"{k}={v}" for k, v in self.figures.items() if not isinstance(v, dict | list)
+        )
+        lines = [head + (f" ({figs})" if figs else "")]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def assert_ok(self) -> Verdict:
+        if not self.passed:
+            raise ExpectationFailedError(self.message())
+        return self
+
+
+def _ids(ids: Iterable[str]) -> str:
+    items = sorted(ids)
+    more = f" ... and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more
+
+
+def place(envelope: str, where: str | None) -> str:
+    """A place as one string: "processed:<ledger pattern>" or "<envelope>:<queue url>"."""
+    return f"{envelope}:{where}"
+
+
+@dataclass
+class Observed:
+    """Everything the probes saw at the end of an experiment."""
+
+    processed: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # ledger pattern -> id -> count
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def places(self) -> dict[str, Counter[str]]:
+        """event id -> place -> how many times it was seen there."""
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for pattern, counts in self.processed.items():
+            for event_id, count in counts.items():
+                out[event_id][place("processed", pattern)] += count
+        for dl in self.dead_letters:
+            if dl.get("event_id"):
+                out[str(dl["event_id"])][place(dl["envelope"], dl["queue_url"])] += 1
+        return out
+
+
+Accepted = list[frozenset[str]]  # the place sets an event may end in (exactly one of them)
+
+
+def conservation(
+    sent: list[SentEvent],
+    accepted: Mapping[str, Accepted],
+    observed: Observed,
+    *,
+    max_duplicates: int | None = None,
+    name: str = "conservation",
+) -> Verdict:
+    """Each id sent ends in exactly one accepted set of places; nothing lost, nothing extra."""
+    places = observed.places()
+    ids = [s["id"] for s in sent if s["ok"]]
+    failed_sends = [s["id"] for s in sent if not s["ok"]]
+    sent_set = set(ids)
+    lost, misplaced, two_places = [], [], []
+    duplicates = 0
+    problems: list[str] = []
+    for event_id in ids:
+        seen = places.get(event_id, Counter())
+        where = frozenset(seen)
+        duplicates += sum(n - 1 for n in seen.values())
+        options = accepted.get(event_id, [])
+        if not where:
+            lost.append(event_id)
+        elif where in options:
+            continue
+        elif len(where) > 1:
+            two_places.append(event_id)
+            problems.append(
+                f"{event_id} seen in {len(where)} places: {sorted(where)};"
+                f" expected one of {[sorted(o) for o in options]}"
+            )
+        else:
+            misplaced.append(event_id)
+            problems.append(
+                f"{event_id} seen in {sorted(where)}; expected one of"
+                f" {[sorted(o) for o in options]}"
+            )
+    unexpected = [dl for dl in observed.dead_letters if dl.get("event_id") not in sent_set]
+    extra_processed = {i for counts in observed.processed.values() for i in counts} - sent_set
+    if lost:
+        problems.insert(0, f"{len(lost)} lost (seen nowhere): {_ids(lost)}")
+    for dl in unexpected[:MAX_LISTED]:
+        problems.append(
+            f"unexpected message in {dl['queue_url']} ({dl['envelope']}): id"
+            f" {dl.get('event_id')!r} was not sent by this run (message {dl['message_id']})"
+        )
+    if max_duplicates is not None and duplicates > max_duplicates:
+        problems.append(f"{duplicates} duplicates (allowed {max_duplicates})")
+    if failed_sends:
+        problems.append(
+            f"{len(failed_sends)} sends failed (not counted as sent): {_ids(failed_sends)}"
+        )
+    processed_ids = {i for i in ids if any(p.startswith("processed:") for p in places.get(i, ()))}
+    dead_ids = {i for i in ids if any(not p.startswith("processed:") for p in places.get(i, ()))}
+    figures = {
+        "sent": len(ids),
+        "processed": len(processed_ids),
+        "dead_lettered": len(dead_ids),
+        "lost": len(lost),
+        "duplicates": duplicates,
+        "misplaced": len(misplaced),
+        "in_two_places": len(two_places),
+        "unexpected": len(unexpected),
+        "failed_sends": len(failed_sends),
+        "extra_processed": len(extra_processed),
+        "lost_ids": sorted(lost),
+    }
+    passed = not (lost or misplaced or two_places or unexpected or failed_sends) and (
+        max_duplicates is None or duplicates <= max_duplicates
+    )
+    return Verdict(name, passed, problems, figures)
+
+
+def settled(sent: list[SentEvent], observed: Observed) -> bool:
+    """Every successfully sent id has been seen somewhere (the condition to stop waiting on)."""
+    places = observed.places()
+    return all(places.get(s["id"]) for s in sent if s["ok"])
+
+
+def envelope_fields(
+    dead_letters: list[DeadLetter],
+    expected: Mapping[str, Any],
+    *,
+    envelope: str | None = None,
+    queue_url: str | None = None,
+    ids: Iterable[str] | None = None,
+    name: str = "envelope",
+) -> Verdict:
+    """Every matching dead letter has each field equal to the expected value (or satisfying it,
+    when the expected value is a callable); and each id in `ids` has one."""
+    chosen = [
+        dl
+        for dl in dead_letters
+        if (envelope is None or dl["envelope"] == envelope)
+        and (queue_url is None or dl["queue_url"] == queue_url)
+    ]
+    problems = []
+    for dl in chosen:
+        for key, want in expected.items():
+            got = dl.get(key)  # type: ignore[misc]
+            ok = want(got) if callable(want) else got == want
+            if not ok:
+                shown = (
+                    getattr(want, "__doc__", None) or "predicate" if callable(want) else repr(want)
+                )
+                problems.append(
+                    f"{dl.get('event_id')} in {dl['queue_url']}: {key}={got!r}, expected {shown}"
+                )
+    missing: list[str] = []
+    if ids is not None:
+        have = {dl.get("event_id") for dl in chosen}
+        missing = [i for i in ids if i not in have]
+        if missing:
+            problems.insert(
+                0, f"{len(missing)} ids have no {envelope or 'dead letter'}: {_ids(missing)}"
+            )
+    return Verdict(name, not problems, problems, {"checked": len(chosen), "missing": len(missing)})
+
+
+# ---- alarm budgets, from the stack's own settings ----
+
+
+def sqs_delivery_seconds(visibility_timeout: float, max_receive_count: int) -> float:
+    """A message that always fails reaches the DLQ after maxReceiveCount receives, one visibility
+    timeout apart."""
+    return visibility_timeout * max_receive_count
+
+
+def async_delivery_seconds(
+    retry_attempts: int, function_timeout: float, time_scale: float = 1.0
+) -> float:
+    """Async invoke: attempts + Lambda's fixed retry delays (compressed by the local cloud)."""
+    delays = sum(ASYNC_RETRY_DELAYS[: max(0, min(retry_attempts, 2))]) * time_scale
+    return delays + (retry_attempts + 1) * function_timeout
+
+
+def alarm_budget(
+    delivery_seconds: float, period: int, evaluation_periods: int, slack: float
+) -> float:
+    """Failure reaches its queue, then the metric must breach for the evaluation window, plus
+    slack for metric sampling (SQS publishes per minute on AWS) and evaluation cadence."""
+    return delivery_seconds + period * evaluation_periods + slack
+
+
+def alarm_within(
+    transitions: list[AlarmTransition],
+    alarm: str,
+    *,
+    start: float,
+    budget: float,
+    to_state: str = "ALARM",
+    name: str | None = None,
+) -> Verdict:
+    hit = [
+        t for t in transitions if t["alarm"] == alarm and t["new"] == to_state and t["at"] >= start
+    ]
+    label = name or f"alarm {alarm} -> {to_state}"
+    figures: dict[str, Any] = {"expected_within_s": round(budget, 1), "observed_after_s": None}
+    if not hit:
+        return Verdict(
+            label, False, [f"{alarm} never went to {to_state} (budget {budget:.1f}s)"], figures
+        )
+    after = hit[0]["at"] - start
+    figures["observed_after_s"] = round(after, 1)
+    if after > budget:
+        return Verdict(
+            label,
+            False,
+            [
+                f"{alarm} went to {to_state} after {after:.1f}s, over the"
+                f" budget of {budget:.1f}s (fired late)"
+            ],
+            figures,
+        )
+    return Verdict(label, True, [], figures)
+
+
+def alarm_quiet(
+    transitions: list[AlarmTransition], alarm: str, *, start: float, name: str | None = None
+) -> Verdict:
+    """The alarm did not go to ALARM since `start` (a healthy path must not page anyone)."""
+    hit = [
+        t for t in transitions if t["alarm"] == alarm and t["new"] == "ALARM" and t["at"] >= start
+    ]
+    problems = [f"{alarm} went to ALARM {hit[0]['at'] - start:.1f}s in"] if hit else []
+    return Verdict(name or f"alarm {alarm} stays quiet", not hit, problems)
+
+
+def poll_until(
+    probe: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    max_interval: float = 3.0,
+    check: Callable[[], None] | None = None,
+) -> T:
+    """Call `probe` until `done(value)`; PollTimeoutError with the last value after `timeout`.
+
+    `check` runs on every attempt and may raise (a guard alarm stops the wait at once).
+    """
+    last: list[Any] = [None]
+
+    def attempt() -> T:
+        if check:
+            check()
+        value = probe()
+        last[0] = value
+        if not done(value):
+            raise NotYetError(what)
+        return value
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(NotYetError),
+        stop=stop_after_delay(timeout),
+        wait=wait_exponential(multiplier=interval, max=max_interval),
+        reraise=True,
+    )
+    started = time.monotonic()
+    try:
+        return retrying(attempt)
+    except NotYetError:
+        raise PollTimeoutError(what, time.monotonic() - started, _short(last[0])) from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 300 else text[:300] + "..."

@@ -1,0 +1,8 @@
+"""The experiment catalogue: one declaration per failure-handling pattern."""
+
+from __future__ import annotations
+
+from chaos.experiments.catalog import CATALOG, by_name, ci_subset
+from chaos.experiments.model import Experiment
+
+__all__ = ["CATALOG", "Experiment", "by_name", "ci_subset"]

@@ -1,0 +1,254 @@
+"""One experiment per failure-handling pattern. CI (`make test`) runs those marked `ci`;
+`make demo` runs them all. Timings come from the stack's own settings (see Budget)."""
+
+from __future__ import annotations
+
+from chaos.experiments.model import (
+    AlarmExpect,
+    AwaitSettled,
+    Budget,
+    Contains,
+    Expect,
+    Experiment,
+    FromOutput,
+    Inject,
+    InvokeSync,
+    PlaceRef,
+    Present,
+    ReserveConcurrency,
+    Send,
+    SetEnv,
+    UndoFaults,
+)
+
+# FAILMODES_MATCH: only events the traffic marked as targets are hit, healthy ones pass. The
+# expression searches the event's JSON text, so it finds the mark however the event is wrapped
+# (SQS record body, SNS Message string, direct payload, Step Functions input).
+HIT_ONLY = "contains(to_string(@), 'chaos_target')"
+
+_ASYNC_DEAD = (
+    (
+        PlaceRef("destination", "async_function.on_failure_queue_url"),
+        PlaceRef("lambda_dlq", "async_function.dlq_url"),
+    ),
+)
+
+CATALOG: tuple[Experiment, ...] = (
+    Experiment(
+        name="sqs-poison-to-dlq",
+        pattern="queue_worker",
+        title="Poison messages end in the SQS redrive DLQ; healthy ones are processed",
+        fault="poison events (the handler always raises on them)",
+        method=(Send("sqs", "queue_worker.queue_url", healthy=8, poison=2), AwaitSettled()),
+        expect=Expect(
+            envelope={"payload": Present()},
+            alarms=(
+                AlarmExpect("queue_worker.alarms.dlq", Budget("sqs", "queue_worker.queue_url")),
+            ),
+        ),
+        budget=Budget("sqs", "queue_worker.queue_url"),
+        guards=("stream_processor.alarms.dlq",),
+        ci=True,
+    ),
+    Experiment(
+        name="async-retries-exhausted",
+        pattern="async_function",
+        title="Async invoke: retries exhausted -> OnFailure destination and function DLQ",
+        fault="failure rate 1.0 on marked events",
+        method=(
+            Inject("async_function.function.name", {"failure_rate": 1.0, "match": HIT_ONLY}),
+            Send("invoke", "async_function.function.name", healthy=3, hit=3),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="function_error",
+            places={"hit": _ASYNC_DEAD},
+            envelope={
+                "condition": "RetriesExhausted",
+                "approximate_invoke_count": FromOutput("async_function.maximum_retry_attempts", 1),
+            },
+            alarms=(
+                AlarmExpect(
+                    "async_function.alarms.dlq", Budget("async", "async_function.function.name")
+                ),
+            ),
+        ),
+        budget=Budget("async", "async_function.function.name"),
+        ci=True,
+    ),
+    Experiment(
+        name="async-timeout",
+        pattern="async_function",
+        title="A function that times out is retried, then dead-lettered with the timeout error",
+        fault="timeout on marked events",
+        method=(
+            Inject("async_function.function.name", {"timeout": True, "match": HIT_ONLY}),
+            Send("invoke", "async_function.function.name", healthy=2, hit=2),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="timeout",
+            places={"hit": _ASYNC_DEAD},
+            envelope={"condition": "RetriesExhausted"},
+        ),
+        budget=Budget("async", "async_function.function.name"),
+    ),
+    Experiment(
+        name="throttle-event-age",
+        pattern="async_function",
+        title="Reserved concurrency 0: throttled events expire (EventAgeExceeded) to the DLQs",
+        fault="reserved concurrency 0",
+        method=(
+            ReserveConcurrency("async_function.function.name", 0),
+            Send("invoke", "async_function.function.name", hit=3),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="throttle",
+            places={"hit": _ASYNC_DEAD},
+            envelope={"condition": "EventAgeExceeded"},
+            alarms=(AlarmExpect("async_function.alarms.throttles", Budget("none")),),
+        ),
+        budget=Budget("event_age", "async_function.function.name"),
+    ),
+    Experiment(
+        name="ride-writer-dynamodb-throttled",
+        pattern="ride_records",
+        title="Ride-record writer: DynamoDB throttling -> retries -> function DLQ, nothing lost",
+        fault="FAILMODES_THROTTLE dynamodb:1.0 on marked events",
+        method=(
+            Inject("ride_records.function.name", {"throttle": "dynamodb:1.0", "match": HIT_ONLY}),
+            Send("sns", "ride_records.topic_arn", healthy=3, hit=3),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="downstream_throttle",
+            envelope={"error_message": Contains("ProvisionedThroughputExceeded")},
+            alarms=(
+                AlarmExpect(
+                    "ride_records.alarms.dlq", Budget("async", "ride_records.function.name")
+                ),
+            ),
+        ),
+        budget=Budget("async", "ride_records.function.name"),
+        ci=True,
+    ),
+    Experiment(
+        name="eventbridge-direct-slow-api",
+        pattern="event_pipeline",
+        title="EventBridge -> delivery -> slow API failing half the calls: delivered or DLQ",
+        fault="slow API failure rate 0.5",
+        method=(
+            SetEnv(
+                "slow_api.function.name", {"SLOW_API_FAILURE_RATE": "0.5", "SLOW_API_SEED": "7"}
+            ),
+            Send("api", "event_pipeline.api_url", hit=10, rate=5.0),
+            AwaitSettled(),
+        ),
+        expect=Expect(failure="target_error", either=True),
+        budget=Budget("async", "event_pipeline.delivery.name"),
+    ),
+    Experiment(
+        name="eventbridge-flow-controlled-slow-api",
+        pattern="event_pipeline_flow",
+        title="EventBridge -> SQS -> MaximumConcurrency -> delivery -> slow API: delivered or DLQ",
+        fault="slow API failure rate 0.5",
+        method=(
+            SetEnv(
+                "slow_api.function.name", {"SLOW_API_FAILURE_RATE": "0.5", "SLOW_API_SEED": "7"}
+            ),
+            Send("api", "event_pipeline_flow.api_url", hit=10, rate=5.0),
+            AwaitSettled(),
+        ),
+        expect=Expect(failure="target_error", either=True),
+        budget=Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
+    ),
+    Experiment(
+        name="kinesis-poison-bisect",
+        pattern="stream_processor",
+        title="Kinesis poison record: bisect isolates it, the OnFailure pointer resolves to it",
+        fault="one poison record among healthy ones",
+        method=(
+            Send("kinesis", "stream_processor.stream_name", healthy=8, poison=1),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            # The OnFailure batch may span records that an earlier attempt already processed:
+            # those are both processed and pointed at, which AWS allows (idempotent handler).
+            places={
+                "healthy": (
+                    (PlaceRef("processed", "stream_processor.function.name"),),
+                    (
+                        PlaceRef("processed", "stream_processor.function.name"),
+                        PlaceRef("kinesis_on_failure", "stream_processor.on_failure_queue_url"),
+                    ),
+                )
+            },
+            envelope={"pointer": Present()},
+        ),
+        budget=Budget("stream", "stream_processor"),
+        ci=True,
+    ),
+    Experiment(
+        name="workflow-retry-then-catch",
+        pattern="workflow",
+        title="Step Functions: the task is retried per Retry, then Catch writes a failure record",
+        fault="failure rate 1.0 on the step for marked events",
+        method=(
+            Inject("workflow.step.name", {"failure_rate": 1.0, "match": HIT_ONLY}),
+            Send("stepfunctions", "workflow.state_machine_arn", healthy=2, hit=2, poison=1),
+            AwaitSettled(),
+        ),
+        expect=Expect(failure="function_error", envelope={"error_code": Present()}),
+        budget=Budget("workflow", "workflow"),
+        ci=True,
+    ),
+    Experiment(
+        name="fanout-one-consumer-failing",
+        pattern="fan_out",
+        title="SNS fan-out with filters: one consumer failing fills only its own DLQ",
+        fault="failure rate 1.0 on the first subscriber's consumer",
+        method=(
+            Inject("fan_out.subscribers.{failing}.consumer.name", {"failure_rate": 1.0}),
+            Send("sns", "fan_out.topic_arn", hit=6, per_subscriber=True),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            places={
+                "sub:failing": ((PlaceRef("sqs_redrive", "fan_out.subscribers.{sub}.dlq_url"),),),
+                "sub:other": ((PlaceRef("processed", "fan_out.subscribers.{sub}.consumer.name"),),),
+            }
+        ),
+        budget=Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
+    ),
+    Experiment(
+        name="dlq-redrive-brings-all-home",
+        pattern="queue_worker",
+        title="Messages dead-lettered while the worker failed all come home on redrive",
+        fault="failure rate 1.0 on the worker, then undone, then the redriver",
+        method=(
+            Inject("queue_worker.function.name", {"failure_rate": 1.0}),
+            Send("sqs", "queue_worker.queue_url", hit=5),
+            AwaitSettled(places={"hit": ((PlaceRef("sqs_redrive", "queue_worker.dlq_url"),),)}),
+            UndoFaults(),
+            InvokeSync(
+                "dlq_redriver.function.name",
+                {"dlq_url": "@queue_worker.dlq_url", "source_url": "@queue_worker.queue_url"},
+            ),
+            AwaitSettled(),
+        ),
+        expect=Expect(places={"hit": ((PlaceRef("processed", "queue_worker.function.name"),),)}),
+        budget=Budget("sqs", "queue_worker.queue_url"),
+    ),
+)
+
+
+def by_name(name: str) -> Experiment:
+    for exp in CATALOG:
+        if exp.name == name:
+            return exp
+    raise KeyError(f"unknown experiment {name!r}; known: {', '.join(e.name for e in CATALOG)}")
+
+
+def ci_subset() -> tuple[Experiment, ...]:
+    return tuple(e for e in CATALOG if e.ci)

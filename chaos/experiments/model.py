@@ -1,0 +1,179 @@
+"""Experiments as data: steady state, method (steps), expectations, rollback.
+
+Targets are dotted paths into the stack outputs (components/outputs.py), so one declaration
+runs against any stack. A path may contain "{sub}", filled per fan-out subscriber.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chaos.traffic import Phase
+
+Entry = Literal["sqs", "sns", "eventbridge", "kinesis", "api", "invoke", "stepfunctions"]
+BudgetKind = Literal["sqs", "async", "event_age", "stream", "workflow", "none"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a failure may take to reach its place, computed at run time from the stack's
+    live settings: "sqs" (queue URL path: visibility x maxReceiveCount), "async" / "event_age"
+    (function name path: event invoke config + timeout), "stream" (stream_processor outputs),
+    "workflow" (workflow outputs: the Retry schedule), "none" (immediate)."""
+
+    kind: BudgetKind = "none"
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Contains:
+    """Expected envelope field: a string containing `text`."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Present:
+    """Expected envelope field: any value but None / empty."""
+
+
+@dataclass(frozen=True)
+class FromOutput:
+    """Expected envelope field: the stack output at `path`, plus `plus` (e.g. retries + 1)."""
+
+    path: str
+    plus: int = 0
+
+
+@dataclass(frozen=True)
+class Inject:
+    """Turn on fault-injection env flags of a function (failure_rate, latency, timeout, ...)."""
+
+    function: str  # output path of a function name
+    faults: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetEnv:
+    """Set plain env variables of a function (e.g. the slow API's own failure rate)."""
+
+    function: str
+    env: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class ReserveConcurrency:
+    function: str
+    value: int
+
+
+@dataclass(frozen=True)
+class DisableMapping:
+    mapping_uuid: str  # output path of the mapping's UUID
+
+
+@dataclass(frozen=True)
+class Send:
+    """Drive traffic. `hit` events carry "chaos_target": true (the fault's FAILMODES_MATCH
+    can select them); `poison` events carry "poison": true; the rest are healthy."""
+
+    entry: Entry
+    target: (
+        str  # output path of the queue URL / topic ARN / bus / stream / function / API URL / ARN
+    )
+    healthy: int = 0
+    hit: int = 0
+    poison: int = 0
+    rate: float = 20.0
+    phases: tuple[Phase, ...] = ()  # an artillery-like profile instead of `rate`
+    max_seconds: float | None = None
+    options: dict[str, str] = field(
+        default_factory=dict
+    )  # extra output paths (api_key, source ...)
+    per_subscriber: bool = (
+        False  # fan-out: round-robin events over subscribers via filter attributes
+    )
+
+
+@dataclass(frozen=True)
+class AwaitSettled:
+    """Wait until every id sent so far is where it is accepted (or the budget ends). `places`
+    overrides the final expectation for this stage (e.g. "in the DLQ" before a redrive); a
+    stage that does not settle fails the experiment."""
+
+    places: dict[str, tuple[tuple[PlaceRef, ...], ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UndoFaults:
+    """Undo the faults made so far (journal-closed), before the next steps of the method."""
+
+
+@dataclass(frozen=True)
+class InvokeSync:
+    """Call a function synchronously with a payload whose string values may be output paths
+    written as "@path" (e.g. the redriver with "@queue_worker.dlq_url")."""
+
+    function: str
+    payload: dict[str, Any]
+
+
+Step = (
+    Inject
+    | SetEnv
+    | ReserveConcurrency
+    | DisableMapping
+    | Send
+    | AwaitSettled
+    | UndoFaults
+    | InvokeSync
+)
+
+
+@dataclass(frozen=True)
+class PlaceRef:
+    """An expected place: ("processed", function name path) -> its LEDGER_PATTERN partition,
+    or (envelope, queue URL path)."""
+
+    envelope: str
+    path: str
+
+
+@dataclass(frozen=True)
+class AlarmExpect:
+    alarm: str  # output path of the alarm name
+    budget: Budget
+    to_state: str = "ALARM"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Where each kind of event must end. By default from the stack's routes:
+    healthy -> routes[pattern]["none"], hit -> routes[pattern][failure], poison -> ["poison"].
+    `places` overrides per label ("healthy", "hit", "poison", "sub:<name>" with "{sub}" paths):
+    a list of alternatives, each a tuple of places the event must be in together."""
+
+    failure: str = "none"
+    places: dict[str, tuple[tuple[PlaceRef, ...], ...]] = field(default_factory=dict)
+    either: bool = False  # a hit event may also end processed (random faults, retries that win)
+    envelope: dict[str, Any] = field(
+        default_factory=dict
+    )  # fields every failure-route dead letter has
+    alarms: tuple[AlarmExpect, ...] = ()
+    max_duplicates: int | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    pattern: str  # key of components/outputs.PATTERNS; also the routes key
+    title: str
+    fault: str  # one line for the report
+    method: tuple[Step, ...]
+    expect: Expect
+    budget: Budget = Budget()  # how long settling may take, from the stack's settings
+    guards: tuple[str, ...] = ()  # alarm output paths: ALARM on any stops the experiment
+    ci: bool = False  # part of the fast subset run by `make test`
+    extra_seconds: float = 30.0  # slack on top of the computed budget
+    notes: str = ""

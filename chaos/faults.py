@@ -1,0 +1,221 @@
+"""Fault actions with paired, idempotent undos, journalled before each change.
+
+Actions: the fault-injection env flags of a function (names in functions/faults/settings.py),
+reserved concurrency (Lambda-level throttling), and disabling an event source mapping.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chaos.errors import ChaosError, FaultValueError, aws_call
+from chaos.journal import Journal
+from chaos.stack import Stack
+from chaos.types import JournalEntry
+from functions.faults import settings
+
+logger = logging.getLogger(__name__)
+
+FAULT_KEYS: dict[str, str] = {
+    "failure_rate": settings.FAILURE_RATE,
+    "latency": settings.LATENCY,
+    "timeout": settings.TIMEOUT,
+    "throttle": settings.THROTTLE,
+    "match": settings.MATCH,
+    "seed": settings.SEED,
+}
+WAIT_TIMEOUT = 300.0
+
+
+def validate_env(values: Mapping[str, str | None]) -> None:
+    """Reject a value the middleware would reject, before the function is touched.
+
+    Uses the middleware's own parser (functions/faults/settings.py) when it offers one, so
+    there is one definition of each format.
+    """
+    parse_env = getattr(settings, "parse_env", None) or getattr(settings, "load", None)
+    present = {k: v for k, v in values.items() if v is not None}
+    if callable(parse_env):
+        try:
+            parse_env(present)
+        except Exception as exc:  # the parser's FaultConfigError names the variable
+            raise FaultValueError(f"fault setting rejected: {exc}") from exc
+        return
+    for name, value in present.items():
+        parser = getattr(settings, f"parse_{name.removeprefix('FAILMODES_').lower()}", None)
+        if callable(parser):
+            try:
+                parser(value)
+            except Exception as exc:
+                raise FaultValueError(f"{name}={value!r} rejected: {exc}") from exc
+
+
+def _wait_function_updated(stack: Stack, function: str) -> None:
+    """Traffic must not start before the new configuration is live (LastUpdateStatus)."""
+    with aws_call(function, "lambda:wait function_updated"):
+        stack.client("lambda").get_waiter("function_updated").wait(
+            FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": int(WAIT_TIMEOUT)}
+        )
+
+
+def _current_env(stack: Stack, function: str) -> dict[str, str]:
+    with aws_call(function, "lambda:GetFunctionConfiguration"):
+        conf = stack.client("lambda").get_function_configuration(FunctionName=function)
+    return dict((conf.get("Environment") or {}).get("Variables") or {})
+
+
+def _apply_env(stack: Stack, function: str, values: Mapping[str, str | None]) -> bool:
+    """Merge into the current env (None removes); no call when nothing would change."""
+    env = _current_env(stack, function)
+    merged = dict(env)
+    for name, value in values.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = str(value)
+    if merged == env:
+        return False
+    with aws_call(function, "lambda:UpdateFunctionConfiguration"):
+        stack.client("lambda").update_function_configuration(
+            FunctionName=function, Environment={"Variables": merged}
+        )
+    _wait_function_updated(stack, function)
+    return True
+
+
+def _current_concurrency(stack: Stack, function: str) -> int | None:
+    with aws_call(function, "lambda:GetFunctionConcurrency"):
+        resp = stack.client("lambda").get_function_concurrency(FunctionName=function)
+    value = resp.get("ReservedConcurrentExecutions")
+    return None if value is None else int(value)
+
+
+def _apply_concurrency(stack: Stack, function: str, value: int | None) -> bool:
+    if _current_concurrency(stack, function) == value:
+        return False
+    lam = stack.client("lambda")
+    if value is None:
+        with aws_call(function, "lambda:DeleteFunctionConcurrency"):
+            lam.delete_function_concurrency(FunctionName=function)
+    else:
+        with aws_call(function, "lambda:PutFunctionConcurrency"):
+            lam.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=value)
+    return True
+
+
+def _mapping_state(stack: Stack, uuid: str) -> str:
+    with aws_call(f"event source mapping {uuid}", "lambda:GetEventSourceMapping"):
+        return str(stack.client("lambda").get_event_source_mapping(UUID=uuid)["State"])
+
+
+def _apply_mapping(stack: Stack, uuid: str, enabled: bool) -> bool:
+    want = "Enabled" if enabled else "Disabled"
+    if _mapping_state(stack, uuid) == want:
+        return False
+    with aws_call(f"event source mapping {uuid}", "lambda:UpdateEventSourceMapping"):
+        stack.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=enabled)
+    # AWS passes through Enabling/Disabling for seconds; poll the state, never sleep blind.
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while (state := _mapping_state(stack, uuid)) != want:
+        if time.monotonic() > deadline:
+            raise ChaosError(f"event source mapping {uuid} still {state} after {WAIT_TIMEOUT:.0f}s")
+        time.sleep(0.5)
+    return True
+
+
+_RESTORERS: dict[str, Callable[[Stack, JournalEntry], bool]] = {
+    "env": lambda s, e: _apply_env(s, e["target"], e["prior"]["env"]),
+    "concurrency": lambda s, e: _apply_concurrency(s, e["target"], e["prior"]["reserved"]),
+    "mapping": lambda s, e: _apply_mapping(s, e["target"], e["prior"]["enabled"]),
+}
+
+
+def restore(stack: Stack, entry: JournalEntry) -> bool:
+    """Put one target back to its journalled prior state. Safe to run twice: a no-op then."""
+    return _RESTORERS[entry["kind"]](stack, entry)
+
+
+class Faults:
+    """Fault actions on one stack; every change journalled first and undoable by token."""
+
+    def __init__(self, stack: Stack, journal: Journal | None = None) -> None:
+        self.stack = stack
+        self.journal = journal or Journal(stack.name)
+
+    def set_env(self, function: str, values: Mapping[str, str | None]) -> str:
+        validate_env(values)
+        current = _current_env(self.stack, function)
+        prior = {name: current.get(name) for name in values}
+        token = self.journal.begin("env", function, {"env": prior}, {"env": dict(values)})
+        _apply_env(self.stack, function, values)
+        logger.info("env of %s set: %s", function, dict(values))
+        return token
+
+    def inject(self, function: str, **faults: Any) -> str:
+        """Turn the middleware on with these faults (failure_rate=1.0, latency="fixed:2s", ...)."""
+        unknown = set(faults) - set(FAULT_KEYS)
+        if unknown:
+            raise FaultValueError(
+                f"unknown fault(s) {sorted(unknown)}; known: {sorted(FAULT_KEYS)}"
+            )
+        values: dict[str, str | None] = {settings.MASTER: "on"}
+        for key, value in faults.items():
+            if isinstance(value, bool):
+                value = "on" if value else "off"
+            values[FAULT_KEYS[key]] = None if value is None else str(value)
+        return self.set_env(function, values)
+
+    def clear(self, function: str) -> str:
+        return self.set_env(function, {name: None for name in settings.ALL_VARIABLES})
+
+    def set_reserved_concurrency(self, function: str, value: int | None) -> str:
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise FaultValueError(
+                f"reserved concurrency for {function} must be an int >= 0, got {value!r}"
+            )
+        prior = _current_concurrency(self.stack, function)
+        token = self.journal.begin(
+            "concurrency", function, {"reserved": prior}, {"reserved": value}
+        )
+        _apply_concurrency(self.stack, function, value)
+        logger.info("reserved concurrency of %s: %s -> %s", function, prior, value)
+        return token
+
+    def set_mapping_enabled(self, uuid: str, enabled: bool) -> str:
+        prior = _mapping_state(self.stack, uuid) in ("Enabled", "Enabling", "Updating")
+        token = self.journal.begin("mapping", uuid, {"enabled": prior}, {"enabled": enabled})
+        _apply_mapping(self.stack, uuid, enabled)
+        return token
+
+    def undo(self, token: str) -> None:
+        for entry in self.journal.pending():
+            if entry["token"] == token:
+                restore(self.stack, entry)
+                self.journal.undone(token)
+                return
+        # Already undone (or never made): undo is idempotent by design.
+
+    def rollback(self) -> list[JournalEntry]:
+        """Undo every pending change newest first; returns what was restored."""
+        return rollback(self.stack, self.journal)
+
+
+def rollback(stack: Stack, journal: Journal) -> list[JournalEntry]:
+    restored: list[JournalEntry] = []
+    errors: list[str] = []
+    for entry in reversed(journal.pending()):
+        try:
+            restore(stack, entry)
+        except ChaosError as exc:
+            # Keep going: one stuck target must not leave the others faulted.
+            errors.append(f"{entry['kind']} {entry['target']}: {exc}")
+            continue
+        journal.undone(entry["token"])
+        restored.append(entry)
+    if errors:
+        raise ChaosError("rollback incomplete (journal kept): " + "; ".join(errors))
+    journal.archive_if_settled()
+    return restored

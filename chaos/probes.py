@@ -1,0 +1,374 @@
+"""Probes: read only, return plain values (DeadLetter dicts, counts, alarm transitions).
+
+DLQs are read without consuming them: a peek receives every message with a short visibility
+timeout, then sets each visibility back to 0 so it is visible again at once. At the end of an
+experiment the runner drains its queues into the run's directory (`drain`), so the next
+experiment starts from empty queues and nothing leaves a DLQ unrecorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from chaos.errors import aws_call
+from chaos.stack import Stack
+from chaos.types import AlarmTransition, DeadLetter, KinesisPointer
+from components.outputs import Envelope
+
+logger = logging.getLogger(__name__)
+
+PEEK_VISIBILITY = 30
+# Short polling samples a subset of SQS hosts: an empty answer is only believed twice in a row.
+EMPTY_RECEIVES_TO_STOP = 2
+
+
+def _loads(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return text
+
+
+def unwrap_event(body: Any) -> Any:
+    """The chaos event inside whatever carried it (SNS envelope, SNS Lambda event, EventBridge
+    event, destination record, SQS batch record); the body itself when nothing wraps it."""
+    body = _loads(body)
+    for _ in range(6):  # wrappers nest at most a few deep (SQS <- EventBridge <- SNS ...)
+        if not isinstance(body, dict):
+            return body
+        if "requestPayload" in body and "requestContext" in body:
+            body = _loads(body["requestPayload"])
+        elif "detail-type" in body and "detail" in body:
+            body = _loads(body["detail"])
+        elif body.get("Type") == "Notification" and "Message" in body:
+            body = _loads(body["Message"])
+        elif isinstance(body.get("Records"), list) and body["Records"]:
+            rec = body["Records"][0]
+            if "Sns" in rec:
+                body = _loads(rec["Sns"].get("Message"))
+            elif "body" in rec:
+                body = _loads(rec["body"])
+            else:
+                return body
+        elif "Payload" in body and "id" not in body:  # Step Functions task input shape
+            body = _loads(body["Payload"])
+        else:
+            return body
+    return body
+
+
+def event_id_of(body: Any) -> str | None:
+    event = unwrap_event(body)
+    if isinstance(event, dict) and isinstance(event.get("id"), str):
+        return event["id"]
+    return None
+
+
+def _attr(message: dict[str, Any], name: str) -> str | None:
+    attr = (message.get("MessageAttributes") or {}).get(name)
+    return None if attr is None else attr.get("StringValue")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_message(envelope: Envelope, queue_url: str, message: dict[str, Any]) -> DeadLetter:
+    """One SQS message of a DLQ / destination queue, parsed by the envelope kind its route names.
+
+    Kinesis OnFailure records hold pointers, not records: resolve them with `resolve_kinesis`.
+    """
+    body = _loads(message.get("Body"))
+    sent = (message.get("Attributes") or {}).get("SentTimestamp")
+    dl: DeadLetter = {
+        "envelope": envelope,
+        "queue_url": queue_url,
+        "message_id": str(message.get("MessageId", "")),
+        "sent_at": int(sent) / 1000 if sent else None,
+        "payload": unwrap_event(body),
+        "event_id": event_id_of(body),
+        "error_code": None,
+        "error_message": None,
+        "request_id": None,
+        "condition": None,
+        "approximate_invoke_count": None,
+        "rule_arn": None,
+        "target_arn": None,
+        "retry_attempts": None,
+        "pointer": None,
+    }
+    if envelope == "lambda_dlq":
+        dl.update(
+            request_id=_attr(message, "RequestID"),
+            error_code=_attr(message, "ErrorCode"),
+            error_message=_attr(message, "ErrorMessage"),
+        )
+    elif envelope == "eventbridge_dlq":
+        dl.update(
+            error_code=_attr(message, "ERROR_CODE"),
+            error_message=_attr(message, "ERROR_MESSAGE"),
+            rule_arn=_attr(message, "RULE_ARN"),
+            target_arn=_attr(message, "TARGET_ARN"),
+            retry_attempts=_int(_attr(message, "RETRY_ATTEMPTS")),
+        )
+    elif envelope in ("destination", "kinesis_on_failure") and isinstance(body, dict):
+        ctx = body.get("requestContext") or {}
+        resp = body.get("responseContext") or {}
+        payload = _loads(body.get("responsePayload"))
+        dl.update(
+            condition=ctx.get("condition"),
+            request_id=ctx.get("requestId"),
+            approximate_invoke_count=_int(ctx.get("approximateInvokeCount")),
+            error_code=resp.get("functionError"),
+            error_message=payload.get("errorMessage") if isinstance(payload, dict) else None,
+        )
+        info = body.get("KinesisBatchInfo")
+        if envelope == "kinesis_on_failure" and isinstance(info, dict):
+            dl["event_id"] = None  # filled per record by resolve_kinesis
+            dl["payload"] = None
+            dl["pointer"] = {
+                "stream_arn": str(info.get("streamArn", "")),
+                "shard_id": str(info.get("shardId", "")),
+                "start_sequence_number": str(info.get("startSequenceNumber", "")),
+                "end_sequence_number": str(info.get("endSequenceNumber", "")),
+                "batch_size": int(info.get("batchSize", 0) or 0),
+            }
+    elif envelope == "failure_record" and isinstance(body, dict):
+        err = body.get("error") or {}
+        if isinstance(err, dict):
+            cause = _loads(err.get("Cause"))
+            dl.update(
+                error_code=err.get("Error"),
+                error_message=cause.get("errorMessage") if isinstance(cause, dict) else cause,
+            )
+    return dl
+
+
+def resolve_kinesis(stack: Stack, dl: DeadLetter) -> list[DeadLetter]:
+    """The records an OnFailure pointer names, read back from the stream (before retention ends)."""
+    pointer: KinesisPointer | None = dl.get("pointer")
+    if not pointer:
+        return [dl]
+    kinesis = stack.client("kinesis")
+    where = f"stream {pointer['stream_arn']} shard {pointer['shard_id']}"
+    with aws_call(where, "kinesis:GetShardIterator"):
+        iterator = kinesis.get_shard_iterator(
+            StreamARN=pointer["stream_arn"],
+            ShardId=pointer["shard_id"],
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=pointer["start_sequence_number"],
+        )["ShardIterator"]
+    end = int(pointer["end_sequence_number"])
+    found: list[DeadLetter] = []
+    empty_polls = 0
+    while iterator:
+        with aws_call(where, "kinesis:GetRecords"):
+            resp = kinesis.get_records(ShardIterator=iterator, Limit=max(pointer["batch_size"], 10))
+        records = resp.get("Records", [])
+        for rec in records:
+            if int(rec["SequenceNumber"]) > end:
+                return found
+            data = rec["Data"].decode() if isinstance(rec["Data"], bytes) else rec["Data"]
+            one: DeadLetter = {**dl, "payload": _loads(data), "event_id": event_id_of(data)}
+            found.append(one)
+        if not records:
+            empty_polls += 1
+            # An empty page at the tip means the pointer ran past the stream's end.
+            if resp.get("MillisBehindLatest", 0) == 0 or empty_polls > 5:
+                break
+        iterator = resp.get("NextShardIterator")
+    return found
+
+
+def _receive_all(stack: Stack, queue_url: str, visibility: int) -> list[dict[str, Any]]:
+    sqs = stack.client("sqs")
+    seen: dict[str, dict[str, Any]] = {}
+    empty = 0
+    while empty < EMPTY_RECEIVES_TO_STOP:
+        with aws_call(queue_url, "sqs:ReceiveMessage"):
+            resp = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=visibility,
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+        batch = resp.get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        empty = 0 if fresh else empty + 1
+        for m in fresh:
+            seen[m["MessageId"]] = m
+    return list(seen.values())
+
+
+def peek_queue(stack: Stack, queue_url: str) -> list[dict[str, Any]]:
+    """Every message in the queue, left in place (visible again as soon as we are done)."""
+    messages = _receive_all(stack, queue_url, PEEK_VISIBILITY)
+    sqs = stack.client("sqs")
+    for i in range(0, len(messages), 10):
+        chunk = messages[i : i + 10]
+        with aws_call(queue_url, "sqs:ChangeMessageVisibilityBatch"):
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, m in enumerate(chunk)
+                ],
+            )
+    return messages
+
+
+def drain_queue(
+    stack: Stack, queue_url: str, record_to: Path | None = None
+) -> list[dict[str, Any]]:
+    """Remove every message, appending each to `record_to` (JSON lines) first."""
+    messages = _receive_all(stack, queue_url, PEEK_VISIBILITY)
+    if record_to is not None and messages:
+        record_to.parent.mkdir(parents=True, exist_ok=True)
+        with record_to.open("a") as fh:
+            for m in messages:
+                fh.write(
+                    json.dumps(
+                        {
+                            "queue_url": queue_url,
+                            **{k: v for k, v in m.items() if k != "ReceiptHandle"},
+                        }
+                    )
+                    + "\n"
+                )
+    sqs = stack.client("sqs")
+    for i in range(0, len(messages), 10):
+        chunk = messages[i : i + 10]
+        with aws_call(queue_url, "sqs:DeleteMessageBatch"):
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)
+                ],
+            )
+    return messages
+
+
+def read_dead_letters(stack: Stack, envelope: Envelope, queue_url: str) -> list[DeadLetter]:
+    out: list[DeadLetter] = []
+    for message in peek_queue(stack, queue_url):
+        dl = parse_message(envelope, queue_url, message)
+        out.extend(resolve_kinesis(stack, dl) if dl.get("pointer") else [dl])
+    return out
+
+
+def queue_depth(stack: Stack, queue_url: str) -> int:
+    with aws_call(queue_url, "sqs:GetQueueAttributes"):
+        attrs = stack.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+    return int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
+        attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
+
+
+def ledger(stack: Stack, table: str, pattern: str) -> dict[str, int]:
+    """event id -> count of side effects recorded in the ledger partition `pattern`."""
+    ddb = stack.client("dynamodb")
+    out: dict[str, int] = {}
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#p = :p",
+        "ExpressionAttributeNames": {"#p": "pattern"},
+        "ExpressionAttributeValues": {":p": {"S": pattern}},
+        "ConsistentRead": True,
+    }
+    while True:
+        with aws_call(f"ledger table {table}", "dynamodb:Query"):
+            resp = ddb.query(**kwargs)
+        for item in resp.get("Items", []):
+            out[item["event_id"]["S"]] = int(item.get("count", {}).get("N", "1"))
+        if "LastEvaluatedKey" not in resp:
+            return out
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def function_env(stack: Stack, function: str) -> dict[str, str]:
+    with aws_call(function, "lambda:GetFunctionConfiguration"):
+        conf = stack.client("lambda").get_function_configuration(FunctionName=function)
+    return dict((conf.get("Environment") or {}).get("Variables") or {})
+
+
+def alarms(stack: Stack, names: list[str]) -> dict[str, dict[str, Any]]:
+    """name -> {state, period, evaluation_periods, datapoints_to_alarm, metric, threshold}."""
+    if not names:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    cw = stack.client("cloudwatch")
+    for i in range(0, len(names), 100):
+        with aws_call(", ".join(names[i : i + 100]), "cloudwatch:DescribeAlarms"):
+            resp = cw.describe_alarms(AlarmNames=names[i : i + 100])
+        for a in resp.get("MetricAlarms", []):
+            out[a["AlarmName"]] = {
+                "state": a["StateValue"],
+                "period": int(a.get("Period") or 60),
+                "evaluation_periods": int(a.get("EvaluationPeriods") or 1),
+                "datapoints_to_alarm": int(
+                    a.get("DatapointsToAlarm") or a.get("EvaluationPeriods") or 1
+                ),
+                "metric": a.get("MetricName"),
+                "threshold": a.get("Threshold"),
+            }
+    return out
+
+
+def alarm_history(stack: Stack, name: str, since: float | None = None) -> list[AlarmTransition]:
+    """State transitions, oldest first."""
+    cw = stack.client("cloudwatch")
+    kwargs: dict[str, Any] = {
+        "AlarmName": name,
+        "HistoryItemType": "StateUpdate",
+        "MaxRecords": 100,
+    }
+    out: list[AlarmTransition] = []
+    while True:
+        with aws_call(name, "cloudwatch:DescribeAlarmHistory"):
+            resp = cw.describe_alarm_history(**kwargs)
+        for item in resp.get("AlarmHistoryItems", []):
+            out.append(parse_history_item(name, item))
+        if not resp.get("NextToken"):
+            break
+        kwargs["NextToken"] = resp["NextToken"]
+    out.sort(key=lambda t: t["at"])
+    return [t for t in out if since is None or t["at"] >= since]
+
+
+def parse_history_item(name: str, item: dict[str, Any]) -> AlarmTransition:
+    data = _loads(item.get("HistoryData") or "{}")
+    data = data if isinstance(data, dict) else {}
+    ts = item["Timestamp"]
+    return {
+        "alarm": name,
+        "at": ts.timestamp() if hasattr(ts, "timestamp") else float(ts),
+        "old": str((data.get("oldState") or {}).get("stateValue", "?")),
+        "new": str((data.get("newState") or {}).get("stateValue", "?")),
+    }
+
+
+def local_cloud_info(endpoint: str | None) -> dict[str, Any]:
+    """The local cloud's time scale and compressed delays; {} on AWS (nothing is compressed)."""
+    if not endpoint:
+        return {}
+    try:
+        resp = requests.get(f"{endpoint.rstrip('/')}/_localcloud/info", timeout=5)
+    except requests.RequestException as exc:
+        logger.warning("no local cloud info at %s: %s", endpoint, exc)
+        return {}
+    return resp.json() if resp.ok else {}

@@ -1,0 +1,159 @@
+"""Run reports: reports/<run-id>/report.json, summary.md, timeline.png; reports/latest -> newest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: CI and the demo have no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+REPORTS_DIR = "reports"
+ALARM_COLOURS = {"ALARM": "#f4a6a6", "OK": "#b8e0b8", "INSUFFICIENT_DATA": "#dddddd"}
+
+
+def new_run_dir(root: Path | str = REPORTS_DIR) -> Path:
+    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    path = Path(root) / run_id
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def write_report(run_dir: Path, meta: dict[str, Any], results: list[dict[str, Any]]) -> Path:
+    doc = {
+        **meta,
+        "run_id": run_dir.name,
+        "experiments": results,
+        "passed": bool(results) and all(r["verdict"] == "pass" for r in results),
+    }
+    (run_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str))
+    (run_dir / "summary.md").write_text(summary_markdown(doc))
+    try:
+        timeline_png(results, run_dir / "timeline.png")
+    except Exception:  # a broken picture must not hide the verdicts
+        logger.exception("timeline picture failed")
+    _point_latest(run_dir)
+    return run_dir / "report.json"
+
+
+def _point_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, latest)  # atomic: a reader never sees "latest" missing
+
+
+def summary_markdown(doc: dict[str, Any]) -> str:
+    rows = doc["experiments"]
+    lines = [
+        f"# Chaos run {doc['run_id']}",
+        "",
+        f"Stack `{doc.get('stack')}` at {doc.get('endpoint') or 'AWS'};"
+        f" {sum(r['verdict'] == 'pass' for r in rows)}/{len(rows)} experiments passed;"
+        f" lost events in total: **{sum(r['lost'] for r in rows)}**.",
+    ]
+    if doc.get("time_compressed"):
+        lines.append(
+            f"Time compressed by the local cloud (scale {doc.get('time_scale')}): "
+            f"{', '.join(doc.get('compressed_delays') or []) or 'fixed AWS delays'}."
+        )
+    lines += [
+        "",
+        "| experiment | pattern | fault | verdict | sent | processed | dead-lettered | lost |"
+        " duplicates | alarms (expected / observed s) | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        alarms = (
+            "; ".join(
+                f"{a['alarm']}: {a.get('expected_within_s')} / {a.get('observed_after_s')}"
+                for a in r["alarms"]
+            )
+            or "-"
+        )
+        lines.append(
+            f"| {r['name']} | {r['pattern']} | {r['fault']} | **{r['verdict']}** |"
+            f" {r['sent']} | {r['processed']} | {r['dead_lettered']} | {r['lost']} |"
+            f" {r['duplicates']} | {alarms} | {r['wall_time_s']} |"
+        )
+    failing = [r for r in rows if r["verdict"] != "pass"]
+    if failing:
+        lines += ["", "## Why it failed", ""]
+        for r in failing:
+            lines += [f"### {r['name']}", "", "```", *r["verdicts"], "```", ""]
+    lines += ["", "![timeline](timeline.png)", ""]
+    return "\n".join(lines)
+
+
+def timeline_png(results: list[dict[str, Any]], path: Path) -> None:
+    n = max(len(results), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 1.8 * n + 0.6), squeeze=False)
+    for ax, r in zip(axes[:, 0], results, strict=False):
+        tl = r.get("timeline") or {}
+        end = max([tl.get("end") or 0, *(tl.get("sent") or [0]), *(tl.get("dlq") or [0])]) or 1
+        _alarm_bands(ax, tl.get("alarms") or [], end)
+        ax.scatter(
+            tl.get("sent") or [],
+            [2] * len(tl.get("sent") or []),
+            marker="|",
+            s=120,
+            color="#1f77b4",
+            label="sent",
+        )
+        ax.scatter(
+            tl.get("failed_sends") or [],
+            [1.5] * len(tl.get("failed_sends") or []),
+            marker="x",
+            color="#d62728",
+            label="failed send",
+        )
+        ax.scatter(
+            tl.get("dlq") or [],
+            [1] * len(tl.get("dlq") or []),
+            marker="v",
+            color="#ff7f0e",
+            label="DLQ arrival",
+        )
+        ax.set_xlim(0, end * 1.05)
+        ax.set_ylim(0.5, 2.5)
+        ax.set_yticks([1, 1.5, 2], ["DLQ", "failed", "sent"])
+        ax.set_title(f"{r['name']} — {r['verdict']}", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("seconds since the method started (bands: alarm state)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _alarm_bands(ax: Any, transitions: list[dict[str, Any]], end: float) -> None:
+    ordered = sorted(transitions, key=lambda t: t["at"] or 0)
+    for i, t in enumerate(ordered):
+        stop = ordered[i + 1]["at"] if i + 1 < len(ordered) else end
+        ax.axvspan(
+            max(t["at"] or 0, 0),
+            stop,
+            color=ALARM_COLOURS.get(t["new"], "#eeeeee"),
+            alpha=0.5,
+            lw=0,
+        )
+
+
+def load_report(run: str, root: Path | str = REPORTS_DIR) -> dict[str, Any]:
+    path = Path(root) / run / "report.json"
+    if not path.exists():
+        known = sorted(p.name for p in Path(root).glob("*") if (p / "report.json").exists())
+        raise FileNotFoundError(f"no report {path} (runs: {', '.join(known[-5:]) or 'none'})")
+    return json.loads(path.read_text())

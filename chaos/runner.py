@@ -1,0 +1,360 @@
+"""Runs one declared experiment: steady state, method, wait, verdicts, and always rollback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos import probes
+from chaos.budgets import settle_seconds
+from chaos.errors import ChaosError, GuardAlarmError, MissingOutputError, PollTimeoutError
+from chaos.expectations import (
+    Accepted,
+    Observed,
+    Verdict,
+    alarm_budget,
+    alarm_within,
+    conservation,
+    envelope_fields,
+    place,
+    poll_until,
+)
+from chaos.experiments.model import (
+    AwaitSettled,
+    Contains,
+    DisableMapping,
+    Experiment,
+    FromOutput,
+    Inject,
+    InvokeSync,
+    PlaceRef,
+    Present,
+    ReserveConcurrency,
+    Send,
+    SetEnv,
+    UndoFaults,
+)
+from chaos.faults import Faults
+from chaos.stack import Stack
+from chaos.traffic import at_rate, drive, new_event, schedule
+from chaos.traffic_entries import driver_for, filter_attributes
+from chaos.types import SentEvent
+from components import outputs as keys
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Context:
+    stack: Stack
+    exp: Experiment
+    faults: Faults
+    run_dir: Path
+    cloud_info: dict[str, Any]
+    progress: Progress
+    extra_guards: tuple[str, ...] = ()
+    tokens: list[str] = field(default_factory=list)
+    sent: list[SentEvent] = field(default_factory=list)
+    labels: dict[str, str] = field(
+        default_factory=dict
+    )  # event id -> healthy | hit | poison | sub:<name>
+    verdicts: list[Verdict] = field(default_factory=list)
+    _ledger_patterns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def time_scale(self) -> float:
+        return float(self.cloud_info.get("time_scale", 1.0)) if self.cloud_info else 1.0
+
+    def subscribers(self) -> list[str]:
+        return sorted(self.stack.get(f"{keys.FAN_OUT}.subscribers"))
+
+    def resolve(self, path: str, sub: str | None = None) -> Any:
+        fmt: dict[str, str] = {}
+        if "{failing}" in path or "{sub}" in path:
+            fmt = {"failing": self.subscribers()[0], "sub": sub or ""}
+        return self.stack.get(path.format(**fmt))
+
+    def place_of(self, ref: PlaceRef, sub: str | None = None) -> str:
+        target = self.resolve(ref.path, sub)
+        if ref.envelope != "processed":
+            return place(ref.envelope, target)
+        if target not in self._ledger_patterns:
+            env = probes.function_env(self.stack, target)
+            if "LEDGER_PATTERN" not in env:
+                raise MissingOutputError(f"function {target} has no LEDGER_PATTERN in its env")
+            self._ledger_patterns[target] = env["LEDGER_PATTERN"]
+        return place("processed", self._ledger_patterns[target])
+
+    def route_place(self, failure: str) -> str:
+        route = self.stack.get(f"{keys.ROUTES}.{self.exp.pattern}.{failure}")
+        if route["envelope"] == "processed":
+            return place("processed", route["ledger_pattern"])
+        return place(route["envelope"], route["queue_url"])
+
+    def accepted(self, event_id: str, overrides: dict[str, Any] | None = None) -> Accepted:
+        label = self.labels[event_id]
+        sub = label.removeprefix("sub:") if label.startswith("sub:") else None
+        key = label
+        if sub is not None:
+            key = "sub:failing" if sub == self.subscribers()[0] else "sub:other"
+        for table in (overrides or {}, self.exp.expect.places):
+            if key in table:
+                return [frozenset(self.place_of(r, sub) for r in alt) for alt in table[key]]
+        failure = {"healthy": "none", "poison": "poison"}.get(label, self.exp.expect.failure)
+        out = [frozenset({self.route_place(failure)})]
+        if label == "hit" and self.exp.expect.either:
+            out.append(frozenset({self.route_place("none")}))
+        return out
+
+    def accepted_all(self, overrides: dict[str, Any] | None = None) -> dict[str, Accepted]:
+        return {s["id"]: self.accepted(s["id"], overrides) for s in self.sent}
+
+    def observe(self, accepted: dict[str, Accepted]) -> Observed:
+        places = {p for alts in accepted.values() for alt in alts for p in alt}
+        obs = Observed()
+        for p in sorted(places):
+            envelope, where = p.split(":", 1)
+            if envelope == "processed":
+                table = self.stack.get(keys.LEDGER_TABLE)
+                obs.processed[where] = probes.ledger(self.stack, table, where)
+            else:
+                obs.dead_letters.extend(probes.read_dead_letters(self.stack, envelope, where))  # type: ignore[arg-type]
+        return obs
+
+    def guard_names(self) -> list[str]:
+        return [str(self.resolve(g)) for g in self.exp.guards] + list(self.extra_guards)
+
+    def check_guards(self) -> None:
+        names = self.guard_names()
+        firing = [n for n, a in probes.alarms(self.stack, names).items() if a["state"] == "ALARM"]
+        if firing:
+            raise GuardAlarmError(firing)
+
+
+def _expected_value(ctx: Context, want: Any) -> Any:
+    if isinstance(want, FromOutput):
+        return int(ctx.resolve(want.path)) + want.plus
+    if isinstance(want, Contains):
+
+        def contains(got: Any, text: str = want.text) -> bool:
+            return isinstance(got, str) and text in got
+
+        contains.__doc__ = f"a string containing {want.text!r}"
+        return contains
+    if isinstance(want, Present):
+
+        def present(got: Any) -> bool:
+            return got not in (None, "", [], {})
+
+        present.__doc__ = "a value"
+        return present
+    return want
+
+
+def _send(ctx: Context, step: Send) -> None:
+    events: list[dict[str, Any]] = []
+    if step.per_subscriber:
+        subs = ctx.subscribers()
+        for i in range(step.hit):
+            sub = subs[i % len(subs)]
+            events.append(new_event(subscriber=sub))
+            ctx.labels[events[-1]["id"]] = f"sub:{sub}"
+    else:
+        for label, count in (("healthy", step.healthy), ("hit", step.hit), ("poison", step.poison)):
+            for _ in range(count):
+                event = new_event(
+                    poison=label == "poison", **({"chaos_target": True} if label == "hit" else {})
+                )
+                ctx.labels[event["id"]] = label
+                events.append(event)
+        # Interleave so a failing event is not always last in its batch.
+        events.sort(key=lambda e: e["id"])
+    attrs = None
+    if step.per_subscriber:
+        policies = {
+            s: ctx.stack.get(f"{keys.FAN_OUT}.subscribers.{s}.filter_policy")
+            for s in ctx.subscribers()
+        }
+
+        def attrs(event: dict[str, Any]) -> dict[str, str]:
+            return filter_attributes(policies[event["subscriber"]])
+
+    send = driver_for(ctx.stack, step, ctx.resolve, attributes=attrs)
+    offsets = (
+        schedule(step.phases, max_events=len(events), max_seconds=step.max_seconds)
+        if step.phases
+        else at_rate(step.rate, len(events))
+    )
+    ctx.progress(f"sending {len(events)} events via {step.entry}")
+    ctx.sent.extend(
+        drive(send, step.entry, events[: len(offsets)], offsets, max_seconds=step.max_seconds)
+    )
+
+
+def _await(ctx: Context, step: AwaitSettled, timeout: float, final: bool) -> Observed:
+    accepted = ctx.accepted_all(step.places or None)
+
+    def done(obs: Observed) -> bool:
+        places = obs.places()
+        return all(
+            frozenset(places.get(i, {})) in alts
+            for i, alts in accepted.items()
+            if any(s["id"] == i and s["ok"] for s in ctx.sent)
+        )
+
+    ctx.progress(f"waiting up to {timeout:.0f}s for {len(accepted)} events to settle")
+    try:
+        return poll_until(
+            lambda: ctx.observe(accepted),
+            done,
+            timeout=timeout,
+            what=f"{ctx.exp.name}: events settled",
+            check=ctx.check_guards,
+        )
+    except PollTimeoutError as exc:
+        if not final:
+            ctx.verdicts.append(Verdict("stage settled", False, [str(exc)]))
+            raise
+        logger.warning("%s", exc)
+        return ctx.observe(accepted)
+
+
+def _invoke_sync(ctx: Context, step: InvokeSync) -> None:
+    payload = {
+        k: ctx.resolve(v[1:]) if isinstance(v, str) and v.startswith("@") else v
+        for k, v in step.payload.items()
+    }
+    name = ctx.resolve(step.function)
+    ctx.progress(f"invoking {name}")
+    resp = ctx.stack.client("lambda").invoke(
+        FunctionName=name, Payload=json.dumps(payload).encode()
+    )
+    body = resp["Payload"].read()
+    if resp.get("FunctionError"):
+        raise ChaosError(f"{name} failed: {body[:300]!r}")
+
+
+def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
+    observed = None
+    steps = ctx.exp.method
+    for n, step in enumerate(steps):
+        final = not any(isinstance(s, AwaitSettled) for s in steps[n + 1 :])
+        if isinstance(step, Inject):
+            ctx.tokens.append(ctx.faults.inject(ctx.resolve(step.function), **step.faults))
+        elif isinstance(step, SetEnv):
+            ctx.tokens.append(ctx.faults.set_env(ctx.resolve(step.function), step.env))
+        elif isinstance(step, ReserveConcurrency):
+            ctx.tokens.append(
+                ctx.faults.set_reserved_concurrency(ctx.resolve(step.function), step.value)
+            )
+        elif isinstance(step, DisableMapping):
+            ctx.tokens.append(ctx.faults.set_mapping_enabled(ctx.resolve(step.mapping_uuid), False))
+        elif isinstance(step, Send):
+            _send(ctx, step)
+        elif isinstance(step, AwaitSettled):
+            observed = _await(ctx, step, settle_timeout, final)
+        elif isinstance(step, UndoFaults):
+            for token in reversed(ctx.tokens):
+                ctx.faults.undo(token)
+            ctx.tokens.clear()
+        elif isinstance(step, InvokeSync):
+            _invoke_sync(ctx, step)
+    return observed
+
+
+def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, Any]]:
+    """Conservation, envelope fields and alarm verdicts; returns the alarm rows for the report."""
+    accepted = ctx.accepted_all()
+    ctx.verdicts.append(
+        conservation(ctx.sent, accepted, observed, max_duplicates=ctx.exp.expect.max_duplicates)
+    )
+    if ctx.exp.expect.envelope:
+        failure_places = {
+            p
+            for i, alts in accepted.items()
+            if ctx.labels[i] in ("hit", "poison")
+            for alt in alts
+            for p in alt
+            if not p.startswith("processed:")
+        }
+        expected = {k: _expected_value(ctx, v) for k, v in ctx.exp.expect.envelope.items()}
+        chosen = [
+            dl
+            for dl in observed.dead_letters
+            if place(dl["envelope"], dl["queue_url"]) in failure_places
+        ]
+        # A destination record has no RequestID attribute and a DLQ message no condition: judge
+        # each field only on the envelope kinds that carry it.
+        by_kind: dict[str, list[Any]] = {}
+        for dl in chosen:
+            by_kind.setdefault(dl["envelope"], []).append(dl)
+        for kind, dls in sorted(by_kind.items()):
+            fields = {k: v for k, v in expected.items() if _carries(kind, k)}
+            if fields:
+                ctx.verdicts.append(envelope_fields(dls, fields, name=f"envelope {kind}"))
+    rows = []
+    for a in ctx.exp.expect.alarms:
+        name = str(ctx.resolve(a.alarm))
+        conf = probes.alarms(ctx.stack, [name]).get(name)
+        if conf is None:
+            ctx.verdicts.append(Verdict(f"alarm {name}", False, [f"alarm {name} does not exist"]))
+            continue
+        delivery = settle_seconds(ctx.stack, a.budget, ctx.resolve, ctx.time_scale)
+        slack = conf["period"] + (10.0 if ctx.cloud_info else 60.0)
+        budget = alarm_budget(delivery, conf["period"], conf["evaluation_periods"], slack)
+        remaining = max(budget - (time.time() - started), 1.0)
+        ctx.progress(f"waiting up to {remaining:.0f}s for {name} -> {a.to_state}")
+        try:
+            history = poll_until(
+                lambda n=name: probes.alarm_history(ctx.stack, n, since=started),
+                lambda h, s=a.to_state: any(t["new"] == s for t in h),
+                timeout=remaining,
+                what=f"{name} -> {a.to_state}",
+            )
+        except PollTimeoutError:
+            history = probes.alarm_history(ctx.stack, name, since=started)
+        verdict = alarm_within(history, name, start=started, budget=budget, to_state=a.to_state)
+        ctx.verdicts.append(verdict)
+        rows.append(
+            {
+                "alarm": name,
+                "to_state": a.to_state,
+                **verdict.figures,
+                "passed": verdict.passed,
+                "transitions": history,
+            }
+        )
+    return rows
+
+
+_FIELDS_BY_KIND = {
+    "lambda_dlq": {"request_id", "error_code", "error_message", "payload"},
+    "destination": {
+        "condition",
+        "approximate_invoke_count",
+        "request_id",
+        "error_code",
+        "error_message",
+        "payload",
+    },
+    "kinesis_on_failure": {"condition", "pointer", "payload"},
+    "eventbridge_dlq": {
+        "error_code",
+        "error_message",
+        "rule_arn",
+        "target_arn",
+        "retry_attempts",
+        "payload",
+    },
+    "failure_record": {"error_code", "error_message", "payload"},
+}
+
+
+def _carries(kind: str, field_name: str) -> bool:
+    return field_name in _FIELDS_BY_KIND.get(kind, {"payload"})

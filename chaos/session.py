@@ -1,0 +1,185 @@
+"""Run experiments against a stack: steady state, method, verdicts, rollback, report rows."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from chaos import probes
+from chaos.budgets import settle_seconds
+from chaos.errors import ChaosError, GuardAlarmError, JournalError, PollTimeoutError
+from chaos.expectations import Observed, Verdict, conservation, poll_until
+from chaos.experiments.model import AwaitSettled, Experiment
+from chaos.faults import Faults
+from chaos.journal import Journal
+from chaos.runner import Context, judge, run_method
+from chaos.stack import Stack
+from components import outputs as keys
+
+logger = logging.getLogger(__name__)
+
+STEADY_STATE_TIMEOUT = 120.0
+
+
+def watched_queues(ctx: Context) -> dict[str, str]:
+    """queue URL -> envelope kind, for every queue this experiment's events may end in."""
+    out: dict[str, str] = {}
+    routes = ctx.stack.outputs.get(keys.ROUTES, {}).get(ctx.exp.pattern, {})
+    for route in routes.values():
+        if route.get("queue_url"):
+            out[route["queue_url"]] = route["envelope"]
+    tables = [ctx.exp.expect.places] + [
+        s.places for s in ctx.exp.method if isinstance(s, AwaitSettled)
+    ]
+    subs = ctx.subscribers() if ctx.exp.pattern == keys.FAN_OUT else [None]
+    for table in tables:
+        for alts in table.values():
+            for alt in alts:
+                for ref in alt:
+                    if ref.envelope == "processed":
+                        continue
+                    for sub in subs:
+                        out[str(ctx.resolve(ref.path, sub))] = ref.envelope
+    return out
+
+
+def _steady_state(ctx: Context, queues: dict[str, str]) -> None:
+    """Start from empty queues, quiet guards, and the expected alarms out of ALARM."""
+    ctx.progress("steady state: draining queues, checking alarms")
+    for url in queues:
+        probes.drain_queue(ctx.stack, url, ctx.run_dir / "dlq" / f"{ctx.exp.name}.before.jsonl")
+    ctx.check_guards()
+    names = [str(ctx.resolve(a.alarm)) for a in ctx.exp.expect.alarms]
+    if names:
+        poll_until(
+            lambda: probes.alarms(ctx.stack, names),
+            lambda got: all(a["state"] != "ALARM" for a in got.values()),
+            timeout=STEADY_STATE_TIMEOUT,
+            what=f"steady state: {names} out of ALARM",
+        )
+
+
+def _timeline(
+    ctx: Context, observed: Observed | None, alarm_rows: list[dict[str, Any]], started: float
+) -> dict[str, Any]:
+    def rel(ts: float | None) -> float | None:
+        return None if ts is None else round(ts - started, 3)
+
+    return {
+        "start": started,
+        "sent": [rel(s["at"]) for s in ctx.sent if s["ok"]],
+        "failed_sends": [rel(s["at"]) for s in ctx.sent if not s["ok"]],
+        "dlq": [
+            rel(d.get("sent_at"))
+            for d in (observed.dead_letters if observed else [])
+            if d.get("sent_at")
+        ],
+        "alarms": [
+            {"alarm": t["alarm"], "at": rel(t["at"]), "old": t["old"], "new": t["new"]}
+            for row in alarm_rows
+            for t in row.get("transitions", [])
+        ],
+        "end": rel(time.time()),
+    }
+
+
+def run_experiment(
+    stack: Stack,
+    exp: Experiment,
+    *,
+    faults: Faults,
+    run_dir: Path,
+    cloud_info: dict[str, Any],
+    progress: Callable[[str], None] | None = None,
+    extra_guards: Iterable[str] = (),
+) -> dict[str, Any]:
+    """One experiment, whatever happens: faults are undone and its queues drained to run_dir."""
+    ctx = Context(
+        stack, exp, faults, run_dir, cloud_info, progress or (lambda _m: None), tuple(extra_guards)
+    )
+    t0 = time.monotonic()
+    started = time.time()
+    observed: Observed | None = None
+    alarm_rows: list[dict[str, Any]] = []
+    error: str | None = None
+    stopped = False
+    queues: dict[str, str] = {}
+    budget = 0.0
+    try:
+        queues = watched_queues(ctx)
+        _steady_state(ctx, queues)
+        budget = settle_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale) + exp.extra_seconds
+        started = time.time()
+        observed = run_method(ctx, budget)
+        if observed is None:
+            observed = ctx.observe(ctx.accepted_all())
+        alarm_rows = judge(ctx, observed, started)
+    except GuardAlarmError as exc:
+        error, stopped = str(exc), True
+    except (ChaosError, PollTimeoutError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        ctx.progress("rolling back")
+        rollback_errors = []
+        for token in reversed(ctx.tokens):
+            try:
+                faults.undo(token)
+            except ChaosError as exc:  # the journal keeps it; `chaos rollback` retries
+                rollback_errors.append(str(exc))
+        if rollback_errors:
+            error = (error + "; " if error else "") + "rollback: " + "; ".join(rollback_errors)
+        if error and ctx.sent and observed is None:
+            try:
+                observed = ctx.observe(ctx.accepted_all())
+                ctx.verdicts.append(conservation(ctx.sent, ctx.accepted_all(), observed))
+            except ChaosError as exc:
+                logger.warning("could not observe after error: %s", exc)
+        for url in queues:
+            try:
+                probes.drain_queue(stack, url, run_dir / "dlq" / f"{exp.name}.jsonl")
+            except ChaosError as exc:
+                logger.warning("could not drain %s: %s", url, exc)
+    if error:
+        ctx.verdicts.append(Verdict("ran to the end", False, [error]))
+    cons = next((v for v in ctx.verdicts if v.name == "conservation"), None)
+    figures = cons.figures if cons else {}
+    passed = bool(ctx.verdicts) and all(v.passed for v in ctx.verdicts) and not error
+    return {
+        "name": exp.name,
+        "pattern": exp.pattern,
+        "title": exp.title,
+        "fault": exp.fault,
+        "verdict": "pass"
+        if passed
+        else ("stopped" if stopped else ("error" if error and not cons else "fail")),
+        "sent": figures.get("sent", len(ctx.sent)),
+        "processed": figures.get("processed", 0),
+        "dead_lettered": figures.get("dead_lettered", 0),
+        "lost": figures.get("lost", 0),
+        "duplicates": figures.get("duplicates", 0),
+        "lost_ids": figures.get("lost_ids", []),
+        "alarms": [{k: v for k, v in row.items() if k != "transitions"} for row in alarm_rows],
+        "time_compressed": bool(cloud_info),
+        "time_scale": ctx.time_scale if cloud_info else 1.0,
+        "budget_s": round(budget, 1),
+        "wall_time_s": round(time.monotonic() - t0, 2),
+        "verdicts": [v.message() for v in ctx.verdicts],
+        "error": error,
+        "timeline": _timeline(ctx, observed, alarm_rows, started),
+    }
+
+
+def prepare(stack: Stack, *, force: bool = False, root: Path | str = ".") -> Faults:
+    """Refuse unsafe starts: not chaos-enabled, or a previous run's faults still in place."""
+    stack.require_chaos_enabled(force)
+    journal = Journal(stack.name, root)
+    pending = journal.pending()
+    if pending:
+        raise JournalError(
+            f"{len(pending)} change(s) from an earlier run are not rolled back ({journal.path});"
+            f" run `python -m chaos rollback --stack {stack.name}` first"
+        )
+    return Faults(stack, journal)

@@ -1,0 +1,76 @@
+"""Wire shapes shared by the chaos modules, the reports and the tests."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from components.outputs import Envelope
+
+
+class SentEvent(TypedDict):
+    """One event a traffic driver sent (or failed to send)."""
+
+    id: str
+    at: float  # epoch seconds when the send call returned
+    entry: str  # sqs | sns | eventbridge | kinesis | api | invoke | stepfunctions
+    poison: bool
+    ok: bool
+    detail: str  # message id, sequence number, HTTP status, or the error
+
+
+class KinesisPointer(TypedDict):
+    stream_arn: str
+    shard_id: str
+    start_sequence_number: str
+    end_sequence_number: str
+    batch_size: int
+
+
+class DeadLetter(TypedDict, total=False):
+    """One event found in a DLQ / destination queue, parsed from its envelope.
+
+    A Kinesis OnFailure record points at a batch; it yields one DeadLetter per record.
+    """
+
+    event_id: str | None  # None when the body carried no recognisable id (reported as unexpected)
+    envelope: Envelope
+    queue_url: str
+    message_id: str
+    sent_at: float | None  # SQS SentTimestamp, epoch seconds
+    payload: Any  # the original event, once unwrapped
+    error_code: str | None
+    error_message: str | None
+    request_id: str | None
+    condition: str | None  # RetriesExhausted | EventAgeExceeded (destination, Kinesis)
+    approximate_invoke_count: int | None
+    rule_arn: str | None
+    target_arn: str | None
+    retry_attempts: int | None
+    pointer: KinesisPointer | None
+
+
+class AlarmTransition(TypedDict):
+    alarm: str
+    at: float  # epoch seconds
+    old: str
+    new: str
+
+
+class Place(TypedDict):
+    """Where an event was seen: processed (ledger partition) or a queue with an envelope kind."""
+
+    envelope: Envelope
+    where: str  # ledger pattern for "processed", the queue URL otherwise
+
+
+ChangeKind = Literal["env", "concurrency", "mapping"]
+
+
+class JournalEntry(TypedDict, total=False):
+    op: Literal["begin", "undone"]
+    token: str
+    at: float
+    kind: ChangeKind
+    target: str  # function name or mapping UUID
+    prior: dict[str, Any]  # state before the change, enough to restore it
+    change: dict[str, Any]  # what was applied (for the report)
