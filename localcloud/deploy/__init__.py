@@ -1,0 +1,30 @@
+"""Emulated deploy of the Pulumi program onto the local cloud (see README: what is emulated)."""
+from __future__ import annotations
+
+from .engine import Engine, Result, Step
+from .exceptions import (
+    DeployError,
+    InterruptedDeploy,
+    ProgramError,
+    ResourceError,
+    UnsupportedInvoke,
+    UnsupportedResourceType,
+)
+from .handlers import HANDLERS, UnsupportedInput
+from .state import Record, StackState
+
+__all__ = [
+    "HANDLERS",
+    "DeployError",
+    "Engine",
+    "InterruptedDeploy",
+    "ProgramError",
+    "Record",
+    "ResourceError",
+    "Result",
+    "StackState",
+    "Step",
+    "UnsupportedInput",
+    "UnsupportedInvoke",
+    "UnsupportedResourceType",
+]
