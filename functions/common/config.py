@@ -1,0 +1,45 @@
+"""Typed reads of handler environment variables, with errors naming the variable."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from functions.common.exceptions import MissingConfigError
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if default is None:
+            raise MissingConfigError(name)
+        return default
+    return value
+
+
+def env_float(
+    name: str, default: float, *, minimum: float = 0.0, maximum: float = math.inf
+) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise MissingConfigError(name, "is not a number", raw) from None
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        raise MissingConfigError(name, f"is outside [{minimum}, {maximum}]", raw)
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise MissingConfigError(name, "is not an integer", raw) from None
+    if value < minimum:
+        raise MissingConfigError(name, f"is below {minimum}", raw)
+    return value

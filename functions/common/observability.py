@@ -1,0 +1,42 @@
+"""Powertools Logger, Metrics and Tracer, and the decorator stack every handler wears.
+
+Tracing is off when AWS_ENDPOINT_URL is set (the local cloud has no X-Ray
+daemon) or POWERTOOLS_TRACE_DISABLED is true; Powertools itself also turns it
+off outside a Lambda runtime. So tests and the local cloud never need X-Ray.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from functions.faults import inject_faults
+
+NAMESPACE = "failmodes"
+
+logger = Logger()
+metrics = Metrics(namespace=NAMESPACE)
+tracer = Tracer(disabled=True) if os.environ.get("AWS_ENDPOINT_URL") else Tracer()
+
+
+def lambda_entry(
+    *, per_record: bool = False, correlation_id_path: str | None = None
+) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any, Any], Any]]:
+    """Wrap a handler: logging context, tracing, EMF metrics, then the fault middleware.
+
+    Faults sit innermost so an injected failure is logged, traced and counted
+    like any other error.
+    """
+
+    def wrap(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        wrapped = inject_faults(fn, per_record=per_record)
+        wrapped = metrics.log_metrics(wrapped)
+        wrapped = tracer.capture_lambda_handler(wrapped, capture_response=False)
+        return logger.inject_lambda_context(
+            wrapped, correlation_id_path=correlation_id_path, clear_state=True
+        )
+
+    return wrap

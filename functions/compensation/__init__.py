@@ -1,0 +1,1 @@
+"""Lambda function compensation: entry point functions.compensation.handler.handler."""

@@ -1,0 +1,1 @@
+"""Lambda function delivery: entry point functions.delivery.handler.handler."""

@@ -1,0 +1,223 @@
+"""Delivers an event to the slow third-party API, with tenacity retries inside its own time budget.
+
+Two triggers (docs/contracts.md):
+- direct: EventBridge invokes the function asynchronously with the event;
+  a delivery that fails all attempts raises, for the async retry / DLQ path;
+- flow-controlled: an SQS batch whose bodies are EventBridge events; a failed
+  record is a batch item failure, so SQS redelivers it and then dead-letters it.
+
+Retries (seed demo): wait DELIVERY_WAIT_BASE s + random 0..DELIVERY_WAIT_JITTER s,
+DELIVERY_ATTEMPTS attempts, on HTTP 429, 5xx, timeouts and connection errors;
+other 4xx are permanent and not retried. Each attempt's HTTP timeout is
+DELIVERY_HTTP_TIMEOUT capped below the invocation's remaining time, and no
+attempt starts that could not finish before the function's own deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_fixed,
+    wait_random,
+)
+
+from functions.common import ledger
+from functions.common.config import env_float, env_int, env_str
+from functions.common.events import eventbridge_payload, require_id, sqs_payload
+from functions.common.exceptions import PoisonEventError
+from functions.common.idempotency import run_once
+from functions.common.observability import lambda_entry, logger, metrics
+from functions.faults import fault_record
+
+SLOW_API_URL = "SLOW_API_URL"
+SLOW_API_KEY = "SLOW_API_KEY"
+DELIVERY_ATTEMPTS = "DELIVERY_ATTEMPTS"
+DELIVERY_WAIT_BASE = "DELIVERY_WAIT_BASE"
+DELIVERY_WAIT_JITTER = "DELIVERY_WAIT_JITTER"
+DELIVERY_HTTP_TIMEOUT = "DELIVERY_HTTP_TIMEOUT"
+
+# Kept back from the remaining time: logging, the ledger write and the return must still fit.
+SAFETY_SECONDS = 1.0
+# An attempt with less time than this is not worth starting.
+MIN_ATTEMPT_SECONDS = 0.2
+
+# Injectable so tests need not sleep the backoff.
+sleep: Callable[[float], None] = time.sleep
+
+_http: Any = None
+# The invocation's context, for the idempotent deliver_current() (which takes only the payload).
+_context: Any = None
+
+
+class DeliveryError(RuntimeError):
+    """The slow API did not accept the event; `retryable` says whether another try could help."""
+
+    def __init__(self, event_id: str, reason: str, *, retryable: bool, status: int | None = None):
+        self.event_id, self.reason, self.retryable, self.status = (
+            event_id,
+            reason,
+            retryable,
+            status,
+        )
+        super().__init__(f"delivery of {event_id} failed: {reason}")
+
+
+class RetryableDeliveryError(DeliveryError):
+    def __init__(self, event_id: str, reason: str, status: int | None = None):
+        super().__init__(event_id, reason, retryable=True, status=status)
+
+
+class DeliveryExhaustedError(DeliveryError):
+    """Every attempt failed (or the time budget ran out); the last failure is the cause."""
+
+
+def _session() -> Any:
+    global _http
+    if _http is None:
+        import requests
+
+        _http = requests.Session()
+    return _http
+
+
+def _remaining_seconds(context: Any) -> float:
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return getter() / 1000.0 if getter else float("inf")
+
+
+def post_once(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    import requests
+
+    event_id = payload["id"]
+    budget = _remaining_seconds(context) - SAFETY_SECONDS
+    timeout = min(env_float(DELIVERY_HTTP_TIMEOUT, 10.0, minimum=0.001), budget)
+    if timeout < MIN_ATTEMPT_SECONDS:
+        raise RetryableDeliveryError(event_id, f"only {budget:.2f}s left before the deadline")
+    headers = {"x-api-key": env_str(SLOW_API_KEY, ""), "Content-Type": "application/json"}
+    if payload.get("correlation_id"):
+        headers["x-correlation-id"] = str(payload["correlation_id"])
+    try:
+        response = _session().post(
+            env_str(SLOW_API_URL),
+            json={"id": event_id, "correlation_id": payload.get("correlation_id")},
+            headers=headers,
+            timeout=timeout,
+        )
+    except requests.Timeout:
+        raise RetryableDeliveryError(event_id, f"timed out after {timeout:.2f}s") from None
+    except requests.ConnectionError as exc:
+        raise RetryableDeliveryError(event_id, f"connection error: {exc}") from None
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise RetryableDeliveryError(event_id, f"HTTP {status}", status)
+    if status >= 400:
+        raise DeliveryError(
+            event_id, f"HTTP {status}: {response.text[:200]}", retryable=False, status=status
+        )
+    return {"status": status}
+
+
+def _out_of_time(context: Any) -> Callable[[RetryCallState], bool]:
+    def stop(state: RetryCallState) -> bool:
+        left = _remaining_seconds(context) - SAFETY_SECONDS - state.upcoming_sleep
+        return left < MIN_ATTEMPT_SECONDS
+
+    return stop
+
+
+def deliver(payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    """POST the event to the slow API with retries; raises DeliveryError when it does not land."""
+    attempts = env_int(DELIVERY_ATTEMPTS, 5, minimum=1)
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts) | _out_of_time(context),
+        wait=wait_fixed(env_float(DELIVERY_WAIT_BASE, 3.0))
+        + wait_random(0, env_float(DELIVERY_WAIT_JITTER, 5.0)),
+        retry=retry_if_exception_type(RetryableDeliveryError),
+        sleep=lambda seconds: sleep(seconds),
+        before_sleep=lambda s: logger.warning(
+            "delivery attempt failed, retrying",
+            extra={"attempt": s.attempt_number, "error": str(s.outcome.exception())},
+        ),
+        reraise=False,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                result = post_once(payload, context)
+    except RetryError as exc:  # attempts or time ran out; a permanent error propagates as is
+        last = exc.last_attempt.exception()
+        n = exc.last_attempt.attempt_number
+        raise DeliveryExhaustedError(
+            payload["id"], f"gave up after {n} attempt(s): {last}", retryable=True
+        ) from last
+    ledger.record(payload["id"])
+    metrics.add_metric(name="Delivered", unit="Count", value=1)
+    return {"id": payload["id"], "attempts": attempt.retry_state.attempt_number, **result}
+
+
+def _deliver_event(payload: Any, context: Any) -> dict[str, Any]:
+    event_id = require_id(payload)
+    logger.append_keys(event_id=event_id)
+    if payload.get("correlation_id"):
+        logger.set_correlation_id(str(payload["correlation_id"]))
+    global _context
+    _context = context
+    return run_once(deliver_current, payload, context)
+
+
+def deliver_current(payload: dict[str, Any]) -> dict[str, Any]:
+    return deliver(payload, _context)
+
+
+def record_handler(record: SQSRecord, context: Any = None) -> dict[str, Any]:
+    fault_record(record)
+    body = sqs_payload(record.raw_event)
+    if not isinstance(body, dict):
+        raise PoisonEventError("SQS body is not an EventBridge event object")
+    return _deliver_event(eventbridge_payload(body), context)
+
+
+def _is_sqs_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (
+        bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:sqs"
+    )
+
+
+@lambda_entry()
+def _direct(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _deliver_event(eventbridge_payload(event), context)
+
+
+@lambda_entry(per_record=True)
+def _batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: record_handler(record, context),
+        processor=BatchProcessor(event_type=EventType.SQS),
+        context=context,
+    )
+
+
+def handler(event: Any, context: Any) -> Any:
+    if _is_sqs_batch(event):
+        return _batch(event, context)
+    if not isinstance(event, dict):
+        raise PoisonEventError(
+            f"expected an EventBridge event or SQS batch, got {type(event).__name__}"
+        )
+    return _direct(event, context)

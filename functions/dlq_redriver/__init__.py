@@ -1,0 +1,1 @@
+"""Lambda function dlq_redriver: entry point functions.dlq_redriver.handler.handler."""

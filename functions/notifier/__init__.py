@@ -1,0 +1,1 @@
+"""Lambda function notifier: entry point functions.notifier.handler.handler."""

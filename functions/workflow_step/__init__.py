@@ -1,0 +1,1 @@
+"""Lambda function workflow_step: entry point functions.workflow_step.handler.handler."""
