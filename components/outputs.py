@@ -13,9 +13,12 @@ CHAOS_ENABLED = "chaos_enabled"  # bool: the chaos package refuses a stack witho
 STACK = "stack"  # str: stack name the outputs came from
 REGION = "region"  # str
 LEDGER_TABLE = "ledger_table"  # str: DynamoDB table every side effect writes its event id to
+IDEMPOTENCY_TABLE = "idempotency_table"  # str: Powertools idempotency table (added)
+LAYER_ARN = "layer_arn"  # str: the shared dependency layer version (added)
 ALARM_TOPIC_ARN = "alarm_topic_arn"  # str: SNS topic every alarm notifies
 ALARM_INBOX_QUEUE_URL = "alarm_inbox_queue_url"  # str | None: SQS queue subscribed to the alarm topic
 ROUTES = "routes"  # dict[pattern, dict[failure, Route]]: where an event ends when X fails
+# (FanOut also has one key per subscriber, "fan_out:<subscriber>"; "fan_out" is the first one.)
 
 # Pattern export keys: each holds that pattern's *Outputs dict below.
 QUEUE_WORKER = "queue_worker"
@@ -63,7 +66,16 @@ Envelope = Literal[
     "eventbridge_dlq",  # target DLQ: ERROR_CODE/ERROR_MESSAGE/RULE_ARN/TARGET_ARN/RETRY_ATTEMPTS
     "sns_dlq",  # SNS subscription redrive: the SNS envelope SNS could not deliver
     "failure_record",  # Step Functions Catch -> compensation -> failure record queue
+    # Added: a synchronous entry point refused it (API 4xx/5xx to the caller): no queue, not lost.
+    "rejected",
 ]
+
+
+class RouteTarget(TypedDict):
+    """A further place the same event lands (see Route.also)."""
+
+    envelope: Envelope
+    queue_url: str | None
 
 
 class Route(TypedDict):
@@ -72,6 +84,11 @@ class Route(TypedDict):
     envelope: Envelope
     queue_url: str | None  # the DLQ / destination queue; None when envelope == "processed"
     ledger_pattern: str | None  # the ledger partition the side effect lands in, when processed
+    # Added: the same event ALSO lands here (e.g. an async failure goes to the OnFailure
+    # destination AND the function DLQ). Empty when it lands in one place.
+    also: list[RouteTarget]
+    # Added: SNS message attributes the event must carry to take this route (FanOut), else None.
+    message_attributes: dict[str, str] | None
 
 
 class FunctionOutputs(TypedDict):
@@ -98,8 +115,8 @@ class AsyncFunctionOutputs(TypedDict):
     function: FunctionOutputs
     topic_arn: str  # SNS topic that invokes the function asynchronously
     subscription_dlq_url: str  # SNS subscription redrive DLQ
-    dlq_url: str  # the function's DeadLetterConfig queue
-    on_failure_queue_url: str  # OnFailure destination queue
+    dlq_url: str | None  # the function's DeadLetterConfig queue (None only if disabled in Args)
+    on_failure_queue_url: str | None  # OnFailure destination queue (None only if disabled in Args)
     maximum_retry_attempts: int
     maximum_event_age: int  # seconds
     alarms: dict[str, str]
@@ -111,6 +128,7 @@ class RideRecordsOutputs(TypedDict):
     table_name: str
     billing_mode: str  # PAY_PER_REQUEST | PROVISIONED
     dlq_url: str
+    subscription_dlq_url: str  # SNS subscription redrive DLQ (added)
     alarms: dict[str, str]
 
 
@@ -124,6 +142,7 @@ class EventPipelineOutputs(TypedDict):
     delivery_dlq_url: str  # the delivery function's async DLQ (direct) or the buffer's redrive DLQ (flow)
     buffer_queue_url: str | None  # flow-controlled variant only
     maximum_concurrency: int | None  # flow-controlled variant only
+    flow_control: bool  # added: True for the flow-controlled variant
     alarms: dict[str, str]
 
 
@@ -147,6 +166,7 @@ class StreamProcessorOutputs(TypedDict):
     bisect_on_error: bool
     maximum_retry_attempts: int
     maximum_record_age: int
+    mapping_uuid: str  # added
     alarms: dict[str, str]
 
 
@@ -167,14 +187,18 @@ class FanOutSubscriberOutputs(TypedDict):
     dlq_url: str
     filter_policy: dict[str, object]
     consumer: FunctionOutputs
+    ledger_pattern: str  # added: "fan_out.<subscriber>"
+    alarms: dict[str, str]  # added: that subscriber's queue alarms
 
 
 class FanOutOutputs(TypedDict):
     topic_arn: str
     subscribers: dict[str, FanOutSubscriberOutputs]  # subscriber name -> outputs
+    filter_scope: str  # added: MessageAttributes | MessageBody
     alarms: dict[str, str]
 
 
 class DlqRedriverOutputs(TypedDict):
     function: FunctionOutputs
     sources: dict[str, str]  # DLQ url -> source queue url it redrives into
+    alarms: dict[str, str]  # added

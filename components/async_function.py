@@ -1,0 +1,203 @@
+"""AsyncFunction: SNS (or a direct async invoke) -> Lambda, with every async safety net.
+
+Function errors are retried MaximumRetryAttempts times; then the event goes to the
+OnFailure destination (a record with requestContext.condition) AND the function's
+DLQ (the original event with RequestID/ErrorCode/ErrorMessage). Messages SNS itself
+cannot deliver go to the subscription's own DLQ.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components import queues, validation
+from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
+from components.function import (
+    FunctionArgs,
+    LambdaFunction,
+    LedgerArgs,
+    statement,
+    validate_function_args,
+)
+
+__all__ = ["AsyncFunction", "AsyncFunctionArgs", "validate", "async_invoke_config"]
+
+NAME = "AsyncFunction"
+SNS_KMS_KEY = "alias/aws/sns"
+
+
+class AsyncFunctionArgs(TypedDict):
+    """SNS topic -> Lambda (async), with retries, max event age, DLQ and OnFailure destination."""
+
+    function: FunctionArgs
+    """The worker (handler functions.async_worker.handler.handler)."""
+    ledger: LedgerArgs
+    """The stack's ledger and idempotency tables."""
+    ledger_pattern: str
+    """LEDGER_PATTERN of the function."""
+    alarms: AlarmArgs
+    """Alarm topic and timing."""
+    maximum_retry_attempts: NotRequired[int]
+    """Retries after a function error, 0..2 (default 2)."""
+    maximum_event_age: NotRequired[int]
+    """Seconds an event may wait (throttles, retries), 60..21600 (default 21600)."""
+    dead_letter_queue: NotRequired[bool]
+    """Function DLQ (DeadLetterConfig). Default True."""
+    on_failure_destination: NotRequired[bool]
+    """OnFailure destination queue. Default True. With neither, failed events are dropped."""
+    dlq_retention: NotRequired[int]
+    """Retention of the DLQs, 60..1209600 seconds (default 14 days)."""
+
+
+def validate_async(component: str, args: dict) -> None:
+    validation.int_range(
+        component, "maximum_retry_attempts", args.get("maximum_retry_attempts", 2), 0, 2
+    )
+    validation.int_range(
+        component, "maximum_event_age", args.get("maximum_event_age", 21_600), 60, 21_600
+    )
+    validation.int_range(
+        component, "dlq_retention", args.get("dlq_retention", queues.DLQ_RETENTION), 60, 1_209_600
+    )
+
+
+def validate(args: AsyncFunctionArgs) -> AsyncFunctionArgs:
+    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+        validation.require(NAME, args, field)
+    validate_function_args(NAME, "function", args["function"])
+    validate_alarm_args(NAME, args["alarms"])
+    validate_async(NAME, dict(args))
+    return args
+
+
+def async_invoke_config(
+    parent: pulumi.Resource,
+    name: str,
+    fn: LambdaFunction,
+    *,
+    maximum_retry_attempts: int,
+    maximum_event_age: int,
+    on_failure: aws.sqs.Queue | None,
+) -> aws.lambda_.FunctionEventInvokeConfig:
+    extra = {}
+    if on_failure is not None:
+        extra["destination_config"] = aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+            on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                destination=on_failure.arn
+            )
+        )
+    return aws.lambda_.FunctionEventInvokeConfig(
+        f"{name}-invoke-config",
+        function_name=fn.function.name,
+        maximum_retry_attempts=maximum_retry_attempts,
+        maximum_event_age_in_seconds=maximum_event_age,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=fn.ready),
+        **extra,
+    )
+
+
+def sns_to_lambda(
+    parent: pulumi.Resource,
+    name: str,
+    topic: aws.sns.Topic,
+    fn: LambdaFunction,
+    subscription_dlq: aws.sqs.Queue,
+) -> aws.sns.TopicSubscription:
+    """Subscribe a function to a topic; SNS's own delivery failures go to subscription_dlq."""
+    queues.allow_services_to_send(
+        parent,
+        f"{name}-subscription-dlq-policy",
+        subscription_dlq,
+        [("sns.amazonaws.com", topic.arn)],
+    )
+    permission = aws.lambda_.Permission(
+        f"{name}-sns-permission",
+        action="lambda:InvokeFunction",
+        function=fn.function.name,
+        principal="sns.amazonaws.com",
+        source_arn=topic.arn,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return aws.sns.TopicSubscription(
+        f"{name}-subscription",
+        topic=topic.arn,
+        protocol="lambda",
+        endpoint=fn.function.arn,
+        redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": subscription_dlq.arn}),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[permission]),
+    )
+
+
+class AsyncFunction(pulumi.ComponentResource):
+    """SNS topic -> async Lambda with DLQ, OnFailure destination and a subscription DLQ."""
+
+    def __init__(
+        self, name: str, args: AsyncFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        validate(args)
+        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        retention = args.get("dlq_retention", queues.DLQ_RETENTION)
+        self.maximum_retry_attempts = args.get("maximum_retry_attempts", 2)
+        self.maximum_event_age = args.get("maximum_event_age", 21_600)
+        self.topic = aws.sns.Topic(
+            f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.subscription_dlq = queues.dead_letter_queue(
+            self, f"{name}-subscription-dlq", retention=retention
+        )
+        self.dlq = (
+            queues.dead_letter_queue(self, f"{name}-dlq", retention=retention)
+            if args.get("dead_letter_queue", True)
+            else None
+        )
+        self.on_failure = (
+            queues.dead_letter_queue(self, f"{name}-on-failure", retention=retention)
+            if args.get("on_failure_destination", True)
+            else None
+        )
+        send_to = [q.arn for q in (self.dlq, self.on_failure) if q is not None]
+        self.worker = LambdaFunction(
+            self,
+            f"{name}-worker",
+            args["function"],
+            ledger=args["ledger"],
+            ledger_pattern=args["ledger_pattern"],
+            statements=[statement(["sqs:SendMessage"], send_to)] if send_to else [],
+            dead_letter_arn=self.dlq.arn if self.dlq else None,
+        )
+        self.invoke_config = async_invoke_config(
+            self,
+            name,
+            self.worker,
+            maximum_retry_attempts=self.maximum_retry_attempts,
+            maximum_event_age=self.maximum_event_age,
+            on_failure=self.on_failure,
+        )
+        self.subscription = sns_to_lambda(
+            self, name, self.topic, self.worker, self.subscription_dlq
+        )
+        self.alarm_factory = AlarmFactory(self, name, args["alarms"])
+        self.alarm_factory.dlq(
+            "subscription_dlq", self.subscription_dlq, f"{name}: SNS subscription DLQ"
+        )
+        if self.dlq is not None:
+            self.alarm_factory.dlq("dlq", self.dlq, f"{name}: function DLQ")
+        if self.on_failure is not None:
+            self.alarm_factory.dlq("on_failure", self.on_failure, f"{name}: OnFailure destination")
+        self.alarm_factory.errors_and_throttles("", self.worker.function)
+        self.alarm_factory.function("dead_letter_errors", self.worker.function, "DeadLetterErrors")
+        self.alarm_factory.function("dropped", self.worker.function, "AsyncEventsDropped")
+        self.outputs = pulumi.Output.all(
+            function=pulumi.Output.all(**self.worker.outputs()),
+            topic_arn=self.topic.arn,
+            subscription_dlq_url=self.subscription_dlq.url,
+            dlq_url=self.dlq.url if self.dlq else None,
+            on_failure_queue_url=self.on_failure.url if self.on_failure else None,
+            maximum_retry_attempts=self.maximum_retry_attempts,
+            maximum_event_age=self.maximum_event_age,
+            alarms=pulumi.Output.all(**self.alarm_factory.names()),
+        )
+        self.register_outputs({"outputs": self.outputs})

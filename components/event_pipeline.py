@@ -1,0 +1,324 @@
+"""EventPipeline: API -> notifier -> EventBridge -> delivery -> the slow third-party API.
+
+Direct variant: the rule targets the delivery function (async invoke); EventBridge
+retries only throttles/5xx of the invoke itself (RetryPolicy, then the target DLQ);
+errors inside delivery are handled by its async config (retries, then its DLQ).
+Flow-controlled variant: the rule targets an SQS buffer; delivery reads it with
+batch size 1 and MaximumConcurrency, so a burst cannot overrun the slow API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components import queues, validation
+from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
+from components.api import LambdaRestApi
+from components.async_function import async_invoke_config, validate_async
+from components.function import (
+    DEFAULT_TIMEOUT,
+    FunctionArgs,
+    LambdaFunction,
+    LedgerArgs,
+    statement,
+    validate_function_args,
+)
+from components.queue_worker import VISIBILITY_FACTOR
+
+__all__ = ["EventPipeline", "EventPipelineArgs", "validate"]
+
+NAME = "EventPipeline"
+
+
+class EventPipelineArgs(TypedDict):
+    """Notifier API, event bus and rule, delivery function (direct or behind an SQS buffer)."""
+
+    notifier: FunctionArgs
+    """API handler: adds a correlation id, puts the event (functions.notifier.handler.handler)."""
+    delivery: FunctionArgs
+    """Calls the slow API with tenacity retries (functions.delivery.handler.handler)."""
+    ledger: LedgerArgs
+    """The stack's ledger and idempotency tables."""
+    ledger_pattern: str
+    """LEDGER_PATTERN of delivery; the notifier gets '<ledger_pattern>.notifier'."""
+    alarms: AlarmArgs
+    """Alarm topic and timing."""
+    slow_api_url: pulumi.Input[str]
+    """URL delivery POSTs to (SlowApi url)."""
+    slow_api_key: pulumi.Input[str]
+    """API key for it."""
+    flow_control: NotRequired[bool]
+    """False (default): rule -> delivery. True: rule -> SQS buffer -> MaximumConcurrency mapping."""
+    event_source: NotRequired[str]
+    """EventBridge source the notifier puts and the rule matches (default failmodes.notifier)."""
+    event_detail_type: NotRequired[str]
+    """detail-type (default OrderPlaced)."""
+    target_maximum_retry_attempts: NotRequired[int]
+    """EventBridge target retries, 0..185 (default 185)."""
+    target_maximum_event_age: NotRequired[int]
+    """EventBridge target max event age, 60..86400 seconds (default 86400)."""
+    maximum_retry_attempts: NotRequired[int]
+    """Direct: delivery's async retries, 0..2 (default 2)."""
+    maximum_event_age: NotRequired[int]
+    """Direct: delivery's async max event age, 60..21600 (default 21600)."""
+    maximum_concurrency: NotRequired[int]
+    """Flow: mapping MaximumConcurrency, 2..1000 (default 10)."""
+    max_receive_count: NotRequired[int]
+    """Flow: receives before the buffer's DLQ, 1..1000 (default 3)."""
+    visibility_timeout: NotRequired[int]
+    """Flow: buffer visibility, >= delivery timeout (default 6x delivery timeout)."""
+    delivery_attempts: NotRequired[int]
+    """DELIVERY_ATTEMPTS, 1..20 (default 5)."""
+    delivery_wait_base: NotRequired[float]
+    """DELIVERY_WAIT_BASE seconds, 0..60 (default 3)."""
+    delivery_wait_jitter: NotRequired[float]
+    """DELIVERY_WAIT_JITTER seconds, 0..60 (default 5)."""
+    delivery_http_timeout: NotRequired[float]
+    """DELIVERY_HTTP_TIMEOUT seconds, 0.1..900 (default 29)."""
+    dlq_retention: NotRequired[int]
+    """DLQ retention seconds (default 14 days)."""
+
+
+def validate(args: EventPipelineArgs) -> EventPipelineArgs:
+    for field in (
+        "notifier",
+        "delivery",
+        "ledger",
+        "ledger_pattern",
+        "alarms",
+        "slow_api_url",
+        "slow_api_key",
+    ):
+        validation.require(NAME, args, field)
+    validate_function_args(NAME, "notifier", args["notifier"])
+    validate_function_args(NAME, "delivery", args["delivery"])
+    validate_alarm_args(NAME, args["alarms"])
+    validate_async(NAME, dict(args))
+    validation.int_range(
+        NAME,
+        "target_maximum_retry_attempts",
+        args.get("target_maximum_retry_attempts", 185),
+        0,
+        185,
+    )
+    validation.int_range(
+        NAME, "target_maximum_event_age", args.get("target_maximum_event_age", 86_400), 60, 86_400
+    )
+    validation.int_range(NAME, "maximum_concurrency", args.get("maximum_concurrency", 10), 2, 1000)
+    validation.int_range(NAME, "max_receive_count", args.get("max_receive_count", 3), 1, 1000)
+    timeout = args["delivery"].get("timeout", DEFAULT_TIMEOUT)
+    validation.int_range(
+        NAME,
+        "visibility_timeout",
+        args.get("visibility_timeout", VISIBILITY_FACTOR * timeout),
+        timeout,
+        43_200,
+    )
+    validation.int_range(NAME, "delivery_attempts", args.get("delivery_attempts", 5), 1, 20)
+    validation.number_range(
+        NAME, "delivery_wait_base", args.get("delivery_wait_base", 3.0), 0.0, 60.0
+    )
+    validation.number_range(
+        NAME, "delivery_wait_jitter", args.get("delivery_wait_jitter", 5.0), 0.0, 60.0
+    )
+    validation.number_range(
+        NAME, "delivery_http_timeout", args.get("delivery_http_timeout", 29.0), 0.1, 900.0
+    )
+    return args
+
+
+class EventPipeline(pulumi.ComponentResource):
+    """API -> notifier -> bus -> rule -> (buffer ->) delivery -> slow API."""
+
+    def __init__(
+        self, name: str, args: EventPipelineArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        validate(args)
+        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.flow_control = args.get("flow_control", False)
+        retention = args.get("dlq_retention", queues.DLQ_RETENTION)
+        source = args.get("event_source", "failmodes.notifier")
+        detail_type = args.get("event_detail_type", "OrderPlaced")
+        pattern = args["ledger_pattern"]
+
+        self.bus = aws.cloudwatch.EventBus(f"{name}-bus", opts=child)
+        self.notifier = LambdaFunction(
+            self,
+            f"{name}-notifier",
+            args["notifier"],
+            ledger=args["ledger"],
+            ledger_pattern=f"{pattern}.notifier",
+            statements=[statement(["events:PutEvents"], [self.bus.arn])],
+            environment={
+                "EVENT_BUS_NAME": self.bus.name,
+                "EVENT_SOURCE": source,
+                "EVENT_DETAIL_TYPE": detail_type,
+            },
+        )
+        self.api = LambdaRestApi(
+            self, name, self.notifier.function, http_method="POST", path_part="events"
+        )
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-rule",
+            event_bus_name=self.bus.name,
+            event_pattern=json.dumps({"source": [source], "detail-type": [detail_type]}),
+            opts=child,
+        )
+        self.target_dlq = queues.dead_letter_queue(self, f"{name}-target-dlq", retention=retention)
+        # EventBridge writes to a target DLQ with its own principal: the queue must allow it.
+        queues.allow_services_to_send(
+            self,
+            f"{name}-target-dlq-policy",
+            self.target_dlq,
+            [("events.amazonaws.com", self.rule.arn)],
+        )
+        delivery_env = {
+            "SLOW_API_URL": args["slow_api_url"],
+            "SLOW_API_KEY": args["slow_api_key"],
+            "DELIVERY_ATTEMPTS": str(args.get("delivery_attempts", 5)),
+            "DELIVERY_WAIT_BASE": str(float(args.get("delivery_wait_base", 3.0))),
+            "DELIVERY_WAIT_JITTER": str(float(args.get("delivery_wait_jitter", 5.0))),
+            "DELIVERY_HTTP_TIMEOUT": str(float(args.get("delivery_http_timeout", 29.0))),
+        }
+        self.alarm_factory = AlarmFactory(self, name, args["alarms"])
+        self.buffer: aws.sqs.Queue | None = None
+        self.maximum_concurrency: int | None = None
+        if self.flow_control:
+            target_arn = self._flow(name, args, delivery_env, retention)
+        else:
+            target_arn = self._direct(name, args, delivery_env, retention)
+        self.target = aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            rule=self.rule.name,
+            event_bus_name=self.bus.name,
+            arn=target_arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_retry_attempts=args.get("target_maximum_retry_attempts", 185),
+                maximum_event_age_in_seconds=args.get("target_maximum_event_age", 86_400),
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                arn=self.target_dlq.arn
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._target_ready),
+        )
+        self.alarm_factory.dlq("target_dlq", self.target_dlq, f"{name}: EventBridge target DLQ")
+        self.alarm_factory.dlq("delivery_dlq", self.delivery_dlq, f"{name}: delivery DLQ")
+        self.alarm_factory.errors_and_throttles("notifier", self.notifier.function)
+        self.alarm_factory.errors_and_throttles("delivery", self.delivery.function)
+        self.alarm_factory.metric(
+            "failed_invocations",
+            namespace="AWS/Events",
+            metric_name="FailedInvocations",
+            dimensions={"EventBusName": self.bus.name, "RuleName": self.rule.name},
+            description=f"{name}: EventBridge could not deliver to the target",
+        )
+        if self.buffer is not None:
+            self.alarm_factory.queue_age("buffer_age", self.buffer, self._buffer_age_threshold)
+        self.outputs = pulumi.Output.all(
+            notifier=pulumi.Output.all(**self.notifier.outputs()),
+            delivery=pulumi.Output.all(**self.delivery.outputs()),
+            api_url=pulumi.Output.concat(self.api.base_url, "events"),
+            event_bus_name=self.bus.name,
+            rule_name=self.rule.name,
+            target_dlq_url=self.target_dlq.url,
+            delivery_dlq_url=self.delivery_dlq.url,
+            buffer_queue_url=self.buffer.url if self.buffer is not None else None,
+            maximum_concurrency=self.maximum_concurrency,
+            flow_control=self.flow_control,
+            alarms=pulumi.Output.all(**self.alarm_factory.names()),
+        )
+        self.register_outputs({"outputs": self.outputs})
+
+    def _direct(
+        self, name: str, args: EventPipelineArgs, env: dict, retention: int
+    ) -> pulumi.Output[str]:
+        self.delivery_dlq = queues.dead_letter_queue(
+            self, f"{name}-delivery-dlq", retention=retention
+        )
+        self.delivery = LambdaFunction(
+            self,
+            f"{name}-delivery",
+            args["delivery"],
+            ledger=args["ledger"],
+            ledger_pattern=args["ledger_pattern"],
+            statements=[statement(["sqs:SendMessage"], [self.delivery_dlq.arn])],
+            environment=env,
+            dead_letter_arn=self.delivery_dlq.arn,
+        )
+        async_invoke_config(
+            self,
+            name,
+            self.delivery,
+            maximum_retry_attempts=args.get("maximum_retry_attempts", 2),
+            maximum_event_age=args.get("maximum_event_age", 21_600),
+            on_failure=None,
+        )
+        permission = aws.lambda_.Permission(
+            f"{name}-events-permission",
+            action="lambda:InvokeFunction",
+            function=self.delivery.function.name,
+            principal="events.amazonaws.com",
+            source_arn=self.rule.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._target_ready = [permission, *self.delivery.ready]
+        return self.delivery.function.arn
+
+    def _flow(
+        self, name: str, args: EventPipelineArgs, env: dict, retention: int
+    ) -> pulumi.Output[str]:
+        timeout = args["delivery"].get("timeout", DEFAULT_TIMEOUT)
+        visibility = args.get("visibility_timeout", VISIBILITY_FACTOR * timeout)
+        max_receive = args.get("max_receive_count", 3)
+        self.maximum_concurrency = args.get("maximum_concurrency", 10)
+        self.delivery_dlq = queues.dead_letter_queue(
+            self, f"{name}-buffer-dlq", retention=retention
+        )
+        self.buffer = queues.queue(
+            self,
+            f"{name}-buffer",
+            visibility_timeout_seconds=visibility,
+            redrive_policy=queues.redrive_policy(self.delivery_dlq, max_receive),
+        )
+        self._buffer_age_threshold = visibility * max_receive
+        buffer_policy = queues.allow_services_to_send(
+            self, f"{name}-buffer-policy", self.buffer, [("events.amazonaws.com", self.rule.arn)]
+        )
+        self.delivery = LambdaFunction(
+            self,
+            f"{name}-delivery",
+            args["delivery"],
+            ledger=args["ledger"],
+            ledger_pattern=args["ledger_pattern"],
+            statements=[
+                statement(
+                    [
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ReceiveMessage",
+                    ],
+                    [self.buffer.arn],
+                )
+            ],
+            environment=env,
+        )
+        aws.lambda_.EventSourceMapping(
+            f"{name}-mapping",
+            event_source_arn=self.buffer.arn,
+            function_name=self.delivery.function.arn,
+            # One event per invocation: a slow call holds up no other event.
+            batch_size=1,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                maximum_concurrency=self.maximum_concurrency
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.delivery.ready),
+        )
+        self._target_ready = [buffer_policy]
+        return self.buffer.arn

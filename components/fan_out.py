@@ -1,0 +1,149 @@
+"""FanOut: one SNS topic, per-subscription filter policies, one queue (and DLQ) per subscriber.
+
+Each subscriber is a QueueWorker (queue, redrive DLQ, worker running the
+queue_worker code) whose queue accepts only this topic (aws:SourceArn).
+Raw message delivery: the queue body is the published message itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components import queues, validation
+from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
+from components.async_function import SNS_KMS_KEY
+from components.function import FunctionArgs, LedgerArgs, validate_function_args
+from components.queue_worker import QueueWorker, QueueWorkerArgs
+
+__all__ = ["FanOut", "FanOutArgs", "validate"]
+
+NAME = "FanOut"
+FILTER_SCOPES = ("MessageAttributes", "MessageBody")
+
+
+class FanOutArgs(TypedDict):
+    """SNS topic fanning out to filtered SQS subscribers."""
+
+    consumer: FunctionArgs
+    """Code of every subscriber's worker (functions.queue_worker.handler.handler)."""
+    ledger: LedgerArgs
+    """The stack's ledger and idempotency tables."""
+    ledger_pattern: str
+    """Subscriber '<s>' writes to '<ledger_pattern>.<s>'."""
+    alarms: AlarmArgs
+    """Alarm topic and timing."""
+    subscribers: Mapping[str, Mapping[str, Any]]
+    """Subscriber name (lower-case, [a-z0-9-]) -> SNS filter policy (non-empty)."""
+    filter_scope: NotRequired[str]
+    """MessageAttributes (default) or MessageBody."""
+    max_receive_count: NotRequired[int]
+    """Per subscriber queue, 1..1000 (default 3)."""
+    batch_size: NotRequired[int]
+    """Per subscriber mapping, 1..10 (default 10)."""
+    dlq_retention: NotRequired[int]
+    """Retention of each DLQ (default 14 days)."""
+
+
+def validate(args: FanOutArgs) -> FanOutArgs:
+    for field in ("consumer", "ledger", "ledger_pattern", "alarms", "subscribers"):
+        validation.require(NAME, args, field)
+    validate_function_args(NAME, "consumer", args["consumer"])
+    validate_alarm_args(NAME, args["alarms"])
+    subscribers = args["subscribers"]
+    if not isinstance(subscribers, Mapping) or not subscribers:
+        raise validation.ArgsValidationError(
+            NAME, "subscribers", subscribers, "a non-empty mapping"
+        )
+    for sub, policy in subscribers.items():
+        if (
+            not isinstance(sub, str)
+            or not sub
+            or not all(c.islower() or c.isdigit() or c == "-" for c in sub)
+        ):
+            raise validation.ArgsValidationError(NAME, "subscribers", sub, "names of [a-z0-9-]")
+        if not isinstance(policy, Mapping) or not policy:
+            raise validation.ArgsValidationError(
+                NAME, f"subscribers.{sub}", policy, "a non-empty SNS filter policy mapping"
+            )
+    validation.choice(
+        NAME, "filter_scope", args.get("filter_scope", "MessageAttributes"), FILTER_SCOPES
+    )
+    validation.int_range(NAME, "max_receive_count", args.get("max_receive_count", 3), 1, 1000)
+    validation.int_range(NAME, "batch_size", args.get("batch_size", 10), 1, 10)
+    validation.int_range(
+        NAME, "dlq_retention", args.get("dlq_retention", queues.DLQ_RETENTION), 60, 1_209_600
+    )
+    return args
+
+
+class FanOut(pulumi.ComponentResource):
+    """SNS topic -> filtered subscriptions -> one QueueWorker per subscriber."""
+
+    def __init__(self, name: str, args: FanOutArgs, opts: pulumi.ResourceOptions | None = None):
+        validate(args)
+        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.topic = aws.sns.Topic(
+            f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
+        )
+        scope = args.get("filter_scope", "MessageAttributes")
+        self.subscribers: dict[str, QueueWorker] = {}
+        subscriber_outputs = {}
+        for sub, policy in args["subscribers"].items():
+            worker_args: QueueWorkerArgs = {
+                "function": args["consumer"],
+                "ledger": args["ledger"],
+                "ledger_pattern": f"{args['ledger_pattern']}.{sub}",
+                "alarms": args["alarms"],
+                "max_receive_count": args.get("max_receive_count", 3),
+                "batch_size": args.get("batch_size", 10),
+                "dlq_retention": args.get("dlq_retention", queues.DLQ_RETENTION),
+            }
+            worker = QueueWorker(f"{name}-{sub}", worker_args, pulumi.ResourceOptions(parent=self))
+            self.subscribers[sub] = worker
+            queue_policy = queues.allow_services_to_send(
+                self,
+                f"{name}-{sub}-queue-policy",
+                worker.queue,
+                [("sns.amazonaws.com", self.topic.arn)],
+            )
+            aws.sns.TopicSubscription(
+                f"{name}-{sub}-subscription",
+                topic=self.topic.arn,
+                protocol="sqs",
+                endpoint=worker.queue.arn,
+                raw_message_delivery=True,
+                filter_policy=json.dumps(dict(policy), sort_keys=True),
+                filter_policy_scope=scope,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+            )
+            subscriber_outputs[sub] = worker.outputs.apply(
+                lambda out, policy=dict(policy), pattern=worker_args["ledger_pattern"]: {
+                    "queue_url": out["queue_url"],
+                    "queue_arn": out["queue_arn"],
+                    "dlq_url": out["dlq_url"],
+                    "filter_policy": policy,
+                    "consumer": out["function"],
+                    "ledger_pattern": pattern,
+                    "alarms": out["alarms"],
+                }
+            )
+        self.alarm_factory = AlarmFactory(self, name, args["alarms"])
+        self.alarm_factory.metric(
+            "delivery_failures",
+            namespace="AWS/SNS",
+            metric_name="NumberOfNotificationsFailed",
+            dimensions={"TopicName": self.topic.name},
+            description=f"{name}: SNS could not deliver to a subscriber queue",
+        )
+        self.outputs = pulumi.Output.all(
+            topic_arn=self.topic.arn,
+            subscribers=pulumi.Output.all(**subscriber_outputs),
+            filter_scope=scope,
+            alarms=pulumi.Output.all(**self.alarm_factory.names()),
+        )
+        self.register_outputs({"outputs": self.outputs})

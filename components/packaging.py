@@ -1,0 +1,137 @@
+"""Function zips and the shared dependency layer.
+
+Each function ships only its own package plus the shared modules
+(`functions/__init__.py`, `functions/faults/`, `functions/common/`), never
+`__pycache__`. Third-party packages come from one LayerVersion built from
+`functions/requirements.txt` for python3.11 on Lambda's platform. Building needs
+pip and the network, so it happens only when the stack says so (`layerSource:
+build`); the local cloud and unit tests use `layerSource: localcloud`, where the
+layer archive holds just the requirements file and the local cloud provides the
+same packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pulumi
+
+__all__ = ["LAYER_SOURCES", "PackagingError", "function_code", "layer_archive"]
+
+logger = logging.getLogger(__name__)
+
+LAYER_SOURCES = ("build", "localcloud")
+SHARED_PACKAGES = ("faults", "common")
+_SKIP_DIRS = {"__pycache__"}
+_SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+class PackagingError(RuntimeError):
+    """Function code or the layer cannot be packaged; the message names the path."""
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and not _SKIP_DIRS.intersection(path.relative_to(root).parts)
+        and path.suffix not in _SKIP_SUFFIXES
+    )
+
+
+def function_code(functions_dir: Path, name: str) -> pulumi.AssetArchive:
+    """The zip for `functions/<name>`: paths inside it keep the `functions/` prefix."""
+    package = functions_dir / name
+    if not (package / "handler.py").is_file():
+        raise PackagingError(f"function {name!r}: {package / 'handler.py'} does not exist")
+    init = functions_dir / "__init__.py"
+    if not init.is_file():
+        raise PackagingError(f"function {name!r}: {init} does not exist")
+    roots = [package] + [functions_dir / shared for shared in SHARED_PACKAGES]
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
+        "functions/__init__.py": pulumi.FileAsset(str(init))
+    }
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for path in _files_under(root):
+            assets[f"functions/{path.relative_to(functions_dir).as_posix()}"] = pulumi.FileAsset(
+                str(path)
+            )
+    return pulumi.AssetArchive(assets)
+
+
+def _pip_install(requirements: Path, target: Path) -> None:
+    # Lambda runs Amazon Linux on x86_64: fetch wheels for that platform, never build
+    # from source for the machine running `pulumi up`.
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.11",
+        "--target",
+        str(target),
+        "-r",
+        str(requirements),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise PackagingError(
+            f"pip could not build the layer from {requirements}: {result.stderr.strip()}"
+        )
+
+
+def build_layer(requirements: Path, build_dir: Path) -> Path:
+    """Install the requirements into build_dir/<hash>/python, once per requirements content."""
+    if not requirements.is_file():
+        raise PackagingError(f"layer: {requirements} does not exist")
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    root = build_dir / digest
+    done = root / ".complete"
+    if done.is_file():
+        return root
+    if root.exists():
+        shutil.rmtree(root)  # an interrupted build: start clean
+    logger.info("building the dependency layer from %s into %s", requirements, root)
+    _pip_install(requirements, root / "python")
+    done.write_text(digest)
+    return root
+
+
+def _layer_from_build(requirements: Path, build_dir: Path) -> pulumi.Archive:
+    root = build_layer(requirements, build_dir)
+    # Lambda puts a layer under /opt; python3.11 looks in /opt/python.
+    return pulumi.AssetArchive({"python": pulumi.FileArchive(str(root / "python"))})
+
+
+def layer_archive(
+    functions_dir: Path, source: str, build_dir: Path
+) -> pulumi.Output[pulumi.Archive]:
+    """The shared layer's content, resolved lazily so a missing requirements file only
+    matters when a layer is actually deployed."""
+    if source not in LAYER_SOURCES:
+        raise PackagingError(
+            f"layerSource={source!r} is invalid; allowed: {', '.join(LAYER_SOURCES)}"
+        )
+    requirements = functions_dir / "requirements.txt"
+    if source == "localcloud":
+        return pulumi.Output.from_input(
+            pulumi.AssetArchive({"requirements.txt": pulumi.FileAsset(str(requirements))})
+        )
+    return pulumi.Output.from_input(str(requirements)).apply(
+        lambda path: _layer_from_build(Path(path), build_dir)
+    )

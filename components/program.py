@@ -1,0 +1,276 @@
+"""Run the Pulumi program in-process under the SDK's mock runtime.
+
+Used by the unit tests (with RecordingMocks) and by the emulated deploy of the
+local cloud (with its own Mocks subclass). There is no Pulumi CLI here, so this
+module does what the CLI's language host would: load the project's config schema
+and the stack's config, configure the runtime, run `__main__.py` inside a fresh
+root stack, and resolve the stack outputs. Hand-written because the SDK offers
+only `set_mocks` (which finishes its own empty root stack) and no config loader.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import runpy
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import Stack, run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.mock_values import plausible_outputs
+
+__all__ = [
+    "PROJECT",
+    "ProgramConfigError",
+    "RecordingMocks",
+    "Registration",
+    "load_config",
+    "run_program",
+]
+
+logger = logging.getLogger(__name__)
+
+PROJECT = "failmodes"
+DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent
+_RUN_LOCK = threading.Lock()
+
+
+class ProgramConfigError(ValueError):
+    """The stack's config cannot be loaded: unknown stack file, undeclared key, wrong type."""
+
+
+@dataclass
+class Registration:
+    """One resource the program registered."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    urn: str | None = None
+    parent: str | None = None  # parent URN ("" never: None for the root stack's children)
+    custom: bool = True
+
+    @property
+    def props(self) -> dict[str, Any]:
+        """Inputs overlaid by outputs, as a policy pack sees a resource."""
+        return {**self.outputs, **self.inputs}
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Records every registration and answers with plausible AWS ids, ARNs and URLs."""
+
+    def __init__(self, region: str = "us-east-1", account: str = "123456789012") -> None:
+        self.region = region
+        self.account = account
+        self.registrations: list[Registration] = []
+        self._by_key: dict[tuple[str, str], Registration] = {}
+        self._lock = threading.Lock()
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        resource_id, outputs = plausible_outputs(
+            args.typ, args.name, args.inputs, self.region, self.account
+        )
+        with self._lock:
+            registration = Registration(
+                type=args.typ,
+                name=args.name,
+                inputs=dict(args.inputs),
+                outputs=outputs,
+                id=resource_id,
+                custom=bool(args.custom),
+            )
+            self.registrations.append(registration)
+            self._by_key[(args.typ, args.name)] = registration
+        return resource_id, {**args.inputs, **outputs}
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account,
+                "arn": f"arn:aws:iam::{self.account}:user/mock",
+                "userId": "MOCK",
+                "id": self.account,
+            }, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}, None
+        raise NotImplementedError(f"RecordingMocks has no answer for invoke {args.token}")
+
+    def note_placement(self, type_: str, name: str, urn: str, parent: str) -> None:
+        with self._lock:
+            registration = self._by_key.get((type_, name))
+            if registration is not None:
+                registration.urn = urn
+                registration.parent = parent or None
+
+    # Lookups for tests and the policy pack.
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def get(self, type_: str, name: str) -> Registration:
+        try:
+            return self._by_key[(type_, name)]
+        except KeyError:
+            raise KeyError(f"no {type_} named {name!r} was registered") from None
+
+    def children_of(self, urn: str) -> list[Registration]:
+        return [r for r in self.registrations if r.parent == urn]
+
+    def __iter__(self) -> Iterator[Registration]:
+        return iter(list(self.registrations))
+
+
+class _PlacementMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also telling the mocks each resource's URN and parent."""
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        note = getattr(self.mocks, "note_placement", None)
+        if note is not None and request.type != "pulumi:pulumi:Stack":
+            note(request.type, request.name, response.urn, request.parent)
+        return response
+
+
+def _stringify(value: Any) -> str:
+    # The language host hands the program every config value as a string;
+    # structured values as JSON (Config.get_object parses them back).
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _check_type(key: str, declared: Mapping[str, Any], value: Any, origin: str) -> None:
+    kind = declared.get("type", "string")
+    ok = {
+        "string": lambda v: isinstance(v, str | int | float) and not isinstance(v, bool),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "array": lambda v: isinstance(v, list),
+    }.get(kind, lambda v: True)(value)
+    if not ok:
+        raise ProgramConfigError(
+            f"{origin}: config {key!r}={value!r} is not of declared type {kind}"
+        )
+
+
+def load_config(
+    stack: str, project_dir: Path | None = None, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Schema defaults from Pulumi.yaml, then Pulumi.<stack>.yaml, then overrides.
+
+    Keys come back fully qualified ("failmodes:functionTimeout", "aws:region"), values as
+    strings, as the real language host passes them. Keys may be given bare (project
+    namespace) or qualified.
+    """
+    root = Path(project_dir or DEFAULT_PROJECT_DIR)
+    project_file = root / "Pulumi.yaml"
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not project_file.is_file():
+        raise ProgramConfigError(f"no project file {project_file}")
+    if not stack_file.is_file():
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        raise ProgramConfigError(
+            f"unknown stack {stack!r}: {stack_file} does not exist (stacks: {known})"
+        )
+    project = yaml.safe_load(project_file.read_text()) or {}
+    name = project.get("name", PROJECT)
+    schema: dict[str, Mapping[str, Any]] = {}
+    for key, spec in (project.get("config") or {}).items():
+        qualified = key if ":" in key else f"{name}:{key}"
+        schema[qualified] = spec if isinstance(spec, Mapping) else {"default": spec}
+
+    def qualify(key: str) -> str:
+        return key if ":" in key else f"{name}:{key}"
+
+    config: dict[str, str] = {}
+    for key, spec in schema.items():
+        if "default" in spec:
+            config[key] = _stringify(spec["default"])
+    stack_config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    for raw_key, value in stack_config.items():
+        key = qualify(raw_key)
+        if key.startswith(f"{name}:"):
+            if key not in schema:
+                raise ProgramConfigError(
+                    f"{stack_file.name}: config key {key!r} is not declared in Pulumi.yaml"
+                )
+            _check_type(key, schema[key], value, stack_file.name)
+        config[key] = _stringify(value)
+    for raw_key, value in (overrides or {}).items():
+        key = qualify(raw_key)
+        if key.startswith(f"{name}:") and key not in schema:
+            raise ProgramConfigError(f"override: config key {key!r} is not declared in Pulumi.yaml")
+        config[key] = _stringify(value)
+    return config
+
+
+def _configure_runtime(mocks: pulumi.runtime.Mocks, stack: str, preview: bool) -> None:
+    pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
+    monitor = _PlacementMonitor(mocks)
+    settings = pulumi_mocks.MockSettings(
+        monitor=monitor,
+        monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+        engine=pulumi_mocks.MockEngine(logging.getLogger("pulumi.engine")),
+        project=PROJECT,
+        stack=stack,
+        dry_run=preview,
+        organization="organization",
+        callbacks=None,
+    )
+    pulumi_settings.configure(settings)
+
+
+def run_program(
+    stack: str,
+    mocks: pulumi.runtime.Mocks,
+    *,
+    project_dir: Path | None = None,
+    config_overrides: Mapping[str, str] | None = None,
+    preview: bool = False,
+) -> dict[str, Any]:
+    """Run `__main__.py` for `stack` under `mocks`; return the stack outputs as plain values.
+
+    Safe to call many times in one process (one run at a time): every call resets the
+    runtime settings, config and root stack.
+    """
+    root = Path(project_dir or DEFAULT_PROJECT_DIR).resolve()
+    config = load_config(stack, root, config_overrides)
+    with _RUN_LOCK:
+        _configure_runtime(mocks, stack, preview)
+        set_all_config(config, [])
+        holder: dict[str, Stack] = {}
+
+        def body() -> None:
+            holder["stack"] = Stack()
+            try:
+                added = str(root) not in sys.path
+                if added:
+                    sys.path.insert(0, str(root))
+                try:
+                    runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+                finally:
+                    if added:
+                        sys.path.remove(str(root))
+            finally:
+                holder["stack"]._finish()
+
+        try:
+            _sync_await(run_pulumi_func(body))
+            outputs = holder["stack"].outputs
+            return _sync_await(pulumi.Output.from_input(outputs).future()) or {}
+        finally:
+            pulumi_settings.ROOT.set(None)

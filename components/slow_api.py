@@ -1,0 +1,147 @@
+"""SlowApi: the third-party API of the observability demo, behind API Gateway.
+
+Synchronous: no retries by anyone but the caller. Over the usage plan -> 429,
+missing key -> 403, integration past 29 s -> 504.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components import validation
+from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
+from components.api import INTEGRATION_LIMIT_MS, LambdaRestApi
+from components.function import FunctionArgs, LambdaFunction, LedgerArgs, validate_function_args
+
+__all__ = ["SlowApi", "SlowApiArgs", "validate"]
+
+NAME = "SlowApi"
+
+
+class SlowApiArgs(TypedDict):
+    """API Gateway REST API with an API key and a usage plan, in front of slow_api."""
+
+    function: FunctionArgs
+    """The API (handler functions.slow_api.handler.handler)."""
+    ledger: LedgerArgs
+    """The stack's ledger and idempotency tables."""
+    ledger_pattern: str
+    """LEDGER_PATTERN of the function."""
+    alarms: AlarmArgs
+    """Alarm topic and timing."""
+    failure_rate: NotRequired[float]
+    """Share of calls failing at once with 500, 0..1 (default 0.2, the demo's figure)."""
+    min_delay: NotRequired[float]
+    """Lower bound of the uniform delay of the other calls, seconds >= 0 (default 1)."""
+    max_delay: NotRequired[float]
+    """Upper bound, min_delay..29 seconds (default 10)."""
+    seed: NotRequired[int]
+    """Seed of the API's random draws; unset means unseeded."""
+    rate_limit: NotRequired[float]
+    """Usage plan steady rate, requests/s, 0.1..10000 (default 10)."""
+    burst_limit: NotRequired[int]
+    """Usage plan burst, 1..5000 (default 10)."""
+    integration_timeout_ms: NotRequired[int]
+    """API Gateway integration timeout, 50..29000 ms (default 29000)."""
+
+
+def validate(args: SlowApiArgs) -> SlowApiArgs:
+    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+        validation.require(NAME, args, field)
+    validate_function_args(NAME, "function", args["function"])
+    validate_alarm_args(NAME, args["alarms"])
+    validation.number_range(NAME, "failure_rate", args.get("failure_rate", 0.2), 0.0, 1.0)
+    low = validation.number_range(NAME, "min_delay", args.get("min_delay", 1.0), 0.0, 29.0)
+    validation.number_range(NAME, "max_delay", args.get("max_delay", 10.0), low, 29.0)
+    validation.number_range(NAME, "rate_limit", args.get("rate_limit", 10.0), 0.1, 10_000.0)
+    validation.int_range(NAME, "burst_limit", args.get("burst_limit", 10), 1, 5000)
+    validation.int_range(
+        NAME,
+        "integration_timeout_ms",
+        args.get("integration_timeout_ms", INTEGRATION_LIMIT_MS),
+        50,
+        INTEGRATION_LIMIT_MS,
+    )
+    if "seed" in args:
+        validation.int_range(NAME, "seed", args["seed"], 0, 2**32 - 1)
+    return args
+
+
+class SlowApi(pulumi.ComponentResource):
+    """A slow, flaky API that callers must protect themselves from."""
+
+    def __init__(self, name: str, args: SlowApiArgs, opts: pulumi.ResourceOptions | None = None):
+        validate(args)
+        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.failure_rate = float(args.get("failure_rate", 0.2))
+        self.rate_limit = float(args.get("rate_limit", 10.0))
+        self.burst_limit = args.get("burst_limit", 10)
+        env = {
+            "SLOW_API_FAILURE_RATE": str(self.failure_rate),
+            "SLOW_API_MIN_DELAY": str(float(args.get("min_delay", 1.0))),
+            "SLOW_API_MAX_DELAY": str(float(args.get("max_delay", 10.0))),
+        }
+        if "seed" in args:
+            env["SLOW_API_SEED"] = str(args["seed"])
+        self.api_function = LambdaFunction(
+            self,
+            f"{name}-function",
+            args["function"],
+            ledger=args["ledger"],
+            ledger_pattern=args["ledger_pattern"],
+            environment=env,
+        )
+        self.api = LambdaRestApi(
+            self,
+            name,
+            self.api_function.function,
+            http_method="ANY",
+            path_part=None,
+            api_key_required=True,
+            timeout_ms=args.get("integration_timeout_ms", INTEGRATION_LIMIT_MS),
+        )
+        opts_child = pulumi.ResourceOptions(parent=self)
+        self.api_key = aws.apigateway.ApiKey(f"{name}-key", enabled=True, opts=opts_child)
+        self.usage_plan = aws.apigateway.UsagePlan(
+            f"{name}-plan",
+            api_stages=[
+                aws.apigateway.UsagePlanApiStageArgs(
+                    api_id=self.api.rest_api.id, stage=self.api.stage.stage_name
+                )
+            ],
+            throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
+                rate_limit=self.rate_limit, burst_limit=self.burst_limit
+            ),
+            opts=opts_child,
+        )
+        aws.apigateway.UsagePlanKey(
+            f"{name}-plan-key",
+            key_id=self.api_key.id,
+            key_type="API_KEY",
+            usage_plan_id=self.usage_plan.id,
+            opts=opts_child,
+        )
+        self.alarm_factory = AlarmFactory(self, name, args["alarms"])
+        self.alarm_factory.errors_and_throttles("", self.api_function.function)
+        self.alarm_factory.metric(
+            "server_errors",
+            namespace="AWS/ApiGateway",
+            metric_name="5XXError",
+            dimensions={"ApiName": self.api.rest_api.name, "Stage": self.api.stage.stage_name},
+            description=f"{name}: the API answered 5xx",
+        )
+        self.outputs = pulumi.Output.all(
+            function=pulumi.Output.all(**self.api_function.outputs()),
+            url=self.api.base_url,
+            api_id=self.api.rest_api.id,
+            api_key_id=self.api_key.id,
+            api_key_value=self.api_key.value,
+            rate_limit=self.rate_limit,
+            burst_limit=self.burst_limit,
+            failure_rate=self.failure_rate,
+            alarms=pulumi.Output.all(**self.alarm_factory.names()),
+        )
+        self.register_outputs({"outputs": self.outputs})

@@ -1,0 +1,181 @@
+"""StreamProcessor: Kinesis -> Lambda, ordered per shard, with finite retries.
+
+A failing batch blocks its shard. The mapping splits it (bisect), reports the
+failed record (ReportBatchItemFailures), gives up after MaximumRetryAttempts or
+MaximumRecordAgeInSeconds, and sends the shard/sequence pointers to the OnFailure
+queue so the records can be read back before the stream's retention ends.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components import queues, validation
+from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
+from components.function import (
+    FunctionArgs,
+    LambdaFunction,
+    LedgerArgs,
+    statement,
+    validate_function_args,
+)
+
+__all__ = ["StreamProcessor", "StreamProcessorArgs", "validate"]
+
+NAME = "StreamProcessor"
+
+
+class StreamProcessorArgs(TypedDict):
+    """Kinesis stream -> Lambda mapping with bisect, finite retries and an OnFailure queue."""
+
+    function: FunctionArgs
+    """The processor (functions.stream_processor.handler.handler)."""
+    ledger: LedgerArgs
+    """The stack's ledger and idempotency tables."""
+    ledger_pattern: str
+    """LEDGER_PATTERN of the processor."""
+    alarms: AlarmArgs
+    """Alarm topic and timing."""
+    shard_count: NotRequired[int]
+    """Shards, 1..500 (default 1)."""
+    retention_hours: NotRequired[int]
+    """Stream retention, 24..8760 hours (default 24): the window to read failed records back."""
+    batch_size: NotRequired[int]
+    """Records per invocation, 1..10000 (default 100)."""
+    bisect_on_error: NotRequired[bool]
+    """BisectBatchOnFunctionError (default True)."""
+    maximum_retry_attempts: NotRequired[int]
+    """-1 (infinite) or 0..10000 (default 3)."""
+    maximum_record_age: NotRequired[int]
+    """-1 (infinite) or 60..604800 seconds (default 3600)."""
+    on_failure_destination: NotRequired[bool]
+    """OnFailure queue (default True). Infinite retries without it block a shard forever."""
+    iterator_age_alarm_ms: NotRequired[int]
+    """IteratorAge (ms) that alarms: a blocked shard (default 60000)."""
+    dlq_retention: NotRequired[int]
+    """OnFailure queue retention seconds (default 14 days)."""
+
+
+def validate(args: StreamProcessorArgs) -> StreamProcessorArgs:
+    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+        validation.require(NAME, args, field)
+    validate_function_args(NAME, "function", args["function"])
+    validate_alarm_args(NAME, args["alarms"])
+    validation.int_range(NAME, "shard_count", args.get("shard_count", 1), 1, 500)
+    validation.int_range(NAME, "retention_hours", args.get("retention_hours", 24), 24, 8760)
+    validation.int_range(NAME, "batch_size", args.get("batch_size", 100), 1, 10_000)
+    validation.int_range(
+        NAME, "maximum_retry_attempts", args.get("maximum_retry_attempts", 3), 0, 10_000, extra=[-1]
+    )
+    validation.int_range(
+        NAME, "maximum_record_age", args.get("maximum_record_age", 3600), 60, 604_800, extra=[-1]
+    )
+    validation.int_range(
+        NAME, "iterator_age_alarm_ms", args.get("iterator_age_alarm_ms", 60_000), 1, 604_800_000
+    )
+    validation.int_range(
+        NAME, "dlq_retention", args.get("dlq_retention", queues.DLQ_RETENTION), 60, 1_209_600
+    )
+    return args
+
+
+class StreamProcessor(pulumi.ComponentResource):
+    """Kinesis stream, processor function, mapping and OnFailure queue."""
+
+    def __init__(
+        self, name: str, args: StreamProcessorArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        validate(args)
+        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.bisect_on_error = args.get("bisect_on_error", True)
+        self.maximum_retry_attempts = args.get("maximum_retry_attempts", 3)
+        self.maximum_record_age = args.get("maximum_record_age", 3600)
+        self.stream = aws.kinesis.Stream(
+            f"{name}-stream",
+            shard_count=args.get("shard_count", 1),
+            retention_period=args.get("retention_hours", 24),
+            encryption_type="KMS",
+            kms_key_id="alias/aws/kinesis",
+            stream_mode_details=aws.kinesis.StreamStreamModeDetailsArgs(stream_mode="PROVISIONED"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.on_failure = (
+            queues.dead_letter_queue(
+                self,
+                f"{name}-on-failure",
+                retention=args.get("dlq_retention", queues.DLQ_RETENTION),
+            )
+            if args.get("on_failure_destination", True)
+            else None
+        )
+        statements = [
+            statement(
+                [
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                [self.stream.arn],
+            )
+        ]
+        if self.on_failure is not None:
+            statements.append(statement(["sqs:SendMessage"], [self.on_failure.arn]))
+        self.processor = LambdaFunction(
+            self,
+            f"{name}-processor",
+            args["function"],
+            ledger=args["ledger"],
+            ledger_pattern=args["ledger_pattern"],
+            statements=statements,
+        )
+        extra = {}
+        if self.on_failure is not None:
+            extra["destination_config"] = aws.lambda_.EventSourceMappingDestinationConfigArgs(
+                on_failure=aws.lambda_.EventSourceMappingDestinationConfigOnFailureArgs(
+                    destination_arn=self.on_failure.arn
+                )
+            )
+        self.mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-mapping",
+            event_source_arn=self.stream.arn,
+            function_name=self.processor.function.arn,
+            # Records written before the mapping exists are processed too: none lost at deploy.
+            starting_position="TRIM_HORIZON",
+            batch_size=args.get("batch_size", 100),
+            bisect_batch_on_function_error=self.bisect_on_error,
+            maximum_retry_attempts=self.maximum_retry_attempts,
+            maximum_record_age_in_seconds=self.maximum_record_age,
+            function_response_types=["ReportBatchItemFailures"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.processor.ready),
+            **extra,
+        )
+        self.alarm_factory = AlarmFactory(self, name, args["alarms"])
+        if self.on_failure is not None:
+            self.alarm_factory.dlq(
+                "on_failure", self.on_failure, f"{name}: Kinesis OnFailure queue"
+            )
+        self.alarm_factory.errors_and_throttles("", self.processor.function)
+        self.alarm_factory.function(
+            "iterator_age",
+            self.processor.function,
+            "IteratorAge",
+            threshold=args.get("iterator_age_alarm_ms", 60_000),
+            statistic="Maximum",
+        )
+        self.outputs = pulumi.Output.all(
+            function=pulumi.Output.all(**self.processor.outputs()),
+            stream_name=self.stream.name,
+            stream_arn=self.stream.arn,
+            on_failure_queue_url=self.on_failure.url if self.on_failure is not None else None,
+            bisect_on_error=self.bisect_on_error,
+            maximum_retry_attempts=self.maximum_retry_attempts,
+            maximum_record_age=self.maximum_record_age,
+            mapping_uuid=self.mapping.uuid,
+            alarms=pulumi.Output.all(**self.alarm_factory.names()),
+        )
+        self.register_outputs({"outputs": self.outputs})
