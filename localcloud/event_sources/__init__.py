@@ -1,0 +1,54 @@
+"""Event source mappings for the local cloud: SQS and Kinesis pollers with Lambda's semantics.
+
+`install(cloud)` is listed in localcloud/extensions.py; it registers one
+`EventSourceService` with the cloud and an observer that wakes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .base import Invocation, MappingSpec, endpoint_client_factory, invoke_sync, time_scale_of
+from .exceptions import EventSourceError, MappingConfigError
+from .kinesis import KinesisMappingRunner, process_batch
+from .service import EventSourceService
+from .sqs import SqsMappingRunner, failed_message_ids, sqs_record
+
+__all__ = [
+    "EventSourceError",
+    "EventSourceService",
+    "Invocation",
+    "KinesisMappingRunner",
+    "MappingConfigError",
+    "MappingSpec",
+    "SqsMappingRunner",
+    "failed_message_ids",
+    "install",
+    "invoke_sync",
+    "process_batch",
+    "sqs_record",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def install(cloud: Any) -> EventSourceService:
+    """Poll every mapping of `cloud` through its endpoint and invoke through `cloud.lambdas`."""
+    from localcloud import metrics
+
+    def emit_metric(*args: Any, **kwargs: Any) -> None:
+        # moto's CloudWatch backend is shared with API threads: write under the cloud's lock.
+        with cloud.lock:
+            metrics.emit(*args, **kwargs)
+
+    service = EventSourceService(
+        invoke=cloud.lambdas.invoke,
+        clients=endpoint_client_factory(cloud.endpoint),
+        time_scale=time_scale_of(cloud),
+        emit_metric=emit_metric,
+    )
+    cloud.add_observer(service.observe)
+    cloud.add_service(service)
+    cloud.event_sources = service
+    return service
