@@ -48,11 +48,16 @@ class TokenBucket:
             self._refill()
             return self._tokens
 
-    def try_take(self, amount: float = 1.0) -> bool:
-        """Take `amount` tokens if the bucket holds them; False (nothing taken) otherwise."""
+    def try_take(self, amount: float = 1.0, *, need: float | None = None) -> bool:
+        """Take `amount` tokens if the bucket holds `need` (default `amount`); else take none.
+
+        A `need` below `amount` lets one request cost more than the bucket holds,
+        leaving a debt, as DynamoDB admits an item bigger than its burst capacity.
+        """
+        need = amount if need is None else need
         with self._lock:
             self._refill()
-            if self._tokens + 1e-9 >= amount:
+            if self._tokens + 1e-9 >= need:
                 self._tokens -= amount
                 return True
             return False
