@@ -1,0 +1,1 @@
+"""failmodes failure-handling policy pack (pulumi-policy): invariants in policy.invariants."""
