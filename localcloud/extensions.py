@@ -7,4 +7,8 @@ SNS delivery) is up. Add yours with a one-line edit.
 
 from __future__ import annotations
 
-INSTALLERS: list[str] = []
+INSTALLERS: list[str] = [
+    "localcloud.cloudwatch:install",  # alarm evaluation, history, actions, AWS/SQS metrics
+    "localcloud.apigateway:install",  # execute-api at /_aws/execute-api/{api}/{stage}/
+    "localcloud.dynamodb:install",  # provisioned / on-demand capacity throttling
+]
