@@ -22,6 +22,31 @@ import localcloud
 TEST_TIME_SCALE = 0.001
 
 
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """`test_tail_*` tests wait on a stack's own long setting (MaximumEventAgeInSeconds is at
+    least 60 s on AWS, and is never compressed): their scenario starts with the session (see
+    `_start_long_scenarios_early`) and they run last, so the wait overlaps everything else."""
+    tail = [item for item in items if item.name.startswith("test_tail_")]
+    items[:] = [item for item in items if not item.name.startswith("test_tail_")] + tail
+
+
+LONG_SCENARIOS = ("event_age_scenario",)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_long_scenarios_early(request: pytest.FixtureRequest) -> None:
+    wanted = {
+        name
+        for item in request.session.items
+        for name in getattr(item, "fixturenames", ())
+        if name in LONG_SCENARIOS
+    }
+    for name in sorted(wanted):
+        request.getfixturevalue(name)
+
+
 @pytest.fixture(scope="session")
 def cloud() -> Iterator[localcloud.LocalCloud]:
     with localcloud.start(time_scale=TEST_TIME_SCALE) as running:
@@ -126,21 +151,64 @@ def read_queue(sqs: Any, queue_url: str, *, expect: int, timeout: float = 10.0) 
 
 
 # The helpers as fixtures, so test modules need no import from conftest.
-@pytest.fixture
+@pytest.fixture(scope="session")
 def name_for() -> Callable[[str], str]:
     return unique
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def poll() -> Callable[..., Any]:
     return wait_for
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def drain() -> Callable[..., list[dict]]:
     return read_queue
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def zipped() -> Callable[..., bytes]:
     return zip_source
+
+
+EVENT_AGE_SCENARIO_MAX_AGE = 60  # AWS's minimum MaximumEventAgeInSeconds
+
+AGE_HANDLER = """
+def handler(event, context):
+    return "never runs: reserved concurrency is 0"
+"""
+
+
+@pytest.fixture(scope="session")
+def event_age_scenario(cloud, lambda_role, name_for, zipped) -> dict[str, Any]:
+    """Started with the session (see `_start_long_scenarios_early`): an async event to a function
+    with reserved concurrency 0 and MaximumEventAgeInSeconds 60; test_async_event_age checks it."""
+    sqs, lam = cloud.client("sqs"), cloud.client("lambda")
+    queues = {}
+    for role in ("destination", "dlq"):
+        url = sqs.create_queue(QueueName=name_for(f"age-{role}"))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        queues[role] = (url, arn["Attributes"]["QueueArn"])
+    name = name_for("fn-age")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=lambda_role,
+        Handler="app.handler",
+        Code={"ZipFile": zipped(AGE_HANDLER)},
+        DeadLetterConfig={"TargetArn": queues["dlq"][1]},
+    )
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumEventAgeInSeconds=EVENT_AGE_SCENARIO_MAX_AGE,
+        DestinationConfig={"OnFailure": {"Destination": queues["destination"][1]}},
+    )
+    answer = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"id": "aged"}')
+    return {
+        "name": name,
+        "queues": queues,
+        "sent_at": time.time(),
+        "request_id": answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"],
+        "status": answer["StatusCode"],
+    }

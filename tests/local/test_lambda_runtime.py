@@ -1,0 +1,95 @@
+"""The execution environment: warm reuse, replacement on change, env, boto3 inside, logs."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from botocore.exceptions import ClientError
+
+PID = """
+import os
+def handler(event, context):
+    return {"pid": os.getpid(), "colour": os.environ.get("COLOUR"), "code": "v1"}
+"""
+
+WRITES_SQS = """
+import os, boto3
+def handler(event, context):
+    sqs = boto3.client("sqs")  # no endpoint in the code: AWS_ENDPOINT_URL points at the cloud
+    sqs.send_message(QueueUrl=event["queue_url"], MessageBody=json_body(event))
+    return {"endpoint": os.environ["AWS_ENDPOINT_URL"]}
+def json_body(event):
+    import json
+    return json.dumps({"id": event["id"]})
+"""
+
+SLEEPS = """
+import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return "done"
+"""
+
+
+def _call(lam, name, payload=None):
+    answer = lam.invoke(FunctionName=name, Payload=json.dumps(payload or {}))
+    return json.loads(answer["Payload"].read())
+
+
+def test_warm_worker_reused_and_replaced_on_config_and_code_change(aws, make_function, zipped):
+    name = make_function(PID, env={"COLOUR": "red"})
+    lam = aws("lambda")
+    first, second = _call(lam, name), _call(lam, name)
+    assert first["pid"] == second["pid"] and first["colour"] == "red"  # warm
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"COLOUR": "blue"}}
+    )
+    third = _call(lam, name)
+    assert third["pid"] != first["pid"] and third["colour"] == "blue"  # new environment
+    lam.update_function_code(FunctionName=name, ZipFile=zipped(PID.replace('"v1"', '"v2"')))
+    fourth = _call(lam, name)
+    assert fourth["code"] == "v2" and fourth["pid"] != third["pid"]
+
+
+def test_boto3_inside_the_function_reaches_the_cloud(aws, make_function, name_for, drain, cloud):
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName=name_for("from-fn"))["QueueUrl"]
+    name = make_function(WRITES_SQS)
+    assert _call(aws("lambda"), name, {"queue_url": url, "id": "w1"}) == {
+        "endpoint": cloud.endpoint
+    }
+    [message] = drain(sqs, url, expect=1)
+    assert json.loads(message["Body"]) == {"id": "w1"}
+
+
+def test_reserved_concurrency_one_throttles_the_second_concurrent_call(
+    aws, make_function, poll, cloud
+):
+    name = make_function(SLEEPS)
+    lam = aws("lambda", retries={"max_attempts": 1, "mode": "standard"})
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    _call(lam, name)  # warm it, so the slow call below is running at once
+    slow = threading.Thread(target=_call, args=(lam, name, {"sleep": 1.0}))
+    slow.start()
+    poll(lambda: cloud.lambdas.warm_workers(name) == [], timeout=5, what="the slow call to start")
+    try:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+        throttled = None
+    except ClientError as exc:
+        throttled = exc.response["Error"]["Code"]
+    slow.join()
+    assert throttled == "TooManyRequestsException"
+    assert _call(lam, name) == "done"  # the slot is free again
+
+
+def test_function_output_lands_in_cloudwatch_logs(aws, make_function, poll):
+    name = make_function('def handler(e, c):\n    print("hello from", c.function_name)\n')
+    aws("lambda").invoke(FunctionName=name, Payload=b"{}")
+    logs = aws("logs")
+
+    def found():
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        return [e["message"] for e in events if "hello from" in e["message"]]
+
+    assert poll(found, timeout=5, what="the log line") == [f"hello from {name}"]
