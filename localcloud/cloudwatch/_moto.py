@@ -306,6 +306,14 @@ def table_capacity(table: Any) -> tuple[str, float, float]:
     )
 
 
+def table_age(table: Any) -> float:
+    """Seconds since moto created the table (moto stores naive UTC)."""
+    created = table.created_at
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - created).total_seconds())
+
+
 def existing_item(table: Any, key: dict[str, Any]) -> dict[str, Any] | None:
     """The stored item (wire JSON shape) with primary key `key`, or None."""
     hash_name = table.hash_key_attr

@@ -4,7 +4,8 @@ PROVISIONED: one bucket for reads and one for writes, refilled at the
 provisioned units per second and holding up to 300 s of unused capacity
 ("DynamoDB currently retains up to 5 minutes (300 seconds) of unused read and
 write capacity"). A new table starts with one second of capacity: burst credit
-is earned by not using capacity, and a new table has not had the chance.
+is earned by not using capacity, and a new table has not had the chance (a table
+first used later has earned the capacity it left unused since its creation).
 
 PAY_PER_REQUEST: a new table serves up to 4,000 write / 12,000 read units per
 second at once (AWS: "a previous peak" of half that). The limit is twice the
@@ -74,10 +75,18 @@ class TableLimits:
     """The read and write limits of one table, following its billing mode and throughput."""
 
     def __init__(
-        self, mode: str, rcu: float, wcu: float, *, clock: Callable[[], float] = time.monotonic
+        self,
+        mode: str,
+        rcu: float,
+        wcu: float,
+        *,
+        age: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
         self.mode = ""
+        # Credit earned since the table was created, when first seen later than that.
+        self._earned = 1.0 + max(0.0, age)
         self.read: TokenBucket | OnDemandLimit
         self.write: TokenBucket | OnDemandLimit
         self.sync(mode, rcu, wcu)
@@ -89,8 +98,13 @@ class TableLimits:
                 self.read = OnDemandLimit(ON_DEMAND_INITIAL["read"], clock=self.clock)
                 self.write = OnDemandLimit(ON_DEMAND_INITIAL["write"], clock=self.clock)
         elif self.mode != mode:
-            self.read = TokenBucket(rcu, rcu * BURST_SECONDS, initial=rcu, clock=self.clock)
-            self.write = TokenBucket(wcu, wcu * BURST_SECONDS, initial=wcu, clock=self.clock)
+            earned = self._earned if not self.mode else 1.0
+            self.read = TokenBucket(
+                rcu, rcu * BURST_SECONDS, initial=rcu * earned, clock=self.clock
+            )
+            self.write = TokenBucket(
+                wcu, wcu * BURST_SECONDS, initial=wcu * earned, clock=self.clock
+            )
         else:
             for bucket, units in ((self.read, rcu), (self.write, wcu)):
                 assert isinstance(bucket, TokenBucket)

@@ -202,7 +202,9 @@ class DynamoDbCapacity:
         with self._lock:
             limits = self._limits.get(key)
             if limits is None:
-                limits = self._limits[key] = TableLimits(mode, rcu, wcu, clock=self.clock)
+                limits = self._limits[key] = TableLimits(
+                    mode, rcu, wcu, age=_moto.table_age(table), clock=self.clock
+                )
             else:
                 limits.sync(mode, rcu, wcu)
         return limits
