@@ -96,8 +96,14 @@ def conservation(
 ) -> Verdict:
     """Each id sent ends in exactly one accepted set of places; nothing lost, nothing extra."""
     places = observed.places()
+    rejected_place = frozenset({place("rejected", None)})
+    # A synchronous entry point that refuses an event (API 4xx) has it "rejected": accounted
+    # for when its route says so, a failed send otherwise.
+    rejected = [
+        s["id"] for s in sent if not s["ok"] and rejected_place in accepted.get(s["id"], [])
+    ]
     ids = [s["id"] for s in sent if s["ok"]]
-    failed_sends = [s["id"] for s in sent if not s["ok"]]
+    failed_sends = [s["id"] for s in sent if not s["ok"] and s["id"] not in rejected]
     sent_set = set(ids)
     lost, misplaced, two_places = [], [], []
     duplicates = 0
@@ -150,6 +156,7 @@ def conservation(
         "in_two_places": len(two_places),
         "unexpected": len(unexpected),
         "failed_sends": len(failed_sends),
+        "rejected": len(rejected),
         "extra_processed": len(extra_processed),
         "lost_ids": sorted(lost),
     }

@@ -30,27 +30,21 @@ FAULT_KEYS: dict[str, str] = {
 WAIT_TIMEOUT = 300.0
 
 
-def validate_env(values: Mapping[str, str | None]) -> None:
-    """Reject a value the middleware would reject, before the function is touched.
+def validate_env(env: Mapping[str, str | None]) -> None:
+    """Reject fault values the middleware would reject, before the function is touched.
 
-    Uses the middleware's own parser (functions/faults/settings.py) when it offers one, so
-    there is one definition of each format.
+    `env` is the function's would-be environment; the middleware's own parser
+    (functions/faults/settings.parse) judges it, so each format has one definition. The master
+    switch is forced on for the check: an "off" switch would skip parsing the other values.
     """
-    parse_env = getattr(settings, "parse_env", None) or getattr(settings, "load", None)
-    present = {k: v for k, v in values.items() if v is not None}
-    if callable(parse_env):
-        try:
-            parse_env(present)
-        except Exception as exc:  # the parser's FaultConfigError names the variable
-            raise FaultValueError(f"fault setting rejected: {exc}") from exc
+    values = {name: env.get(name) for name in settings.ALL_VARIABLES}
+    if all(v is None for v in values.values()):
         return
-    for name, value in present.items():
-        parser = getattr(settings, f"parse_{name.removeprefix('FAILMODES_').lower()}", None)
-        if callable(parser):
-            try:
-                parser(value)
-            except Exception as exc:
-                raise FaultValueError(f"{name}={value!r} rejected: {exc}") from exc
+    try:
+        settings.parse_switch(settings.MASTER, values[settings.MASTER])
+        settings.parse({**values, settings.MASTER: "on"})
+    except Exception as exc:  # FaultConfigError names the variable and the bad value
+        raise FaultValueError(f"fault setting rejected: {exc}") from exc
 
 
 def _wait_function_updated(stack: Stack, function: str) -> None:
@@ -146,8 +140,8 @@ class Faults:
         self.journal = journal or Journal(stack.name)
 
     def set_env(self, function: str, values: Mapping[str, str | None]) -> str:
-        validate_env(values)
         current = _current_env(self.stack, function)
+        validate_env({**current, **values})
         prior = {name: current.get(name) for name in values}
         token = self.journal.begin("env", function, {"env": prior}, {"env": dict(values)})
         _apply_env(self.stack, function, values)

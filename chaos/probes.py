@@ -163,7 +163,8 @@ def resolve_kinesis(stack: Stack, dl: DeadLetter) -> list[DeadLetter]:
     where = f"stream {pointer['stream_arn']} shard {pointer['shard_id']}"
     with aws_call(where, "kinesis:GetShardIterator"):
         iterator = kinesis.get_shard_iterator(
-            StreamARN=pointer["stream_arn"],
+            # By name: moto 5.2.5 loses the stream when the iterator is asked for by ARN.
+            StreamName=pointer["stream_arn"].rsplit("/", 1)[-1],
             ShardId=pointer["shard_id"],
             ShardIteratorType="AT_SEQUENCE_NUMBER",
             StartingSequenceNumber=pointer["start_sequence_number"],

@@ -91,25 +91,29 @@ class Context:
             self._ledger_patterns[target] = env["LEDGER_PATTERN"]
         return place("processed", self._ledger_patterns[target])
 
-    def route_place(self, failure: str) -> str:
-        route = self.stack.get(f"{keys.ROUTES}.{self.exp.pattern}.{failure}")
+    def route_places(self, failure: str, pattern: str | None = None) -> frozenset[str]:
+        """Every place the stack's routes output names for this failure (main + `also`)."""
+        route = self.stack.get(f"{keys.ROUTES}.{pattern or self.exp.pattern}.{failure}")
         if route["envelope"] == "processed":
-            return place("processed", route["ledger_pattern"])
-        return place(route["envelope"], route["queue_url"])
+            return frozenset({place("processed", route["ledger_pattern"])})
+        targets = [route, *(route.get("also") or [])]
+        return frozenset(place(t["envelope"], t.get("queue_url")) for t in targets)
 
     def accepted(self, event_id: str, overrides: dict[str, Any] | None = None) -> Accepted:
         label = self.labels[event_id]
         sub = label.removeprefix("sub:") if label.startswith("sub:") else None
-        key = label
-        if sub is not None:
-            key = "sub:failing" if sub == self.subscribers()[0] else "sub:other"
         for table in (overrides or {}, self.exp.expect.places):
-            if key in table:
-                return [frozenset(self.place_of(r, sub) for r in alt) for alt in table[key]]
+            if label in table:
+                return [frozenset(self.place_of(r, sub) for r in alt) for alt in table[label]]
+        if sub is not None:
+            # Fan-out: each subscriber has its own routes key; only the failing one is faulted.
+            failing = sub == self.subscribers()[0]
+            failure = self.exp.expect.failure if failing else "none"
+            return [self.route_places(failure, f"{keys.FAN_OUT}:{sub}")]
         failure = {"healthy": "none", "poison": "poison"}.get(label, self.exp.expect.failure)
-        out = [frozenset({self.route_place(failure)})]
+        out = [self.route_places(failure)]
         if label == "hit" and self.exp.expect.either:
-            out.append(frozenset({self.route_place("none")}))
+            out.append(self.route_places("none"))
         return out
 
     def accepted_all(self, overrides: dict[str, Any] | None = None) -> dict[str, Accepted]:
@@ -120,6 +124,8 @@ class Context:
         obs = Observed()
         for p in sorted(places):
             envelope, where = p.split(":", 1)
+            if envelope == "rejected":
+                continue  # refused synchronously: the failed send itself is the evidence
             if envelope == "processed":
                 table = self.stack.get(keys.LEDGER_TABLE)
                 obs.processed[where] = probes.ledger(self.stack, table, where)
@@ -177,13 +183,16 @@ def _send(ctx: Context, step: Send) -> None:
         events.sort(key=lambda e: e["id"])
     attrs = None
     if step.per_subscriber:
-        policies = {
-            s: ctx.stack.get(f"{keys.FAN_OUT}.subscribers.{s}.filter_policy")
-            for s in ctx.subscribers()
-        }
+        routes = ctx.stack.get(keys.ROUTES)
+        by_sub = {}
+        for sub in ctx.subscribers():
+            route = routes.get(f"{keys.FAN_OUT}:{sub}", {}).get("none", {})
+            by_sub[sub] = route.get("message_attributes") or filter_attributes(
+                ctx.stack.get(f"{keys.FAN_OUT}.subscribers.{sub}.filter_policy")
+            )
 
         def attrs(event: dict[str, Any]) -> dict[str, str]:
-            return filter_attributes(policies[event["subscriber"]])
+            return by_sub[event["subscriber"]]
 
     send = driver_for(ctx.stack, step, ctx.resolve, attributes=attrs)
     offsets = (

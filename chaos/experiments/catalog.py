@@ -22,16 +22,9 @@ from chaos.experiments.model import (
 )
 
 # FAILMODES_MATCH: only events the traffic marked as targets are hit, healthy ones pass. The
-# expression searches the event's JSON text, so it finds the mark however the event is wrapped
-# (SQS record body, SNS Message string, direct payload, Step Functions input).
-HIT_ONLY = "contains(to_string(@), 'chaos_target')"
-
-_ASYNC_DEAD = (
-    (
-        PlaceRef("destination", "async_function.on_failure_queue_url"),
-        PlaceRef("lambda_dlq", "async_function.dlq_url"),
-    ),
-)
+# middleware exposes the decoded payload (SQS body, SNS Message, Kinesis data, EventBridge detail,
+# API body) as `payload`; a bare event (direct invoke, Step Functions input) carries the mark.
+HIT_ONLY = "payload.chaos_target || chaos_target"
 
 CATALOG: tuple[Experiment, ...] = (
     Experiment(
@@ -62,12 +55,15 @@ CATALOG: tuple[Experiment, ...] = (
         ),
         expect=Expect(
             failure="function_error",
-            places={"hit": _ASYNC_DEAD},
             envelope={
                 "condition": "RetriesExhausted",
                 "approximate_invoke_count": FromOutput("async_function.maximum_retry_attempts", 1),
             },
             alarms=(
+                AlarmExpect(
+                    "async_function.alarms.on_failure",
+                    Budget("async", "async_function.function.name"),
+                ),
                 AlarmExpect(
                     "async_function.alarms.dlq", Budget("async", "async_function.function.name")
                 ),
@@ -88,7 +84,6 @@ CATALOG: tuple[Experiment, ...] = (
         ),
         expect=Expect(
             failure="timeout",
-            places={"hit": _ASYNC_DEAD},
             envelope={"condition": "RetriesExhausted"},
         ),
         budget=Budget("async", "async_function.function.name"),
@@ -105,7 +100,6 @@ CATALOG: tuple[Experiment, ...] = (
         ),
         expect=Expect(
             failure="throttle",
-            places={"hit": _ASYNC_DEAD},
             envelope={"condition": "EventAgeExceeded"},
             alarms=(AlarmExpect("async_function.alarms.throttles", Budget("none")),),
         ),
@@ -185,6 +179,11 @@ CATALOG: tuple[Experiment, ...] = (
                 )
             },
             envelope={"pointer": Present()},
+            alarms=(
+                AlarmExpect(
+                    "stream_processor.alarms.on_failure", Budget("stream", "stream_processor")
+                ),
+            ),
         ),
         budget=Budget("stream", "stream_processor"),
         ci=True,
@@ -199,7 +198,11 @@ CATALOG: tuple[Experiment, ...] = (
             Send("stepfunctions", "workflow.state_machine_arn", healthy=2, hit=2, poison=1),
             AwaitSettled(),
         ),
-        expect=Expect(failure="function_error", envelope={"error_code": Present()}),
+        expect=Expect(
+            failure="function_error",
+            envelope={"error_code": Present()},
+            alarms=(AlarmExpect("workflow.alarms.failures", Budget("workflow", "workflow")),),
+        ),
         budget=Budget("workflow", "workflow"),
         ci=True,
     ),
@@ -213,12 +216,9 @@ CATALOG: tuple[Experiment, ...] = (
             Send("sns", "fan_out.topic_arn", hit=6, per_subscriber=True),
             AwaitSettled(),
         ),
-        expect=Expect(
-            places={
-                "sub:failing": ((PlaceRef("sqs_redrive", "fan_out.subscribers.{sub}.dlq_url"),),),
-                "sub:other": ((PlaceRef("processed", "fan_out.subscribers.{sub}.consumer.name"),),),
-            }
-        ),
+        # Each event carries the attributes of one subscriber's filter (routes "fan_out:<name>"):
+        # the failing subscriber's events end in its own DLQ, the others' are processed.
+        expect=Expect(failure="function_error"),
         budget=Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
     ),
     Experiment(

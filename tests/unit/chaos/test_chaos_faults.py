@@ -87,6 +87,12 @@ def test_bad_values_are_refused_before_anything_changes(faults: Faults) -> None:
         faults.inject(fn, failure_rat=1.0)
     with pytest.raises(FaultValueError, match="reserved concurrency"):
         faults.set_reserved_concurrency(fn, -1)
+    with pytest.raises(FaultValueError, match="FAILMODES_FAILURE_RATE"):
+        faults.inject(fn, failure_rate=1.5)
+    with pytest.raises(FaultValueError, match="FAILMODES_LATENCY"):
+        faults.inject(fn, latency="sometimes")
+    with pytest.raises(FaultValueError, match="FAILMODES_MATCH"):
+        faults.inject(fn, match="payload.[")
     assert env_of(fn) == {"A": "1"} and faults.journal.pending() == []
 
 
