@@ -208,6 +208,10 @@ class EventBridgeDelivery:
 
     def start(self) -> None:
         reach.install_rule_dispatcher(self.dispatch)
+        self.start_workers()
+
+    def start_workers(self) -> None:
+        """Deliver what is enqueued (start() also routes moto's PutEvents here)."""
         for n in range(self._workers):
             thread = threading.Thread(target=self._work, name=f"eventbridge-{n}", daemon=True)
             thread.start()
@@ -235,15 +239,18 @@ class EventBridgeDelivery:
         event = normalize_event(event)
         if not reach.rule_matches(rule, event):
             return
+        for target in snapshot["targets"]:
+            self.enqueue(snapshot["arn"], snapshot["name"], target, event)
+
+    def enqueue(
+        self, rule_arn: str, rule_name: str, target: dict[str, Any], event: dict[str, Any]
+    ) -> None:
+        """Hand one matched event to one target's delivery (first attempt now)."""
         now = time.time()
         with self._cond:
-            for target in snapshot["targets"]:
-                heapq.heappush(
-                    self._heap,
-                    Delivery(
-                        now, next(self._seq), snapshot["arn"], snapshot["name"], target, event, now
-                    ),
-                )
+            heapq.heappush(
+                self._heap, Delivery(now, next(self._seq), rule_arn, rule_name, target, event, now)
+            )
             self._cond.notify_all()
 
     # -- workers ----------------------------------------------------------------------------

@@ -1,0 +1,118 @@
+"""The event sources' reaches into moto 5.2.5 internals, and the moto SQS behaviour they rely on.
+
+In-memory moto backends only (no server), under an account no other test uses.
+Each test fails loudly if a moto upgrade moves what the local cloud patches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from moto.events.models import Rule
+from moto.kinesis.models import Stream
+from moto.sqs.models import Queue, sqs_backends
+
+from localcloud import moto_reach_event_sources as reach
+
+ACCOUNT = "210987654321"
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def sqs() -> object:
+    reach.speed_up_sqs_retention_check()
+    reach.speed_up_sqs_visibility_checks()
+    return sqs_backends[ACCOUNT][REGION]
+
+
+def name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_send_time_mapping_dict_is_hidden_on_queues_and_streams(sqs) -> None:  # type: ignore[no-untyped-def]
+    reach.disable_send_time_mapping_invocation()
+    queue = sqs.create_queue(name("q"))
+    queue.lambda_event_source_mappings["arn:fn"] = object()  # what moto's create mapping does
+    assert queue.lambda_event_source_mappings == {}
+    assert "lambda_event_source_mappings" in Stream.__dict__  # the class-level descriptor
+    assert isinstance(Queue.__dict__["lambda_event_source_mappings"], reach._NoSendTimeMappings)
+
+
+def test_fifo_group_is_blocked_while_a_message_is_in_flight(sqs) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a FIFO queue with A1, A2 (group A) and B1 (group B)
+    queue_name = name("fifo") + ".fifo"
+    sqs.create_queue(
+        queue_name, FifoQueue="true", ContentBasedDeduplication="true", VisibilityTimeout="30"
+    )
+    for body, group in (("A1", "A"), ("A2", "A"), ("B1", "B")):
+        sqs.send_message(queue_name, body, group_id=group, deduplication_id=body)
+    # WHEN one poller holds A1
+    (a1,) = sqs.receive_message(queue_name, 1, 0, 30)
+    # THEN another poller gets B1, not A2
+    assert a1.body == "A1"
+    assert [m.body for m in sqs.receive_message(queue_name, 10, 0, 30)] == ["B1"]
+    # AND A2 comes only after A1 is deleted
+    sqs.delete_message(queue_name, a1.receipt_handle)
+    assert [m.body for m in sqs.receive_message(queue_name, 10, 0, 30)] == ["A2"]
+
+
+def test_redrive_moves_the_message_on_the_receive_after_max_receive_count(sqs) -> None:  # type: ignore[no-untyped-def]
+    dlq_name, source_name = name("dlq"), name("src")
+    dlq = sqs.create_queue(dlq_name)
+    sqs.create_queue(
+        source_name,
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": 2}),
+    )
+    sqs.send_message(source_name, '{"id": "p", "poison": true}')
+    for _ in range(2):  # two failed deliveries: received, then visible again
+        (message,) = sqs.receive_message(source_name, 1, 0, 30)
+        sqs.change_message_visibility(source_name, message.receipt_handle, 0)
+    assert sqs.receive_message(source_name, 1, 0, 30) == []
+    (dead,) = sqs.receive_message(dlq_name, 1, 0, 30)
+    assert dead.body == '{"id": "p", "poison": true}'
+
+
+def test_retention_check_still_expires_old_messages(sqs) -> None:  # type: ignore[no-untyped-def]
+    queue_name = name("ret")
+    sqs.create_queue(queue_name, MessageRetentionPeriod="60")
+    message = sqs.send_message(queue_name, "x")
+    assert sqs.is_message_valid_based_on_retention_period(queue_name, message)
+    message.sent_timestamp = int((time.time() - 61) * 1000)
+    assert not sqs.is_message_valid_based_on_retention_period(queue_name, message)
+
+
+def test_visibility_uses_epoch_millis(sqs) -> None:  # type: ignore[no-untyped-def]
+    queue_name = name("vis")
+    sqs.create_queue(queue_name)
+    message = sqs.send_message(queue_name, "x")
+    message.change_visibility(30)
+    assert not message.visible
+    message.visible_at = time.time() * 1000 - 1
+    assert message.visible and not message.delayed
+
+
+def test_list_event_source_mappings_reads_the_lambda_backend() -> None:
+    mappings = reach.list_event_source_mappings(ACCOUNT, REGION)
+    assert isinstance(mappings, list)  # moto keeps them in LambdaBackend._event_source_mappings
+
+
+def test_rule_dispatcher_replaces_and_restores_moto_delivery() -> None:
+    before, saved = Rule.send_to_targets, reach._original_send_to_targets
+    seen: list[tuple[str, dict[str, object]]] = []
+    rule = Rule(
+        name("r"), ACCOUNT, REGION, None, json.dumps({"source": ["a"]}), None, None, "default", None
+    )
+    try:
+        reach._original_send_to_targets = None
+        reach.install_rule_dispatcher(lambda r, e: seen.append((r.name, e)))
+        rule.send_to_targets({"source": "a"})
+        assert seen == [(rule.name, {"source": "a"})]
+        assert reach.rule_snapshot(rule)["arn"].endswith(f":rule/{rule.name}")
+        reach.uninstall_rule_dispatcher()
+        assert Rule.send_to_targets is before
+    finally:
+        Rule.send_to_targets = before  # type: ignore[method-assign]
+        reach._original_send_to_targets = saved
