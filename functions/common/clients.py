@@ -40,9 +40,14 @@ def client(service: str) -> Any:
         return found
 
 
-def reset() -> None:
-    """Forget every client and the session (tests: after changing credentials or mocks)."""
+def reset(*, session: bool = True) -> None:
+    """Forget every client, and the session unless session=False.
+
+    Tests keep the session (loading the service models is the slow part) and
+    drop the clients, whose retry settings and mocks belong to one test.
+    """
     global _session
     with _lock:
         _clients.clear()
-        _session = None
+        if session:
+            _session = None

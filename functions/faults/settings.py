@@ -20,8 +20,8 @@ FAILMODES_THROTTLE      "<service>:<rate>[,<service>:<rate>...]", e.g. "dynamodb
                         are boto3 client names; "eventbridge", "sfn", "states" are aliases.
                         The injected response goes through botocore's retry handler exactly
                         like a real throttle, so it is retried (legacy mode: 5 attempts,
-                        DynamoDB 10; standard mode: 3; or AWS_MAX_ATTEMPTS) and each retry
-                        draws again at the same rate. Nothing is sent to the service.
+                        DynamoDB 10; standard mode: 3, DynamoDB 4; or AWS_MAX_ATTEMPTS), and
+                        each retry draws again at the same rate. Nothing reaches the service.
 FAILMODES_MATCH         JMESPath expression; when set, only events (for batch handlers:
                         records) for which it is truthy are hit. It sees the raw event or
                         record plus a key `payload` with the decoded JSON payload (SQS body,
@@ -116,6 +116,16 @@ def parse_duration(variable: str, raw: str) -> float:
 def parse_latency(raw: str | None, variable: str = LATENCY) -> Latency | None:
     if raw is None or raw.strip() in ("", "off"):
         return None
+    try:
+        return _parse_latency(raw, variable)
+    except FaultConfigError as exc:
+        if exc.value == raw:
+            raise
+        # Name the whole variable value, not just the fragment that failed.
+        raise FaultConfigError(variable, raw, exc.reason) from None
+
+
+def _parse_latency(raw: str, variable: str) -> Latency:
     kind, sep, spec = raw.strip().partition(":")
     if not sep:
         raise FaultConfigError(variable, raw, 'expected "fixed:", "uniform:" or "dist:" prefix')
@@ -163,7 +173,10 @@ def parse_throttle(raw: str | None, variable: str = THROTTLE) -> dict[str, float
             )
         if service in rates:
             raise FaultConfigError(variable, raw, f"service {service!r} given twice")
-        rates[service] = parse_rate(variable, rate)
+        try:
+            rates[service] = parse_rate(variable, rate)
+        except FaultConfigError as exc:
+            raise FaultConfigError(variable, raw, f"rate for {service}: {exc.reason}") from None
     return rates
 
 
