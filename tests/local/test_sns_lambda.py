@@ -1,0 +1,97 @@
+"""SNS -> Lambda: the real envelope, asynchronously; filter policies; the subscription DLQ."""
+
+from __future__ import annotations
+
+import json
+
+RECORDS_TO_SQS = """
+import json, os, boto3
+def handler(event, context):
+    boto3.client("sqs").send_message(QueueUrl=os.environ["OUT"], MessageBody=json.dumps(event))
+"""
+
+
+def _queue(aws, name_for):
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName=name_for("q"))["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, attrs["Attributes"]["QueueArn"]
+
+
+def test_sns_event_envelope_and_filter_policy(aws, make_function, name_for, drain):
+    out_url, _ = _queue(aws, name_for)
+    name = make_function(RECORDS_TO_SQS, env={"OUT": out_url})
+    fn_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    sns = aws("sns")
+    topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    sub = sns.subscribe(
+        TopicArn=topic,
+        Protocol="lambda",
+        Endpoint=fn_arn,
+        Attributes={"FilterPolicy": json.dumps({"kind": ["ride"]})},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    sns.publish(
+        TopicArn=topic,
+        Message="skipped",
+        Subject="s",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "other"}},
+    )
+    published = sns.publish(
+        TopicArn=topic,
+        Message=json.dumps({"id": "r1"}),
+        Subject="ride",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "ride"}},
+    )
+    messages = drain(aws("sqs"), out_url, expect=2, timeout=3)
+    assert len(messages) == 1  # the filter policy kept the other message out
+    [record] = json.loads(messages[0]["Body"])["Records"]
+    assert record["EventSource"] == "aws:sns" and record["EventVersion"] == "1.0"
+    assert record["EventSubscriptionArn"] == sub
+    message = record["Sns"]
+    assert message["Type"] == "Notification" and message["TopicArn"] == topic
+    assert message["MessageId"] == published["MessageId"]
+    assert json.loads(message["Message"]) == {"id": "r1"} and message["Subject"] == "ride"
+    assert message["MessageAttributes"] == {"kind": {"Type": "String", "Value": "ride"}}
+    assert message["Timestamp"].endswith("Z")
+
+
+def test_undeliverable_message_goes_to_subscription_dlq(aws, make_function, name_for, drain):
+    dlq_url, dlq_arn = _queue(aws, name_for)
+    name = make_function("def handler(e, c):\n    return 1\n")
+    fn_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    sns = aws("sns")
+    topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="lambda",
+        Endpoint=fn_arn,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})},
+    )
+    aws("lambda").delete_function(FunctionName=name)  # a client-side error: SNS does not retry
+    published = sns.publish(TopicArn=topic, Message=json.dumps({"id": "lost?"}))
+    [dead] = drain(aws("sqs"), dlq_url, expect=1, timeout=5)
+    body = json.loads(dead["Body"])
+    assert body["Type"] == "Notification" and body["TopicArn"] == topic
+    assert body["MessageId"] == published["MessageId"]
+    assert json.loads(body["Message"]) == {"id": "lost?"}
+
+
+def test_sns_to_lambda_async_failure_uses_function_retries(aws, make_function, name_for, drain):
+    url, arn = _queue(aws, name_for)
+    name = make_function("def handler(e, c):\n    raise RuntimeError('no')\n")
+    lam = aws("lambda")
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )
+    fn_arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    sns = aws("sns")
+    topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn_arn)
+    sns.publish(TopicArn=topic, Message="m")
+    [message] = drain(aws("sqs"), url, expect=1)
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "m"
