@@ -1,0 +1,162 @@
+"""The endpoint itself: info, start-up time, extension points, the CLI, and no loss inside moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+
+from werkzeug.wrappers import Response
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def test_info_reports_time_scale_and_compressed_delays(cloud):
+    info = _get(f"{cloud.endpoint}/_localcloud/info")
+    assert info["time_scale"] == 0.001
+    assert "lambda_async_retry" in info["compressed_delays"]
+    assert any("MaximumEventAgeInSeconds" in item for item in info["not_compressed"])
+    assert info["moto_version"] == "5.2.5"
+    assert _get(f"{cloud.endpoint}/_localcloud/health") == {"status": "ok"}
+    assert cloud.started_in < 2.0, f"start-up took {cloud.started_in:.2f} s"
+
+
+def test_interceptor_observer_and_mount(cloud, aws, name_for):
+    queue = name_for("intercepted")
+    seen: list[int] = []
+
+    def deny_one_queue(request):
+        if queue.encode() in request.get_data():
+            return Response(
+                json.dumps(
+                    {"__type": "com.amazonaws.sqs#QueueDeletedRecently", "message": "intercepted"}
+                ),
+                status=400,
+                content_type="application/x-amz-json-1.0",
+            )
+        return None
+
+    def observe(request, response):
+        if queue.encode() in request.get_data():
+            seen.append(response.status_code)
+
+    cloud.add_interceptor(deny_one_queue)
+    cloud.add_observer(observe)
+    mount = f"/_test/{name_for('m')}"
+    cloud.mount(mount, Response("mounted"))
+    sqs = aws("sqs", retries={"max_attempts": 1, "mode": "standard"})
+    try:
+        sqs.create_queue(QueueName=queue)
+        raise AssertionError("the interceptor did not answer")
+    except sqs.exceptions.ClientError as exc:
+        assert "intercepted" in str(exc)
+    assert seen == [400]
+    assert sqs.create_queue(QueueName=name_for("passes"))["QueueUrl"]  # others reach moto
+    with urllib.request.urlopen(f"{cloud.endpoint}{mount}/x", timeout=5) as answer:
+        assert answer.read() == b"mounted"
+
+
+def test_eight_producers_eight_consumers_nothing_lost_or_duplicated(aws, name_for):
+    sqs = aws("sqs", max_pool_connections=20)
+    url = sqs.create_queue(QueueName=name_for("busy"))["QueueUrl"]
+    producers, per_producer = 8, 100
+    total = producers * per_producer
+    received: Counter[str] = Counter()
+    lock = threading.Lock()
+    done_producing = threading.Event()
+
+    def produce(p: int) -> None:
+        for start in range(0, per_producer, 10):
+            entries = [{"Id": str(i), "MessageBody": f"{p}-{start + i}"} for i in range(10)]
+            assert not sqs.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+
+    def consume() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                if sum(received.values()) >= total and done_producing.is_set():
+                    return
+            got = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+            ).get("Messages", [])
+            if got:
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(got)
+                    ],
+                )
+            with lock:
+                received.update(m["Body"] for m in got)
+
+    threads = [threading.Thread(target=consume) for _ in range(8)]
+    prod = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    for thread in threads + prod:
+        thread.start()
+    for thread in prod:
+        thread.join()
+    done_producing.set()
+    for thread in threads:
+        thread.join()
+    duplicates = {body: n for body, n in received.items() if n > 1}
+    lost = total - len(received)
+    assert (lost, duplicates) == (0, {})
+    left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert left["ApproximateNumberOfMessages"] == "0"
+    assert left["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_long_poll_does_not_block_other_requests(aws, name_for):
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName=name_for("idle"))["QueueUrl"]
+    waiting = threading.Thread(
+        target=sqs.receive_message, kwargs={"QueueUrl": url, "WaitTimeSeconds": 2}
+    )
+    waiting.start()
+    time.sleep(0.2)  # let the long poll begin; what follows must not wait for it
+    began = time.monotonic()
+    aws("sqs").list_queues(QueueNamePrefix="idle")
+    elapsed = time.monotonic() - began
+    waiting.join()
+    assert elapsed < 1.5, f"a request waited {elapsed:.2f} s behind a long poll"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_command_runs_the_endpoint(poll):
+    port = _free_port()
+    env = dict(os.environ, LOCALCLOUD_TIME_SCALE="0.5")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "localcloud", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def healthy():
+            try:
+                return _get(f"http://127.0.0.1:{port}/_localcloud/info")
+            except OSError:
+                return None
+
+        info = poll(healthy, timeout=30, interval=0.1, what="`serve` to answer")
+        assert info["time_scale"] == 0.5 and info["endpoint"] == f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
