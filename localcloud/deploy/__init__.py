@@ -7,6 +7,7 @@ from .exceptions import (
     InterruptedDeploy,
     ProgramError,
     ResourceError,
+    StaleState,
     UnsupportedInvoke,
     UnsupportedResourceType,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "ResourceError",
     "Result",
     "StackState",
+    "StaleState",
     "Step",
     "UnsupportedInput",
     "UnsupportedInvoke",

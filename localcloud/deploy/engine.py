@@ -22,8 +22,8 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 
 from . import invokes
 from .archive import fingerprint, is_asset_or_archive
-from .exceptions import DeployError, ResourceError
-from .handlers import Context, Planned, handler_for
+from .exceptions import DeployError, ResourceError, StaleState
+from .handlers import HANDLERS, Context, Planned, handler_for
 from .program import project_name, run_program
 from .state import Record, StackState
 
@@ -124,6 +124,32 @@ class Engine:
     def load_state(self) -> StackState:
         return StackState.load(self.state_dir, self.stack)
 
+    def check_cloud(self, state: StackState) -> None:
+        """Refuse to work from a state file whose resources are not in this cloud: the local
+        cloud keeps everything in memory, so a restart empties it while the file remains."""
+        for record in sorted(state.resources.values(), key=lambda r: r.seq):
+            if not record.custom or record.type not in HANDLERS:
+                continue
+            found = HANDLERS[record.type].exists(self.ctx, record.id, record.outputs)
+            if found is None:
+                continue
+            if not found:
+                raise StaleState(
+                    f"{state.path} lists {len(state.resources)} resources, but "
+                    f"{record.key} is not in the local cloud at {self.endpoint} (restarted?); "
+                    f"run `python -m localcloud destroy --stack {self.stack}` to clear the "
+                    "state (missing resources are skipped), then `up`")
+            return
+
+    def forget(self) -> Path | None:
+        """Move the state file aside (state.json.stale-<time>); returns where it went."""
+        path = self.state_dir / self.stack / "state.json"
+        if not path.exists():
+            return None
+        target = path.with_name(f"state.json.stale-{int(time.time())}")
+        path.rename(target)
+        return target
+
     # ---- commands -------------------------------------------------------------------
     def up(self) -> Result:
         return self._run(preview=False)
@@ -144,6 +170,7 @@ class Engine:
     def _run(self, *, preview: bool) -> Result:
         start = time.monotonic()
         state = self.load_state()
+        self.check_cloud(state)
         if not preview:
             self._report_pending(state)
             state.project = project_name(self.project_dir)
@@ -262,7 +289,11 @@ class _DeployMocks(Mocks):
         step = Step("same", key, args.typ, args.name, changed)
         if not changed:
             record = Record(**{**old.__dict__, "deps": deps, **_flags(options)})
-            self._save(record, step)
+            if record == old:  # nothing to write: keep its place in the creation order
+                self.steps.append(step)
+                self.engine._after(step)
+            else:
+                self._save(record, step)
             return record.id, {**inputs, **old.outputs}
         forced = set(handler.replace_on) | set(options["replace_on_changes"])
         if handler.replace_on_any or forced & set(changed) or "*" in forced:

@@ -35,5 +35,10 @@ class ResourceError(DeployError):
         self.action = action
 
 
+class StaleState(DeployError):
+    """The state file describes resources the local cloud does not have (it was restarted:
+    its resources live in memory)."""
+
+
 class InterruptedDeploy(DeployError):
     """Raised by the test hook to stop an `up` part-way, as a crash or Ctrl-C would."""

@@ -1,14 +1,14 @@
 """Run a Pulumi program (`__main__.py`) in-process under the SDK's mock runtime.
 
-Without the Pulumi CLI nobody applies `Pulumi.yaml` config defaults or reads
-`Pulumi.<stack>.yaml`, so this module does what the CLI does before starting
-the language host: builds the `project:key` config map (values are strings,
-structured values JSON, as the CLI passes them), then runs the program and
-resolves the root stack's exports.
+Config comes from `components.program.load_config` (Pulumi.yaml defaults, then
+Pulumi.<stack>.yaml, as the CLI passes them), so the unit tests and the emulated
+deploy read the same config. The run itself is separate from
+`components.program.run_program` because the deploy needs its own monitor: it
+reads each registration's URN, dependencies and resource options while the
+resource is being created, which `new_resource` alone is not given.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import runpy
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from components.program import ProgramConfigError, load_config
 
 from .exceptions import ProgramError
 
@@ -35,40 +37,6 @@ def project_name(project_dir: Path) -> str:
     if not isinstance(name, str) or not name:
         raise ProgramError(f"{project_dir / 'Pulumi.yaml'}: no project 'name'")
     return name
-
-
-def load_config(
-    project_dir: Path, stack: str, overrides: Mapping[str, Any] | None = None
-) -> dict[str, str]:
-    """Config as the CLI hands it to a program: `{"project:key": "string value"}`.
-
-    Order: Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then `overrides`
-    (keys with or without the `project:` namespace).
-    """
-    project = project_name(project_dir)
-    schema = _read_yaml(project_dir / "Pulumi.yaml").get("config") or {}
-    config: dict[str, str] = {}
-    for key, spec in schema.items():
-        full = key if ":" in key else f"{project}:{key}"
-        if isinstance(spec, Mapping):
-            if "default" in spec:
-                config[full] = _config_string(spec["default"])
-            elif "value" in spec:
-                config[full] = _config_string(spec["value"])
-        else:  # `key: value` shorthand
-            config[full] = _config_string(spec)
-    stack_file = project_dir / f"Pulumi.{stack}.yaml"
-    if stack_file.exists():
-        for key, value in (_read_yaml(stack_file).get("config") or {}).items():
-            full = key if ":" in key else f"{project}:{key}"
-            if isinstance(value, Mapping) and "secure" in value:
-                raise ProgramError(f"{stack_file}: {key} is a secret; the emulated deploy has no "
-                                   "secrets provider, set it in plain text for local stacks")
-            config[full] = _config_string(value)
-    for key, value in (overrides or {}).items():
-        full = key if ":" in key else f"{project}:{key}"
-        config[full] = _config_string(value)
-    return config
 
 
 def run_program(
@@ -93,7 +61,10 @@ def run_program(
     if not main.exists():
         raise ProgramError(f"no Pulumi program at {main}")
     project = project_name(project_dir)
-    config = load_config(project_dir, stack, config_overrides)
+    try:
+        config = load_config(stack, project_dir, config_overrides)
+    except ProgramConfigError as exc:
+        raise ProgramError(str(exc)) from exc
     with _RUN_LOCK:
         settings.ROOT.set(None)
         set_all_config(config, [])
@@ -122,16 +93,6 @@ def run_program(
                 sys.path.remove(str(project_dir))
             settings.ROOT.set(None)
         return result
-
-
-def _config_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -104,9 +104,9 @@ class StackState:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".json")
         try:
             with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh, indent=2, sort_keys=False, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
+                # No fsync: the rename protects against a crashed or interrupted process,
+                # which is what resuming is for; power loss on a dev box is out of scope.
+                json.dump(doc, fh, indent=1, default=str)
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..archive import zip_bytes
 from ..exceptions import DeployError
-from .base import Context, Handler, Planned, ignore_missing, num, pascal, pick
+from .base import Context, Handler, Planned, ignore_missing, num, pascal, pick, probe
 
 _FUNCTION_CONFIG = {
     "role": "Role",
@@ -91,6 +91,9 @@ class Function(Handler):
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("lambda").delete_function(
             FunctionName=rid))
+
+    def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
+        return probe(lambda: ctx.client("lambda").get_function(FunctionName=rid))
 
     @staticmethod
     def _concurrency(ctx: Context, res: Planned, rid: str | None = None) -> None:

@@ -99,6 +99,10 @@ class Handler:
         """What an auto-generated name must end with (FIFO queues and topics: .fifo)."""
         return ""
 
+    def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
+        """Whether the resource is in the cloud; None when this type has no cheap check."""
+        return None
+
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError
 
@@ -148,6 +152,18 @@ def pick(inputs: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def probe(fn: Callable[[], Any]) -> bool:
+    """True when the describe call succeeds, False when the resource is not found."""
+    try:
+        fn()
+    except ClientError as exc:
+        if "NotFound" in error_code(exc) or "NonExistent" in error_code(exc) or error_code(
+                exc) in ("NoSuchEntity", "QueueDoesNotExist"):
+            return False
+        raise
+    return True
 
 
 def ignore_missing(fn: Callable[[], Any], *codes: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Context, Handler, Planned, ignore_missing, num, pascal, pick
+from .base import Context, Handler, Planned, ignore_missing, num, pascal, pick, probe
 
 
 def _throughput(inputs: Mapping[str, Any]) -> dict[str, int]:
@@ -118,6 +118,9 @@ class Table(Handler):
         return {"arn": table["TableArn"], "name": name,
                 "streamArn": table.get("LatestStreamArn", ""),
                 "streamLabel": table.get("LatestStreamLabel", "")}
+
+    def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
+        return probe(lambda: ctx.client("dynamodb").describe_table(TableName=rid))
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("dynamodb").delete_table(TableName=rid))

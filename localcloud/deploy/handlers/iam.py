@@ -5,7 +5,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Context, Handler, Planned, ignore_missing, pick
+from .base import Context, Handler, Planned, ignore_missing, pick, probe
 
 
 def _doc(value: Any) -> str:
@@ -44,6 +44,9 @@ class Role(Handler):
                 "description": "Description", "maxSessionDuration": "MaxSessionDuration"}))
         self._attachments(ctx, rid, res.inputs, old)
         return dict(old)
+
+    def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
+        return probe(lambda: ctx.client("iam").get_role(RoleName=rid))
 
     @staticmethod
     def _attachments(ctx: Context, role: str, inputs: Mapping[str, Any],

@@ -5,7 +5,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Context, Handler, Planned, ignore_missing, num
+from .base import Context, Handler, Planned, ignore_missing, num, probe
 
 _TOPIC_ATTRIBUTES = {
     "displayName": "DisplayName",
@@ -70,6 +70,9 @@ class Topic(Handler):
             sns.set_topic_attributes(TopicArn=rid, AttributeName=_TOPIC_ATTRIBUTES[key],
                                      AttributeValue="" if value is None else _attr(value))
         return dict(old)
+
+    def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
+        return probe(lambda: ctx.client("sns").get_topic_attributes(TopicArn=rid))
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("sns").delete_topic(TopicArn=rid))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Context, Handler, Planned, ignore_missing, num
+from .base import Context, Handler, Planned, ignore_missing, num, probe
 
 # input key -> queue attribute, and the value that clears it on update (AWS defaults).
 _ATTRIBUTES: dict[str, tuple[str, str]] = {
@@ -67,6 +67,9 @@ class Queue(Handler):
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("sqs").delete_queue(QueueUrl=rid))
+
+    def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
+        return probe(lambda: ctx.client("sqs").get_queue_attributes(QueueUrl=rid))
 
     @staticmethod
     def _outputs(ctx: Context, url: str, name: str | None) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""`python -m localcloud up|preview|destroy|outputs --stack S [--endpoint URL] [--cwd DIR]`.
+
+The local cloud is found through `--endpoint` or the standard `AWS_ENDPOINT_URL`
+(start one with `python -m localcloud serve`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .engine import Engine, Step
+from .exceptions import DeployError
+from .state import StackState
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = ("up", "preview", "destroy", "outputs")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m localcloud",
+                                     description="Emulated deploy of the Pulumi program "
+                                                 "onto the local cloud.")
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--stack", "-s", default="local", help="stack name (default: local)")
+    parser.add_argument("--endpoint", default=None,
+                        help="local cloud URL (default: $AWS_ENDPOINT_URL)")
+    parser.add_argument("--cwd", "-C", default=".",
+                        help="project directory holding Pulumi.yaml (default: .)")
+    parser.add_argument("--state-dir", default=None,
+                        help="where state lives (default: <cwd>/.localcloud)")
+    parser.add_argument("--config", "-c", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for this run (repeatable)")
+    parser.add_argument("--json", action="store_true", help="outputs: print JSON")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="up/destroy: no line per resource")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    project_dir = Path(options.cwd).resolve()
+    state_dir = Path(options.state_dir) if options.state_dir else project_dir / ".localcloud"
+    if options.command == "outputs":
+        return _outputs(StackState.load(state_dir, options.stack), as_json=options.json)
+    endpoint = options.endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        print("error: no local cloud endpoint: pass --endpoint or set AWS_ENDPOINT_URL "
+              "(start one with `python -m localcloud serve`)", file=sys.stderr)
+        return 2
+    overrides: dict[str, str] = {}
+    for item in options.config:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"error: --config {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+        overrides[key] = value
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    printer = None if options.quiet or options.command == "preview" else _print_step
+    engine = Engine(project_dir, options.stack, endpoint, state_dir=state_dir,
+                    config_overrides=overrides, progress=printer)
+    try:
+        if options.command == "preview":
+            result = engine.preview()
+            for step in result.steps:
+                print(step.line())
+        elif options.command == "up":
+            result = engine.up()
+        else:
+            result = engine.destroy()
+    except DeployError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{n} {action}" for action, n in sorted(result.counts().items()))
+    verb = {"preview": "would change", "up": "changed", "destroy": "deleted"}[options.command]
+    print(f"{options.command} {options.stack}: {counts or 'no resources'} "
+          f"({result.changes} {verb}) in {result.seconds:.1f} s")
+    if options.command == "preview":
+        print("preview is computed against the state file; values that come from resources "
+              "not yet created are unknown, so their dependents show as updates")
+    return 0
+
+
+def _print_step(step: Step) -> None:
+    if step.action != "same":
+        print(step.line(), flush=True)
+
+
+def _outputs(state: StackState, *, as_json: bool) -> int:
+    if as_json:
+        # `pulumi stack output --json`: one JSON object, two-space indent.
+        print(json.dumps(state.outputs, indent=2))
+        return 0
+    if not state.outputs:
+        print(f"no outputs for stack {state.stack!r} (not deployed: run `up` first)")
+        return 0
+    print(f"Current stack outputs ({len(state.outputs)}):")
+    width = max(len(k) for k in state.outputs)
+    print(f"    {'OUTPUT':<{width}}  VALUE")
+    for key, value in state.outputs.items():
+        print(f"    {key:<{width}}  {_plain(value)}")
+    return 0
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
