@@ -104,9 +104,9 @@ def post_once(payload: dict[str, Any], context: Any) -> dict[str, Any]:
 
     event_id = payload["id"]
     budget = _remaining_seconds(context) - SAFETY_SECONDS
-    timeout = min(env_float(DELIVERY_HTTP_TIMEOUT, 10.0, minimum=0.001), budget)
-    if timeout < MIN_ATTEMPT_SECONDS:
+    if budget < MIN_ATTEMPT_SECONDS:
         raise RetryableDeliveryError(event_id, f"only {budget:.2f}s left before the deadline")
+    timeout = min(env_float(DELIVERY_HTTP_TIMEOUT, 10.0, minimum=0.001), budget)
     headers = {"x-api-key": env_str(SLOW_API_KEY, ""), "Content-Type": "application/json"}
     if payload.get("correlation_id"):
         headers["x-correlation-id"] = str(payload["correlation_id"])
