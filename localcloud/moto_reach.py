@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _active: list[LocalCloud] = []
+# moto's own functions that the patches replace, kept for the upgrade tests.
+ORIGINALS: dict[str, Any] = {}
 _patch_lock = threading.Lock()
 _patched = False
 
@@ -87,6 +89,8 @@ def _patch_lambda_invoke() -> None:
     """
     from moto.awslambda.models import LambdaFunction
 
+    ORIGINALS["lambda_function_invoke"] = LambdaFunction.invoke
+
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         cloud = active_cloud()
         if cloud is None or cloud.lambdas is None:
@@ -108,6 +112,7 @@ def _patch_sns_lambda_subscription() -> None:
     from moto.sns.models import Subscription
 
     original = Subscription.publish
+    ORIGINALS["sns_subscription_publish"] = original
 
     def publish(
         self: Any,
