@@ -16,7 +16,8 @@ LEDGER_TABLE = "ledger_table"  # str: DynamoDB table every side effect writes it
 IDEMPOTENCY_TABLE = "idempotency_table"  # str: Powertools idempotency table (added)
 LAYER_ARN = "layer_arn"  # str: the shared dependency layer version (added)
 ALARM_TOPIC_ARN = "alarm_topic_arn"  # str: SNS topic every alarm notifies
-ALARM_INBOX_QUEUE_URL = "alarm_inbox_queue_url"  # str | None: SQS queue subscribed to the alarm topic
+# str | None: SQS queue subscribed to the alarm topic
+ALARM_INBOX_QUEUE_URL = "alarm_inbox_queue_url"
 ROUTES = "routes"  # dict[pattern, dict[failure, Route]]: where an event ends when X fails
 # (FanOut also has one key per subscriber, "fan_out:<subscriber>"; "fan_out" is the first one.)
 
@@ -139,7 +140,8 @@ class EventPipelineOutputs(TypedDict):
     event_bus_name: str
     rule_name: str
     target_dlq_url: str  # EventBridge target DLQ
-    delivery_dlq_url: str  # the delivery function's async DLQ (direct) or the buffer's redrive DLQ (flow)
+    # the delivery function's async DLQ (direct) or the buffer's redrive DLQ (flow)
+    delivery_dlq_url: str
     buffer_queue_url: str | None  # flow-controlled variant only
     maximum_concurrency: int | None  # flow-controlled variant only
     flow_control: bool  # added: True for the flow-controlled variant

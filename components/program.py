@@ -15,7 +15,7 @@ import logging
 import runpy
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ __all__ = [
     "RecordingMocks",
     "Registration",
     "load_config",
+    "run_in_stack",
     "run_program",
 ]
 
@@ -232,6 +233,34 @@ def _configure_runtime(mocks: pulumi.runtime.Mocks, stack: str, preview: bool) -
         callbacks=None,
     )
     pulumi_settings.configure(settings)
+
+
+def run_in_stack(
+    build: Callable[[], Any],
+    mocks: pulumi.runtime.Mocks,
+    *,
+    stack: str = "test",
+    preview: bool = False,
+) -> Any:
+    """Run `build()` (which creates resources) in a fresh root stack under `mocks`;
+    return what it returned, with every Output in it resolved. For component tests."""
+    with _RUN_LOCK:
+        _configure_runtime(mocks, stack, preview)
+        set_all_config({}, [])
+        holder: dict[str, Any] = {}
+
+        def body() -> None:
+            root = Stack()
+            try:
+                holder["result"] = build()
+            finally:
+                root._finish()
+
+        try:
+            _sync_await(run_pulumi_func(body))
+            return _sync_await(pulumi.Output.from_input(holder.get("result")).future())
+        finally:
+            pulumi_settings.ROOT.set(None)
 
 
 def run_program(
