@@ -17,8 +17,8 @@ from chaos.errors import ChaosError
 from chaos.experiments import CATALOG, by_name, ci_subset
 from chaos.faults import rollback
 from chaos.journal import Journal
-from chaos.session import prepare, run_experiment
-from chaos.stack import load_stack
+from chaos.session import prepare, run_all
+from chaos.stack import Stack, load_stack
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--guard", action="append", default=[], help="extra guard alarm name")
     run.add_argument("--endpoint", help="endpoint URL (default: the stack's, or AWS)")
     run.add_argument("--reports", default=report.REPORTS_DIR)
+    run.add_argument("--serial", action="store_true", help="one experiment at a time")
     rb = sub.add_parser("rollback", help="undo every journalled change of a stack")
     rb.add_argument("--stack", required=True)
     rb.add_argument("--endpoint")
@@ -55,10 +56,14 @@ def run(
     reports_root: str = report.REPORTS_DIR,
     console: Console | None = None,
     root: Path | str = ".",
+    parallel: bool = True,
+    stack: Stack | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
+    """Run experiments on a stack and write the report; `stack` skips loading (the demo passes
+    the one it just deployed)."""
     console = console or Console(stderr=True)
     experiments = [by_name(n) for n in names] if names else list(ci_subset() if ci else CATALOG)
-    stack = load_stack(stack_name, root=root, endpoint=endpoint)
+    stack = stack or load_stack(stack_name, root=root, endpoint=endpoint)
     stack.check_reachable()
     faults = prepare(stack, force=force, root=root)
     info = probes.local_cloud_info(stack.endpoint)
@@ -76,28 +81,33 @@ def run(
         overall = bar.add_task(
             f"{len(experiments)} experiments on {stack.name}", total=len(experiments)
         )
-        for exp in experiments:
-            task = bar.add_task(exp.name, total=None)
-            result = run_experiment(
-                stack,
-                exp,
-                faults=faults,
-                run_dir=run_dir,
-                cloud_info=info,
-                extra_guards=guards or (),
-                progress=lambda m, t=task, e=exp.name: bar.update(t, description=f"{e}: {m}"),
-            )
+        tasks = {e.name: bar.add_task(f"{e.name}: queued", total=None) for e in experiments}
+
+        def on_result(result: dict[str, Any]) -> None:
             bar.update(
-                task,
-                description=f"{exp.name}: {result['verdict']} ({result['wall_time_s']}s)",
+                tasks[result["name"]],
                 total=1,
                 completed=1,
+                description=f"{result['name']}: {result['verdict']} ({result['wall_time_s']}s)",
             )
-            results.append(result)
             bar.advance(overall)
-            report.write_report(
-                run_dir, meta, results
-            )  # kept current: a crash still leaves a report
+            results.append(result)
+            report.write_report(run_dir, meta, results)  # kept current: a crash leaves a report
+
+        run_all(
+            stack,
+            experiments,
+            faults=faults,
+            run_dir=run_dir,
+            cloud_info=info,
+            parallel=parallel,
+            extra_guards=guards or (),
+            on_result=on_result,
+            progress=lambda name, m: bar.update(tasks[name], description=f"{name}: {m}"),
+        )
+    order = {e.name: i for i, e in enumerate(experiments)}
+    results.sort(key=lambda r: order[r["name"]])
+    report.write_report(run_dir, meta, results)
     faults.journal.archive_if_settled()
     return run_dir, results
 

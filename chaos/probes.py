@@ -144,13 +144,17 @@ def parse_message(envelope: Envelope, queue_url: str, message: dict[str, Any]) -
                 "batch_size": int(info.get("batchSize", 0) or 0),
             }
     elif envelope == "failure_record" and isinstance(body, dict):
-        err = body.get("error") or {}
+        # The compensation's record: {id, error, cause, cause_detail, input, recorded_at}; the
+        # raw Catch output {id, error: {Error, Cause}} is accepted too.
+        err = body.get("error")
+        cause: Any = body.get("cause_detail") or _loads(body.get("cause"))
         if isinstance(err, dict):
             cause = _loads(err.get("Cause"))
-            dl.update(
-                error_code=err.get("Error"),
-                error_message=cause.get("errorMessage") if isinstance(cause, dict) else cause,
-            )
+            err = err.get("Error")
+        dl.update(
+            error_code=err if isinstance(err, str) else None,
+            error_message=cause.get("errorMessage") if isinstance(cause, dict) else cause,
+        )
     return dl
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +185,48 @@ def prepare(stack: Stack, *, force: bool = False, root: Path | str = ".") -> Fau
             f" run `python -m chaos rollback --stack {stack.name}` first"
         )
     return Faults(stack, journal)
+
+
+def run_all(
+    stack: Stack,
+    experiments: Iterable[Experiment],
+    *,
+    faults: Faults,
+    run_dir: Path,
+    cloud_info: dict[str, Any],
+    parallel: bool = True,
+    progress: Callable[[str, str], None] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+    extra_guards: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """Run experiments, concurrently across locks (patterns) when `parallel`; results in the
+    given order. Experiments on one pattern share its queues and functions, so they never
+    overlap; different patterns touch disjoint resources and overlap safely."""
+    exps = list(experiments)
+    groups: dict[str, list[Experiment]] = {}
+    for exp in exps:
+        groups.setdefault(exp.lock or exp.pattern, []).append(exp)
+    results: dict[str, dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def run_group(group: list[Experiment]) -> None:
+        for exp in group:
+            result = run_experiment(
+                stack,
+                exp,
+                faults=faults,
+                run_dir=run_dir,
+                cloud_info=cloud_info,
+                progress=(lambda m, n=exp.name: progress(n, m)) if progress else None,
+                extra_guards=extra_guards,
+            )
+            with lock:
+                results[exp.name] = result
+                if on_result:
+                    on_result(result)
+
+    workers = len(groups) if parallel else 1
+    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="chaos-exp") as pool:
+        for future in [pool.submit(run_group, g) for g in groups.values()]:
+            future.result()
+    return [results[e.name] for e in exps]

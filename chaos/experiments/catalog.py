@@ -40,7 +40,6 @@ CATALOG: tuple[Experiment, ...] = (
             ),
         ),
         budget=Budget("sqs", "queue_worker.queue_url"),
-        guards=("stream_processor.alarms.dlq",),
         ci=True,
     ),
     Experiment(
@@ -140,6 +139,7 @@ CATALOG: tuple[Experiment, ...] = (
             AwaitSettled(),
         ),
         expect=Expect(failure="target_error", either=True),
+        lock="slow_api",
         budget=Budget("async", "event_pipeline.delivery.name"),
     ),
     Experiment(
@@ -155,6 +155,7 @@ CATALOG: tuple[Experiment, ...] = (
             AwaitSettled(),
         ),
         expect=Expect(failure="target_error", either=True),
+        lock="slow_api",
         budget=Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
     ),
     Experiment(

@@ -176,4 +176,7 @@ class Experiment:
     guards: tuple[str, ...] = ()  # alarm output paths: ALARM on any stops the experiment
     ci: bool = False  # part of the fast subset run by `make test`
     extra_seconds: float = 30.0  # slack on top of the computed budget
+    # Experiments sharing a lock run one after another; different locks may run at once
+    # (default: the pattern; the two EventBridge experiments share the slow API).
+    lock: str = ""
     notes: str = ""
