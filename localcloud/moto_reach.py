@@ -77,6 +77,7 @@ def _install_patches() -> None:
         _patch_lambda_invoke()
         _patch_sns_lambda_subscription()
         _patch_stepfunctions_client()
+        _patch_stepfunctions_execution_name()
         _patched = True
 
 
@@ -190,6 +191,30 @@ def _patch_stepfunctions_client() -> None:
 
     lambda_eval_utils.boto_client_for = boto_client_for
     _rebind_everywhere("boto_client_for", boto_client_for)
+
+
+def _patch_stepfunctions_execution_name() -> None:
+    """An execution started without a name gets a UUID, as on AWS; moto's parser names it
+    "None", so the second unnamed execution of a machine fails with ExecutionAlreadyExists."""
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+    ORIGINALS["sfn_parser_start_execution"] = original
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: Any = None,
+        trace_header: Any = None,
+    ) -> Any:
+        return original(
+            self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+        )
+
+    StepFunctionsParserBackend.start_execution = start_execution
 
 
 def _rebind_everywhere(name: str, replacement: Any) -> None:

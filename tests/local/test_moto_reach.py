@@ -143,3 +143,17 @@ def test_sqs_and_logs_reads(cloud, aws, name_for):
     events = aws("logs").get_log_events(logGroupName=group, logStreamName="s")["events"]
     assert [e["message"] for e in events] == ["line"]
     assert events[0]["timestamp"] == now_ms
+
+
+def test_stepfunctions_unnamed_executions_get_distinct_names(cloud):
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    assert StepFunctionsParserBackend.start_execution.__module__ == "localcloud.moto_reach"
+    signature = inspect.signature(moto_reach.ORIGINALS["sfn_parser_start_execution"])
+    assert list(signature.parameters) == [
+        "self",
+        "state_machine_arn",
+        "name",
+        "execution_input",
+        "trace_header",
+    ]

@@ -54,10 +54,8 @@ def _machine(aws, lambda_role, name_for, task_arn, comp_arn, max_attempts):
 
 def _run(aws, poll, machine, payload):
     sfn = aws("stepfunctions")
-    # A name is given: moto 5.2.5's parser names every unnamed execution "None".
-    execution = sfn.start_execution(
-        stateMachineArn=machine, name=payload["id"], input=json.dumps(payload)
-    )
+    # No name: AWS generates one (moto's parser alone would call every such execution "None").
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))
     arn = execution["executionArn"]
     return poll(
         lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
