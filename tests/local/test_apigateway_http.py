@@ -1,0 +1,172 @@
+"""API Gateway REST APIs over HTTP on the local cloud: proxy, keys, usage plan, timeout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from localcloud.apigateway import invoke_url
+from tests.local.conftest import unique
+
+pytestmark = pytest.mark.local
+
+ECHO = """
+import json
+def handler(event, context):
+    body = {"params": event["pathParameters"], "body": event["body"],
+            "stage": event["requestContext"]["stage"], "query": event["queryStringParameters"]}
+    headers = {"X-Resource": event["resource"]}
+    return {"statusCode": 201, "headers": headers, "body": json.dumps(body)}
+"""
+SLOW = """
+import time
+def handler(event, context):
+    time.sleep(3)
+    return {"statusCode": 200, "body": "late"}
+"""
+
+
+def lambda_uri(cloud: Any, function_name: str) -> str:
+    arn = f"arn:aws:lambda:{cloud.region}:{cloud.account_id}:function:{function_name}"
+    return f"arn:aws:apigateway:{cloud.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+
+
+def build_api(
+    cloud: Any, gw: Any, routes: list[tuple[str, str, dict[str, Any], bool]]
+) -> tuple[str, str]:
+    """A REST API with (path part, method, integration kwargs, api key required) under root."""
+    api_id = gw.create_rest_api(name=unique("api"))["id"]
+    root = gw.get_resources(restApiId=api_id)["items"][0]["id"]
+    parents: dict[str, str] = {"": root}
+    for path, method, integration, key_required in routes:
+        parent = ""
+        for part in path.strip("/").split("/"):
+            here = f"{parent}/{part}"
+            if here not in parents:
+                parents[here] = gw.create_resource(
+                    restApiId=api_id, parentId=parents[parent], pathPart=part
+                )["id"]
+            parent = here
+        resource = parents[parent]
+        gw.put_method(
+            restApiId=api_id,
+            resourceId=resource,
+            httpMethod=method,
+            authorizationType="NONE",
+            apiKeyRequired=key_required,
+        )
+        gw.put_integration(restApiId=api_id, resourceId=resource, httpMethod=method, **integration)
+    gw.create_deployment(restApiId=api_id, stageName="dev")
+    return api_id, invoke_url(cloud.endpoint, api_id, "dev")
+
+
+def plan_key(gw: Any, api_id: str, rate: float, burst: int) -> str:
+    key = gw.create_api_key(name=unique("key"), enabled=True)
+    plan = gw.create_usage_plan(
+        name=unique("plan"),
+        apiStages=[{"apiId": api_id, "stage": "dev"}],
+        throttle={"rateLimit": rate, "burstLimit": burst},
+    )
+    gw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+    return str(key["value"])
+
+
+def test_lambda_proxy_round_trip_and_api_key(
+    cloud: Any, aws: Any, make_function: Callable[..., str]
+) -> None:
+    # GIVEN an API whose /items/{id} needs a key and proxies to a Lambda function
+    gw = aws("apigateway")
+    echo = make_function(ECHO)
+    proxy = {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": lambda_uri(cloud, echo)}
+    api_id, url = build_api(cloud, gw, [("items/{id}", "POST", proxy, True)])
+    key = plan_key(gw, api_id, rate=100, burst=100)
+
+    # WHEN called with the key THEN the function's answer comes back as the HTTP response
+    answer = requests.post(
+        url + "items/42?verbose=1", data='{"id": "e1"}', headers={"x-api-key": key}, timeout=30
+    )
+    assert answer.status_code == 201
+    assert answer.headers["X-Resource"] == "/items/{id}"
+    assert answer.json() == {
+        "params": {"id": "42"},
+        "body": '{"id": "e1"}',
+        "stage": "dev",
+        "query": {"verbose": "1"},
+    }
+    # AND without a key, or with a wrong one, 403 Forbidden
+    for headers in ({}, {"x-api-key": "not-a-key"}):
+        denied = requests.post(url + "items/42", data="{}", headers=headers, timeout=30)
+        assert (denied.status_code, denied.json()) == (403, {"message": "Forbidden"})
+    # AND a path with no resource answers as API Gateway does
+    missing = requests.get(url + "nothing/here", timeout=30)
+    assert (missing.status_code, missing.json()) == (
+        403,
+        {"message": "Missing Authentication Token"},
+    )
+
+
+def test_usage_plan_throttles_beyond_rate_and_burst(cloud: Any, aws: Any) -> None:
+    # GIVEN a MOCK method behind a usage plan of 5 requests/s, burst 5
+    gw = aws("apigateway")
+    mock = {"type": "MOCK", "requestTemplates": {"application/json": '{"statusCode": 200}'}}
+    api_id, url = build_api(cloud, gw, [("ping", "GET", mock, True)])
+    rate, burst = 5.0, 5
+    key = plan_key(gw, api_id, rate=rate, burst=burst)
+    session = requests.Session()
+
+    # WHEN requests go as fast as they can for about two seconds
+    codes: list[int] = []
+    started = time.monotonic()
+    while time.monotonic() - started < 2.0:
+        codes.append(session.get(url + "ping", headers={"x-api-key": key}, timeout=30).status_code)
+    elapsed = time.monotonic() - started
+
+    # THEN the bucket passes its burst plus the rate over the window, and 429s the rest
+    allowed = burst + rate * elapsed
+    passed = codes.count(200)
+    assert set(codes) == {200, 429}
+    assert allowed - 1.5 <= passed <= allowed + 1, (passed, allowed, len(codes))
+    late = session.get(url + "ping", headers={"x-api-key": key}, timeout=30)
+    if late.status_code == 429:
+        assert late.json() == {"message": "Too Many Requests"}
+
+
+def test_integration_timeout_is_504_and_http_proxy_passes_through(
+    cloud: Any, aws: Any, make_function: Callable[..., str]
+) -> None:
+    gw = aws("apigateway")
+    slow = make_function(SLOW, timeout=10)
+    routes = [
+        (
+            "slow",
+            "GET",
+            {
+                "type": "AWS_PROXY",
+                "integrationHttpMethod": "POST",
+                "uri": lambda_uri(cloud, slow),
+                "timeoutInMillis": 1000,
+            },
+            False,
+        ),
+        (
+            "health",
+            "GET",
+            {
+                "type": "HTTP_PROXY",
+                "integrationHttpMethod": "GET",
+                "uri": f"{cloud.endpoint}/_localcloud/health",
+            },
+            False,
+        ),
+    ]
+    _, url = build_api(cloud, gw, routes)
+    began = time.monotonic()
+    answer = requests.get(url + "slow", timeout=30)
+    assert (answer.status_code, answer.json()) == (504, {"message": "Endpoint request timed out"})
+    assert time.monotonic() - began < 2.5
+    health = requests.get(url + "health", timeout=30)
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
