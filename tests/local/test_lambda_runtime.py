@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC
 
 from botocore.exceptions import ClientError
 
@@ -67,7 +68,7 @@ def test_reserved_concurrency_one_throttles_the_second_concurrent_call(
     aws, make_function, poll, cloud
 ):
     name = make_function(SLEEPS)
-    lam = aws("lambda", retries={"max_attempts": 1, "mode": "standard"})
+    lam = aws("lambda", retries={"total_max_attempts": 1})
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     _call(lam, name)  # warm it, so the slow call below is running at once
     slow = threading.Thread(target=_call, args=(lam, name, {"sleep": 1.0}))
@@ -93,3 +94,38 @@ def test_function_output_lands_in_cloudwatch_logs(aws, make_function, poll):
         return [e["message"] for e in events if "hello from" in e["message"]]
 
     assert poll(found, timeout=5, what="the log line") == [f"hello from {name}"]
+
+
+def test_aws_lambda_metrics_are_published(aws, make_function, poll):
+    from datetime import datetime, timedelta
+
+    name = make_function(
+        "def handler(e, c):\n    if e.get('fail'):\n        raise ValueError('x')\n"
+    )
+    lam = aws("lambda", retries={"total_max_attempts": 1})
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    lam.invoke(FunctionName=name, Payload=b'{"fail": true}')
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    try:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    except ClientError:
+        pass
+    cloudwatch = aws("cloudwatch")
+    now = datetime.now(UTC)
+
+    def total(metric: str, statistic: str = "Sum") -> float:
+        stats = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Period=60,
+            Statistics=[statistic],
+            Dimensions=[{"Name": "FunctionName", "Value": name}],
+            StartTime=now - timedelta(minutes=5),
+            EndTime=now + timedelta(minutes=1),
+        )
+        return sum(p[statistic] for p in stats["Datapoints"])
+
+    assert poll(lambda: total("Throttles"), timeout=5, what="Throttles") == 1
+    assert (total("Invocations"), total("Errors")) == (2, 1)  # a throttled call is no invocation
+    assert total("Duration", "SampleCount") == 2
+    assert total("ConcurrentExecutions", "Maximum") >= 1

@@ -71,7 +71,7 @@ def test_timeout_kills_worker_and_answers_as_aws(aws, make_function, cloud):
 
 def test_reserved_concurrency_zero_throttles(aws, make_function):
     name = make_function(OK)
-    lam = aws("lambda", retries={"max_attempts": 1, "mode": "standard"})
+    lam = aws("lambda", retries={"total_max_attempts": 1})
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     with pytest.raises(ClientError) as caught:
         lam.invoke(FunctionName=name, Payload=b"{}")

@@ -54,7 +54,7 @@ def test_interceptor_observer_and_mount(cloud, aws, name_for):
     cloud.add_observer(observe)
     mount = f"/_test/{name_for('m')}"
     cloud.mount(mount, Response("mounted"))
-    sqs = aws("sqs", retries={"max_attempts": 1, "mode": "standard"})
+    sqs = aws("sqs", retries={"total_max_attempts": 1})
     try:
         sqs.create_queue(QueueName=queue)
         raise AssertionError("the interceptor did not answer")
