@@ -100,12 +100,19 @@ class EventSourceService:
             self._wake.set()
             return
         target = request.headers.get("X-Amz-Target", "")
-        if target.startswith("AmazonSQS.SendMessage") or request.values.get(
-            "Action", ""
-        ).startswith("SendMessage"):
-            for runner in list(self.runners.values()):
-                if isinstance(runner, SqsMappingRunner):
-                    runner.waker.notify()
+        if target.startswith("AmazonSQS.SendMessage"):
+            try:
+                queue_url = str(json.loads(request.get_data() or b"{}").get("QueueUrl", ""))
+            except ValueError:
+                return
+        elif target == "" and request.form.get("Action", "").startswith("SendMessage"):
+            queue_url = request.form.get("QueueUrl") or request.path
+        else:
+            return
+        queue_name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+        for runner in list(self.runners.values()):
+            if isinstance(runner, SqsMappingRunner) and runner.queue_name == queue_name:
+                runner.waker.notify()
 
     # -- reconcile ------------------------------------------------------------------
     def reconcile(self) -> None:

@@ -45,9 +45,12 @@ logger = logging.getLogger(__name__)
 INITIAL_POLLERS = 5
 # AWS lets a mapping grow to 1,000 concurrent invokes; one machine cannot, so
 # without MaximumConcurrency the pollers stop here (env overrides).
-LOCAL_MAX_POLLERS = int(os.environ.get("LOCALCLOUD_SQS_MAX_POLLERS", "10"))
+LOCAL_MAX_POLLERS = int(os.environ.get("LOCALCLOUD_SQS_MAX_POLLERS", "5"))
 RECEIVE_MAX = 10  # ReceiveMessage's own limit per call
-IDLE_MIN, IDLE_MAX = 0.02, 0.5  # poll backoff on an empty queue (woken early on SendMessage)
+IDLE_MIN, IDLE_MAX = 0.02, 0.5  # the lead poller's backoff on an empty queue
+# Other pollers of an idle queue sleep until a SendMessage to it or the lead finds messages:
+# on AWS they long-poll for free; here every empty receive takes the endpoint's lock.
+FOLLOWER_IDLE = 5.0
 SCALE_UP_EVERY = 0.2  # AWS adds up to 300 concurrent invokes a minute: one per 0.2 s
 EMPTY_POLLS_BEFORE_RETIRE = 20
 
@@ -202,6 +205,8 @@ class SqsMappingRunner:
         self._active = 0
         self._last_scale_up = 0.0
         self._queue_url: str | None = None
+        self._spawned = 0
+        self.queue_name = arn_resource(spec.event_source_arn)
         self.invocations = 0
 
     # -- lifecycle --------------------------------------------------------------
@@ -225,8 +230,13 @@ class SqsMappingRunner:
             if self._active >= self._cap or self._stop.stopping:
                 return
             self._active += 1
+            lead = self._spawned == 0
+            self._spawned += 1
             thread = threading.Thread(
-                target=self._poll_loop, name=f"sqs-esm-{self.spec.uuid[:8]}", daemon=True
+                target=self._poll_loop,
+                args=(lead,),
+                name=f"sqs-esm-{self.spec.uuid[:8]}",
+                daemon=True,
             )
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
@@ -267,7 +277,7 @@ class SqsMappingRunner:
         )
         return list(response.get("Messages") or [])
 
-    def _poll_loop(self) -> None:
+    def _poll_loop(self, lead: bool) -> None:
         idle = IDLE_MIN
         empty_polls = 0
         throttles = 0
@@ -288,13 +298,15 @@ class SqsMappingRunner:
                     continue
                 if not batch:
                     empty_polls += 1
-                    if empty_polls >= EMPTY_POLLS_BEFORE_RETIRE and self._retire():
+                    if not lead and empty_polls >= EMPTY_POLLS_BEFORE_RETIRE and self._retire():
                         retired = True
                         return
-                    if self.waker.wait(idle):
+                    if self.waker.wait(idle if lead else FOLLOWER_IDLE):
                         return
                     idle = min(IDLE_MAX, idle * 2)
                     continue
+                if lead and empty_polls:
+                    self.waker.notify()  # messages again: wake the followers to share them
                 idle, empty_polls = IDLE_MIN, 0
                 if len(batch) >= min(self.spec.batch_size, RECEIVE_MAX):
                     self._maybe_scale_up()
