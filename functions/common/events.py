@@ -46,12 +46,10 @@ def kinesis_payload(record: dict[str, Any]) -> Any:
 
 
 def eventbridge_payload(event: dict[str, Any]) -> Any:
-    detail = event.get("detail")
-    if isinstance(detail, str):  # some producers send detail as a JSON string
-        return _loads(detail, "EventBridge detail")
-    if detail is None:
+    if "detail" not in event:
         raise PoisonEventError("EventBridge event has no detail")
-    return detail
+    # PutEvents only accepts a JSON object as Detail, so anything else here is not an event.
+    return event["detail"]
 
 
 def api_payload(event: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ off outside a Lambda runtime. So tests and the local cloud never need X-Ray.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +33,19 @@ def lambda_entry(
     """
 
     def wrap(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        wrapped = inject_faults(fn, per_record=per_record)
-        wrapped = metrics.log_metrics(wrapped)
+        faulted = inject_faults(fn, per_record=per_record)
+
+        @functools.wraps(fn)
+        def counted(event: Any, context: Any) -> Any:
+            try:
+                return faulted(event, context)
+            except Exception as exc:
+                # Every failed invocation leaves a datapoint (and never an empty EMF blob).
+                metrics.add_metric(name="HandlerFailures", unit="Count", value=1)
+                metrics.add_metadata(key="error_type", value=type(exc).__name__)
+                raise
+
+        wrapped = metrics.log_metrics(counted)
         wrapped = tracer.capture_lambda_handler(wrapped, capture_response=False)
         return logger.inject_lambda_context(
             wrapped, correlation_id_path=correlation_id_path, clear_state=True

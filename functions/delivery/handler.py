@@ -205,12 +205,15 @@ def _direct(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @lambda_entry(per_record=True)
 def _batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
+    response = process_partial_response(
         event=event,
         record_handler=lambda record: record_handler(record, context),
         processor=BatchProcessor(event_type=EventType.SQS),
         context=context,
     )
+    failures = len(response.get("batchItemFailures", []))
+    metrics.add_metric(name="RecordFailures", unit="Count", value=failures)
+    return response
 
 
 def handler(event: Any, context: Any) -> Any:

@@ -82,7 +82,9 @@ def _delay_and_timeout(draws: _Draws, context: Any) -> None:
     config = draws.config
     if config.latency is not None:
         delay = config.latency.draw(draws.faults)
-        logger.info("fault: latency", extra={"fault_latency_s": round(delay, 6)})
+        # Debug, not info: a delay is not an error, and a log line per invocation would
+        # cost more than the rest of the middleware.
+        logger.debug("fault: latency", extra={"fault_latency_s": round(delay, 6)})
         sleep(delay)
     if config.timeout:
         remaining = getattr(context, "get_remaining_time_in_millis", None)
