@@ -18,8 +18,7 @@ logger = logging.getLogger(__name__)
 _active: list[LocalCloud] = []
 # moto's own functions that the patches replace, kept for the upgrade tests.
 ORIGINALS: dict[str, Any] = {}
-_patch_lock = threading.Lock()
-_patched = False
+_patch_lock = threading.RLock()
 
 
 def moto_version() -> str:
@@ -59,9 +58,14 @@ def active_cloud() -> LocalCloud | None:
 
 
 def activate(cloud: LocalCloud) -> None:
-    """Route moto-internal paths (Lambda invoke, SNS -> Lambda, Step Functions) to `cloud`."""
+    """Route moto-internal paths (Lambda invoke, SNS -> Lambda, Step Functions) to `cloud`.
+
+    The patches import moto's service models, which is slow (Step Functions' ASL
+    parser alone takes ~0.5-3 s), so they install on a background thread and
+    `ensure_patched(service)` makes a request for that service wait for its patch.
+    """
     _active.append(cloud)
-    _install_patches()
+    threading.Thread(target=install_all_patches, name="moto-reach-patches", daemon=True).start()
 
 
 def deactivate(cloud: LocalCloud) -> None:
@@ -69,16 +73,34 @@ def deactivate(cloud: LocalCloud) -> None:
         _active.remove(cloud)
 
 
-def _install_patches() -> None:
-    global _patched
+def _patch_stepfunctions() -> None:
+    _patch_stepfunctions_client()
+    _patch_stepfunctions_execution_name()
+
+
+# Signing name of a request -> the patch that must be in place before moto answers it.
+# Lambda's invoke patch comes first: every moto-internal invoke needs a function, made by a
+# "lambda" request, and SNS / S3 / EventBridge reach Lambda only after that.
+_PATCHES: dict[str, Any] = {}
+_installed: set[str] = set()
+
+
+def ensure_patched(service: str) -> None:
+    """Install the patch a request for `service` needs (no-op when done or not needed)."""
+    if service not in _PATCHES or service in _installed:
+        return
     with _patch_lock:
-        if _patched:
-            return
-        _patch_lambda_invoke()
-        _patch_sns_lambda_subscription()
-        _patch_stepfunctions_client()
-        _patch_stepfunctions_execution_name()
-        _patched = True
+        if service not in _installed:
+            _PATCHES[service]()
+            _installed.add(service)
+
+
+def install_all_patches() -> None:
+    for service in list(_PATCHES):
+        try:
+            ensure_patched(service)
+        except Exception:
+            logger.exception("patching moto for %s failed", service)
 
 
 def _patch_lambda_invoke() -> None:
@@ -268,3 +290,12 @@ def put_log_lines(
     if stream not in log_group.streams:
         backend.create_log_stream(group, stream)
     backend.put_log_events(group, stream, [{"timestamp": t, "message": m} for t, m in lines])
+
+
+_PATCHES.update(
+    {
+        "lambda": _patch_lambda_invoke,
+        "sns": _patch_sns_lambda_subscription,
+        "states": _patch_stepfunctions,
+    }
+)

@@ -73,6 +73,7 @@ class LocalCloud:
         self._thread: threading.Thread | None = None
         self._moto_app: Callable[..., Any] | None = None
         self.started_in: float | None = None
+        self.core_started_in: float | None = None
         self.lambdas: Any = None  # localcloud.lambda_.LambdaRuntime, set by start()
         self.sns: Any = None  # localcloud.sns.SnsLambdaDelivery
 
@@ -125,6 +126,7 @@ class LocalCloud:
         moto_reach.activate(self)
         self.add_interceptor(self._sqs_long_poll)
 
+        # The core (endpoint, Lambda runtime, SNS delivery) is what must start in well under 2 s.
         from localcloud.lambda_ import LambdaRuntime
         from localcloud.sns import SnsLambdaDelivery
 
@@ -132,6 +134,7 @@ class LocalCloud:
         self.add_service(self.lambdas)
         self.sns = SnsLambdaDelivery(self)
         self.add_service(self.sns)
+        self.core_started_in = time.perf_counter() - began
         for spec in extensions.INSTALLERS:
             module_name, _, func_name = spec.partition(":")
             if not func_name:
@@ -231,6 +234,7 @@ class LocalCloud:
             "compressed_delays": clock.COMPRESSED_DELAYS,
             "not_compressed": list(clock.NOT_COMPRESSED),
             "started_in_seconds": self.started_in,
+            "core_started_in_seconds": self.core_started_in,
             "moto_version": moto_reach.moto_version(),
             "mounts": [prefix for prefix, _ in self._mounts],
             "extensions": list(extensions.INSTALLERS),
@@ -249,6 +253,7 @@ class LocalCloud:
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ["CONTENT_LENGTH"] = str(len(body))
         request = Request(dict(environ, **{"wsgi.input": io.BytesIO(body)}))
+        moto_reach.ensure_patched(_signing_name(environ))
         response: Response | None = None
         try:
             for interceptor in self._interceptors:
@@ -274,6 +279,15 @@ class LocalCloud:
         if path == "/_localcloud/info":
             return Response(json.dumps(self.info()), content_type="application/json")
         return Response(json.dumps({"message": f"no such path {path}"}), status=404)
+
+
+def _signing_name(environ: dict[str, Any]) -> str:
+    """The service a SigV4 request is signed for ('lambda', 'sns', 'states', ...), or ''."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        return auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")[3]
+    except IndexError:
+        return ""
 
 
 def start(*, port: int = 0, time_scale: float | None = None) -> LocalCloud:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 import time
 
+import pytest
+
 from localcloud import moto_reach
 
 
@@ -31,6 +33,12 @@ def test_config_switches_are_read_by_moto(cloud, aws):
     # Managed policies load, so roles can attach them as on AWS.
     arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     assert aws("iam").get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn
+
+
+@pytest.fixture(autouse=True)
+def _patched(cloud):
+    # Patches install in the background after start-up; these tests inspect them directly.
+    moto_reach.install_all_patches()
 
 
 def test_lambda_invoke_patch_routes_moto_internal_invokes(
