@@ -12,6 +12,7 @@ same packages.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import logging
 import shutil
@@ -45,25 +46,62 @@ def _files_under(root: Path) -> list[Path]:
     )
 
 
+def _imported_packages(paths: list[Path]) -> set[str]:
+    """Top-level `functions.<pkg>` packages that these modules import."""
+    found: set[str] = set()
+    for path in paths:
+        if path.suffix != ".py":
+            continue
+        try:
+            tree = ast.parse(path.read_text(), filename=str(path))
+        except SyntaxError as exc:
+            raise PackagingError(f"{path} is not valid Python: {exc}") from exc
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                if len(parts) >= 2 and parts[0] == "functions":
+                    found.add(parts[1])
+    return found
+
+
 def function_code(functions_dir: Path, name: str) -> pulumi.AssetArchive:
-    """The zip for `functions/<name>`: paths inside it keep the `functions/` prefix."""
+    """The zip for `functions/<name>`: paths inside it keep the `functions/` prefix.
+
+    Holds the function's package, the shared ones, and any other `functions.<pkg>` its
+    code imports (followed transitively), so a handler that reuses a sibling's helper
+    does not fail with "No module named" at its first invocation.
+    """
     package = functions_dir / name
     if not (package / "handler.py").is_file():
         raise PackagingError(f"function {name!r}: {package / 'handler.py'} does not exist")
     init = functions_dir / "__init__.py"
     if not init.is_file():
         raise PackagingError(f"function {name!r}: {init} does not exist")
-    roots = [package] + [functions_dir / shared for shared in SHARED_PACKAGES]
+    included: dict[str, list[Path]] = {}
+    pending = [name, *SHARED_PACKAGES]
+    while pending:
+        current = pending.pop()
+        root = functions_dir / current
+        if current in included or not root.is_dir():
+            if current not in included and current not in SHARED_PACKAGES:
+                raise PackagingError(
+                    f"function {name!r} imports functions.{current}, which does not exist"
+                )
+            continue
+        included[current] = _files_under(root)
+        pending.extend(_imported_packages(included[current]) - set(included))
     assets: dict[str, pulumi.Asset | pulumi.Archive] = {
         "functions/__init__.py": pulumi.FileAsset(str(init))
     }
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for path in _files_under(root):
-            assets[f"functions/{path.relative_to(functions_dir).as_posix()}"] = pulumi.FileAsset(
-                str(path)
-            )
+    for files in included.values():
+        for path in files:
+            relative = path.relative_to(functions_dir).as_posix()
+            assets[f"functions/{relative}"] = pulumi.FileAsset(str(path))
     return pulumi.AssetArchive(assets)
 
 

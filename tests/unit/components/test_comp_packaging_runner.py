@@ -49,6 +49,18 @@ def test_function_zip_holds_its_package_and_the_shared_ones_only(tmp_path):
     )
 
 
+def test_function_zip_follows_imports_of_sibling_packages(tmp_path):
+    functions = make_functions(tmp_path)
+    (functions / "notifier" / "handler.py").write_text(
+        "from functions.queue_worker.handler import x\n"
+    )
+    archive = packaging.function_code(functions, "notifier")
+    assert "functions/queue_worker/handler.py" in archive.assets
+    (functions / "notifier" / "handler.py").write_text("import functions.missing.handler\n")
+    with pytest.raises(packaging.PackagingError, match="imports functions.missing"):
+        packaging.function_code(functions, "notifier")
+
+
 def test_a_function_without_handler_is_a_packaging_error(tmp_path):
     functions = make_functions(tmp_path)
     with pytest.raises(packaging.PackagingError, match="nope/handler.py"):
