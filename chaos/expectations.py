@@ -33,9 +33,6 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return self.passed
-
     def message(self) -> str:
         head = f"{self.name}: {'PASS' if self.passed else 'FAIL'}"
         figs = ", ".join(

@@ -31,8 +31,9 @@ def watched_queues(ctx: Context) -> dict[str, str]:
     out: dict[str, str] = {}
     routes = ctx.stack.outputs.get(keys.ROUTES, {}).get(ctx.exp.pattern, {})
     for route in routes.values():
-        if route.get("queue_url"):
-            out[route["queue_url"]] = route["envelope"]
+        for target in [route, *(route.get("also") or [])]:
+            if target.get("queue_url"):
+                out[target["queue_url"]] = target["envelope"]
     tables = [ctx.exp.expect.places] + [
         s.places for s in ctx.exp.method if isinstance(s, AwaitSettled)
     ]
@@ -147,7 +148,7 @@ def run_experiment(
     if error:
         ctx.verdicts.append(Verdict("ran to the end", False, [error]))
     cons = next((v for v in ctx.verdicts if v.name == "conservation"), None)
-    figures = cons.figures if cons else {}
+    figures = cons.figures if cons is not None else {}
     passed = bool(ctx.verdicts) and all(v.passed for v in ctx.verdicts) and not error
     return {
         "name": exp.name,
@@ -156,7 +157,7 @@ def run_experiment(
         "fault": exp.fault,
         "verdict": "pass"
         if passed
-        else ("stopped" if stopped else ("error" if error and not cons else "fail")),
+        else ("stopped" if stopped else ("error" if error and cons is None else "fail")),
         "sent": figures.get("sent", len(ctx.sent)),
         "processed": figures.get("processed", 0),
         "dead_lettered": figures.get("dead_lettered", 0),

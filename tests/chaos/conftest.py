@@ -3,6 +3,7 @@
 `make test` runs the fast CI subset against a local stack the session deploys itself;
 `--chaos-full` (used by `make demo`) runs every experiment; `--stack dev` targets a real stack.
 """
+
 from __future__ import annotations
 
 import pytest

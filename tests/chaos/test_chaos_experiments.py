@@ -4,6 +4,7 @@ The CI subset (experiments with ci=True) runs in `make test`; the rest need `--c
 (`make demo`), because they wait out the stack's own slow settings (MaximumEventAgeInSeconds,
 visibility timeouts x maxReceiveCount) or load the slow API for longer.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The fault tracker against the deployed stack: a fault is live at once, and undone."""
+
 from __future__ import annotations
 
 from chaos import probes

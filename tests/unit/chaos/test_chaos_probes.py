@@ -274,9 +274,14 @@ def test_history_item_parsing() -> None:
 
 
 def test_failure_record_as_the_compensation_writes_it() -> None:
-    body = {"id": "e-1", "error": "PoisonEventError", "cause": "{}",
-            "cause_detail": {"errorMessage": "payload is marked poison", "errorType": "P"},
-            "input": EVENT, "recorded_at": "2026-11-22T22:10:42+00:00"}
+    body = {
+        "id": "e-1",
+        "error": "PoisonEventError",
+        "cause": "{}",
+        "cause_detail": {"errorMessage": "payload is marked poison", "errorType": "P"},
+        "input": EVENT,
+        "recorded_at": "2026-11-22T22:10:42+00:00",
+    }
     dl = probes.parse_message("failure_record", "q", msg(body))
     assert (dl["event_id"], dl["error_code"]) == ("e-1", "PoisonEventError")
     assert dl["error_message"] == "payload is marked poison"

@@ -1,0 +1,145 @@
+"""An experiment end to end on moto, with a fake worker in a thread standing in for Lambda."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from chaos_unit_helpers import REGION, queue
+
+from chaos.experiments.model import AwaitSettled, Budget, Experiment, Expect, Send
+from chaos.faults import Faults
+from chaos.journal import Journal
+from chaos.session import run_experiment
+from chaos.stack import Stack
+
+EXP = Experiment(
+    name="unit-poison",
+    pattern="queue_worker",
+    title="t",
+    fault="poison",
+    method=(Send("sqs", "queue_worker.queue_url", healthy=4, poison=2), AwaitSettled()),
+    expect=Expect(),
+    budget=Budget("none"),
+    extra_seconds=4,
+)
+
+
+@pytest.fixture
+def deployed(stack: Stack) -> Stack:
+    src, dlq = queue("src"), queue("dlq")
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName="ledger",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pattern", "KeyType": "HASH"},
+            {"AttributeName": "event_id", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pattern", "AttributeType": "S"},
+            {"AttributeName": "event_id", "AttributeType": "S"},
+        ],
+    )
+    stack.outputs.update(
+        {
+            "ledger_table": "ledger",
+            "queue_worker": {"queue_url": src, "dlq_url": dlq},
+            "routes": {
+                "queue_worker": {
+                    "none": {
+                        "envelope": "processed",
+                        "queue_url": None,
+                        "ledger_pattern": "qw",
+                        "also": [],
+                    },
+                    "poison": {
+                        "envelope": "sqs_redrive",
+                        "queue_url": dlq,
+                        "ledger_pattern": None,
+                        "also": [],
+                    },
+                }
+            },
+        }
+    )
+    return stack
+
+
+def worker(stack: Stack, stop: threading.Event, drop: list[str]) -> None:
+    """Processes healthy events into the ledger, moves poison to the DLQ (as redrive would)."""
+    sqs, ddb = boto3.client("sqs", region_name=REGION), boto3.client("dynamodb", region_name=REGION)
+    src, dlq = stack.get("queue_worker.queue_url"), stack.get("queue_worker.dlq_url")
+    while not stop.is_set():
+        for m in sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10).get("Messages", []):
+            event = json.loads(m["Body"])
+            if event.get("poison"):
+                sqs.send_message(QueueUrl=dlq, MessageBody=m["Body"])
+            elif not drop or event["id"] != drop[0]:
+                ddb.put_item(
+                    TableName="ledger",
+                    Item={
+                        "pattern": {"S": "qw"},
+                        "event_id": {"S": event["id"]},
+                        "count": {"N": "1"},
+                    },
+                )
+            sqs.delete_message(QueueUrl=src, ReceiptHandle=m["ReceiptHandle"])
+        stop.wait(0.05)
+
+
+@pytest.fixture
+def run(deployed: Stack, tmp_path) -> Iterator:
+    stop = threading.Event()
+    drop: list[str] = []
+    thread = threading.Thread(target=worker, args=(deployed, stop, drop), daemon=True)
+    thread.start()
+
+    def go(exp: Experiment = EXP) -> dict:
+        return run_experiment(
+            deployed,
+            exp,
+            faults=Faults(deployed, Journal("unit", tmp_path)),
+            run_dir=tmp_path / "run",
+            cloud_info={},
+        )
+
+    go.drop = drop  # type: ignore[attr-defined]
+    yield go
+    stop.set()
+    thread.join(timeout=5)
+
+
+def test_every_event_accounted_for(run, deployed: Stack, tmp_path) -> None:
+    result = run()
+    assert result["verdict"] == "pass", "\n".join(result["verdicts"])
+    assert (result["sent"], result["processed"], result["dead_lettered"], result["lost"]) == (
+        6,
+        4,
+        2,
+        0,
+    )
+    # the DLQ was drained into the run directory, so the next experiment starts empty
+    assert len((tmp_path / "run" / "dlq" / "unit-poison.jsonl").read_text().splitlines()) == 2
+    assert result["timeline"]["sent"] and len(result["timeline"]["dlq"]) == 2
+
+
+def test_a_dropped_event_is_reported_lost_by_id(run, monkeypatch) -> None:
+    import chaos.runner as runner
+
+    real_new_event = runner.new_event
+
+    def new_event(**kw):
+        event = real_new_event(**kw)
+        if not kw.get("poison") and not run.drop:
+            run.drop.append(event["id"])  # the fake worker will silently drop this one
+        return event
+
+    monkeypatch.setattr(runner, "new_event", new_event)
+    result = run()
+    assert result["verdict"] == "fail"
+    assert result["lost"] == 1 and result["lost_ids"] == run.drop
+    assert any(f"1 lost (seen nowhere): {run.drop[0]}" in v for v in result["verdicts"])
