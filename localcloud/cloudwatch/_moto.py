@@ -196,9 +196,10 @@ def _patch_cloudwatch() -> None:
         handler = _history_handler[0]
         return ActionResult(handler(self.current_account, self.region, self._get_params()))
 
-    CloudWatchBackend.put_metric_alarm = put_metric_alarm
-    Alarm.update_state = update_state
-    CloudWatchResponse.describe_alarm_history = describe_alarm_history
+    setattr(CloudWatchBackend, "put_metric_alarm", put_metric_alarm)  # noqa: B010
+    setattr(Alarm, "update_state", update_state)  # noqa: B010
+    # moto dispatches an action to the response method of the same (snake_case) name.
+    setattr(CloudWatchResponse, "describe_alarm_history", describe_alarm_history)  # noqa: B010
 
 
 # ---- SQS ---------------------------------------------------------------------------------
@@ -274,9 +275,9 @@ def _patch_sqs() -> None:
         _count(self, queue_name, "NumberOfMessagesDeleted", 1)
         return result
 
-    SQSBackend.send_message = send_message
-    SQSBackend.receive_message = receive_message
-    SQSBackend.delete_message = delete_message
+    setattr(SQSBackend, "send_message", send_message)  # noqa: B010
+    setattr(SQSBackend, "receive_message", receive_message)  # noqa: B010
+    setattr(SQSBackend, "delete_message", delete_message)  # noqa: B010
 
 
 # ---- SNS (alarm actions without a running endpoint, e.g. under mock_aws) -----------------

@@ -139,11 +139,10 @@ def decide(
         raise AlarmRuleError(
             f"TreatMissingData {treat!r} is not one of {', '.join(TREAT_MISSING)}"
         )
-    real = [s for s in slots if s is not None]
+    real: list[bool | None] = [s for s in slots if s is not None]
     if len(real) >= n:
         # Enough real datapoints: the most recent N decide and the treatment is not used.
-        evaluated = tuple(real[-n:])
-        return _count(evaluated, m, n)
+        return _count(tuple(real[-n:]), m, n)
 
     # Fewer than N real datapoints: every real one counts, and the treatment fills
     # the rest as few times as possible.
@@ -155,7 +154,7 @@ def decide(
         filler = [False] * fill
     else:
         filler = [None] * fill
-    evaluated = tuple(real) + tuple(filler)
+    evaluated: tuple[bool | None, ...] = (*real, *filler)
     if sum(1 for s in evaluated if s) >= m:
         return _count(evaluated, m, n)
     if _premature(slots, evaluated, n, m):
