@@ -239,7 +239,8 @@ class ExecuteApi:
             result = self.cloud.lambdas.invoke(found["fn"], json.dumps(event).encode())
         except LambdaApiError as exc:
             logger.warning("Lambda proxy invoke of %s failed: %s", found["fn"], exc)
-            return error(429 if exc.status == 429 else 500, "Internal server error")
+            # A throttled (429) or failed invoke is an integration failure: 500, as on AWS.
+            return error(500, "Internal server error")
         if result.function_error:
             return error(502, "Internal server error")
         try:
