@@ -59,7 +59,9 @@ class ExecuteApi:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._quota: dict[tuple[str, str], tuple[float, int]] = {}
         self._lock = threading.Lock()
-        self._pool = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="apigw")
+        # One worker per request in flight (threads start on demand): a capped pool would
+        # queue requests and count the queueing against the 29 s integration timeout.
+        self._pool = concurrent.futures.ThreadPoolExecutor(1024, thread_name_prefix="apigw")
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
