@@ -97,3 +97,12 @@ def require_id(payload: Any, *, allow_poison: bool = False) -> str:
     if payload.get("poison") is True and not allow_poison:
         raise PoisonEventError("payload is marked poison", event_id)
     return event_id
+
+
+def async_payloads(event: Any) -> list[Any]:
+    """The payloads of an async invocation: each SNS record's Message, or the direct payload."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        if "Sns" in records[0]:
+            return [sns_payload(r) for r in records]
+    return [event]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,7 +20,19 @@ NAMESPACE = "failmodes"
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
-tracer = Tracer(disabled=True) if os.environ.get("AWS_ENDPOINT_URL") else Tracer()
+
+
+def tracing_disabled(environ: Mapping[str, str] | None = None) -> bool:
+    """True where no X-Ray daemon can exist: the local cloud (AWS_ENDPOINT_URL) or when asked.
+
+    Otherwise Powertools decides (it also disables tracing outside a Lambda runtime).
+    """
+    env = os.environ if environ is None else environ
+    asked = env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in ("1", "true", "yes", "on")
+    return asked or bool(env.get("AWS_ENDPOINT_URL"))
+
+
+tracer = Tracer(disabled=True) if tracing_disabled() else Tracer()
 
 
 def lambda_entry(
@@ -52,3 +64,12 @@ def lambda_entry(
         )
 
     return wrap
+
+
+def bind_event(event_id: str, payload: Any = None) -> None:
+    """Tag log lines with the event id and a correlation id (the payload's, else the event id)."""
+    logger.append_keys(event_id=event_id)
+    correlation = payload.get("correlation_id") if isinstance(payload, dict) else None
+    logger.set_correlation_id(
+        correlation if isinstance(correlation, str) and correlation else event_id
+    )

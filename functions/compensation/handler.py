@@ -16,7 +16,7 @@ from functions.common.config import env_str
 from functions.common.events import require_id
 from functions.common.exceptions import PoisonEventError
 from functions.common.idempotency import run_once
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, metrics
 from functions.common.types import FailureRecord
 
 FAILURE_QUEUE_URL = "FAILURE_QUEUE_URL"
@@ -65,7 +65,7 @@ def write(payload: dict[str, Any]) -> dict[str, Any]:
 @lambda_entry()
 def handler(event: Any, context: Any) -> dict[str, Any]:
     event_id = require_id(event, allow_poison=True)
-    logger.append_keys(event_id=event_id)
+    bind_event(event_id, event)
     failure_record(event)  # validate before the idempotency record is taken
     result = run_once(write, event, context)
     metrics.add_metric(name="Compensated", unit="Count", value=1)

@@ -40,7 +40,7 @@ from functions.common.config import env_float, env_int, env_str
 from functions.common.events import eventbridge_payload, require_id, sqs_payload
 from functions.common.exceptions import PoisonEventError
 from functions.common.idempotency import run_once
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, logger, metrics
 from functions.faults import fault_record
 
 SLOW_API_URL = "SLOW_API_URL"
@@ -171,9 +171,7 @@ def deliver(payload: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _deliver_event(payload: Any, context: Any) -> dict[str, Any]:
     event_id = require_id(payload)
-    logger.append_keys(event_id=event_id)
-    if payload.get("correlation_id"):
-        logger.set_correlation_id(str(payload["correlation_id"]))
+    bind_event(event_id, payload)
     global _context
     _context = context
     return run_once(deliver_current, payload, context)

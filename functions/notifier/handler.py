@@ -19,7 +19,7 @@ from functions.common.config import env_str
 from functions.common.events import api_payload, require_id
 from functions.common.exceptions import PoisonEventError
 from functions.common.idempotency import run_once
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, metrics
 from functions.common.types import ApiResponse
 
 EVENT_BUS_NAME = "EVENT_BUS_NAME"
@@ -84,8 +84,7 @@ def handler(event: dict[str, Any], context: Any) -> ApiResponse:
     correlation_id = _header(event, CORRELATION_HEADER) or payload.get("correlation_id")
     if not isinstance(correlation_id, str) or not correlation_id:
         correlation_id = str(uuid.uuid4())
-    logger.set_correlation_id(correlation_id)
-    logger.append_keys(event_id=event_id)
+    bind_event(event_id, {"correlation_id": correlation_id})
     result = run_once(publish, {**payload, "correlation_id": correlation_id}, context)
     metrics.add_metric(name="Published", unit="Count", value=1)
     return _response(202, {"id": result["id"], "correlation_id": result["correlation_id"]})

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from functions.common import ledger
 from functions.common.events import require_id, sqs_payload
 from functions.common.idempotency import run_once
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, metrics
 from functions.faults import fault_record
 
 
@@ -35,7 +35,7 @@ def record_handler(record: SQSRecord, context: Any = None) -> dict[str, Any]:
     fault_record(record)
     payload = sqs_payload(record.raw_event)
     event_id = require_id(payload)
-    logger.append_keys(event_id=event_id)
+    bind_event(event_id, payload)
     result = run_once(process, payload, context)
     metrics.add_metric(name="Processed", unit="Count", value=1)
     return result

@@ -11,12 +11,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.async_worker.handler import payloads
 from functions.common import clients, ledger
 from functions.common.config import env_str
-from functions.common.events import require_id
+from functions.common.events import async_payloads, require_id
 from functions.common.idempotency import run_once
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, metrics
 
 RIDES_TABLE = "RIDES_TABLE"
 RIDES_KEY = "id"
@@ -37,9 +36,9 @@ def write_ride(payload: dict[str, Any]) -> dict[str, Any]:
 @lambda_entry()
 def handler(event: Any, context: Any) -> dict[str, Any]:
     results = []
-    for payload in payloads(event):
+    for payload in async_payloads(event):
         event_id = require_id(payload)
-        logger.append_keys(event_id=event_id)
+        bind_event(event_id, payload)
         results.append(run_once(write_ride, payload, context))
         metrics.add_metric(name="RidesWritten", unit="Count", value=1)
     return {"written": results}

@@ -19,7 +19,7 @@ from functions.common import ledger
 from functions.common.config import env_float
 from functions.common.events import api_payload, require_id
 from functions.common.exceptions import MissingConfigError, PoisonEventError
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, metrics
 from functions.common.types import ApiResponse
 
 SLOW_API_FAILURE_RATE = "SLOW_API_FAILURE_RATE"
@@ -70,7 +70,7 @@ def handler(event: dict[str, Any], context: Any) -> ApiResponse:
         if exc.event_id is not None:
             raise  # marked poison: fail loudly, as every handler does
         return _response(400, {"message": str(exc)})
-    logger.append_keys(event_id=event_id)
+    bind_event(event_id, payload)
     rng = _random()
     if rng.random() < rate:
         metrics.add_metric(name="Failed", unit="Count", value=1)

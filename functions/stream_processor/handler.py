@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
 from functions.common import ledger
 from functions.common.events import kinesis_payload, require_id
 from functions.common.idempotency import run_once
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, metrics
 from functions.faults import fault_record
 
 
@@ -33,7 +33,7 @@ def record_handler(record: KinesisStreamRecord, context: Any = None) -> dict[str
     fault_record(record)
     payload = kinesis_payload(record.raw_event)
     event_id = require_id(payload)
-    logger.append_keys(event_id=event_id)
+    bind_event(event_id, payload)
     result = run_once(process, payload, context)
     metrics.add_metric(name="Processed", unit="Count", value=1)
     return result

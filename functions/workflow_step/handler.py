@@ -19,7 +19,7 @@ from functions.common.config import env_str
 from functions.common.events import require_id
 from functions.common.exceptions import PoisonEventError
 from functions.common.idempotency import run_once
-from functions.common.observability import lambda_entry, logger, metrics
+from functions.common.observability import bind_event, lambda_entry, metrics
 
 
 class TransientStepError(RuntimeError):
@@ -45,7 +45,7 @@ def complete(payload: dict[str, Any]) -> dict[str, Any]:
 @lambda_entry()
 def handler(event: Any, context: Any) -> dict[str, Any]:
     event_id = require_id(event)
-    logger.append_keys(event_id=event_id)
+    bind_event(event_id, event)
     mode = event.get("fail")
     if mode not in (None, "transient", "permanent"):
         raise PoisonEventError(f"unknown fail mode {mode!r} (transient, permanent)", event_id)
