@@ -294,7 +294,7 @@ class KinesisMappingRunner:
                 FunctionName=self.spec.function_arn
             )
             self._role_arn = config.get("Role", "")
-            shards = self._kinesis.list_shards(StreamARN=self.spec.event_source_arn)["Shards"]
+            shards = self._kinesis.list_shards(StreamName=stream)["Shards"]
         except Exception as exc:
             logger.warning("mapping %s: cannot start on %s: %s", self.spec.uuid, stream, exc)
             return
@@ -309,7 +309,9 @@ class KinesisMappingRunner:
             thread.start()
 
     def _iterator(self, shard_id: str) -> str:
-        args: dict[str, Any] = {"StreamARN": self.spec.event_source_arn, "ShardId": shard_id}
+        # By name: moto 5.2.5 builds an iterator without the stream name when given the ARN.
+        stream = arn_resource(self.spec.event_source_arn)
+        args: dict[str, Any] = {"StreamName": stream, "ShardId": shard_id}
         if shard_id in self.checkpoints:
             args.update(
                 ShardIteratorType="AFTER_SEQUENCE_NUMBER",
@@ -329,15 +331,14 @@ class KinesisMappingRunner:
         return self._kinesis.get_shard_iterator(**args)["ShardIterator"]
 
     def _shard_loop(self, shard_id: str) -> None:
-        try:
-            iterator = self._iterator(shard_id)
-        except Exception as exc:
-            logger.warning("mapping %s: no iterator for %s: %s", self.spec.uuid, shard_id, exc)
-            return
+        iterator: str | None = None
         while not self._stop.stopping:
             batch: list[StreamRecord] = []
             deadline = time.monotonic() + self.spec.batching_window
             try:
+                if iterator is None:
+                    # From the checkpoint: a batch read but not finished is read again.
+                    iterator = self._iterator(shard_id)
                 while len(batch) < self.spec.batch_size and not self._stop.stopping:
                     response = self._kinesis.get_records(
                         ShardIterator=iterator, Limit=min(10_000, self.spec.batch_size - len(batch))
@@ -352,6 +353,7 @@ class KinesisMappingRunner:
                 logger.warning(
                     "mapping %s: get_records on %s failed: %s", self.spec.uuid, shard_id, exc
                 )
+                iterator = None
                 if self._stop.pause(1.0):
                     return
                 continue
