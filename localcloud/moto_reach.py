@@ -189,13 +189,24 @@ def _patch_stepfunctions_client() -> None:
     from botocore.config import Config
     from moto.stepfunctions.parser.asl.utils import boto_client
 
+    clients: dict[tuple[str, str, str], Any] = {}
+    clients_lock = threading.Lock()
+
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         cloud = active_cloud()
         if cloud is None:
             raise RuntimeError("a state machine ran with no local cloud running")
+        # One client per service: building a boto3 client costs ~0.1 s, once per task state.
+        key = (cloud.endpoint, region, service)
+        with clients_lock:
+            if key not in clients:
+                clients[key] = _sfn_client(cloud.endpoint, region, service)
+            return clients[key]
+
+    def _sfn_client(endpoint: str, region: str, service: str) -> Any:
         return boto3.session.Session().client(
             service,
-            endpoint_url=cloud.endpoint,
+            endpoint_url=endpoint,
             region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
