@@ -10,11 +10,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: CI and the demo have no display
-import matplotlib.pyplot as plt  # noqa: E402
-
 logger = logging.getLogger(__name__)
 
 REPORTS_DIR = "reports"
@@ -97,6 +92,13 @@ def summary_markdown(doc: dict[str, Any]) -> str:
 
 
 def timeline_png(results: list[dict[str, Any]], path: Path) -> None:
+    # Imported here: matplotlib costs a second at import, and the pytest plugin and the CLI's
+    # rollback must start fast.
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: CI and the demo have no display
+    import matplotlib.pyplot as plt
+
     n = max(len(results), 1)
     fig, axes = plt.subplots(n, 1, figsize=(11, 1.8 * n + 0.6), squeeze=False)
     for ax, r in zip(axes[:, 0], results, strict=False):

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from chaos_unit_helpers import REGION, queue
 
-from chaos.experiments.model import AwaitSettled, Budget, Experiment, Expect, Send
+from chaos.experiments.model import AwaitSettled, Budget, Expect, Experiment, Send
 from chaos.faults import Faults
 from chaos.journal import Journal
 from chaos.session import run_experiment

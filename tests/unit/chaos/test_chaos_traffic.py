@@ -1,0 +1,103 @@
+"""Traffic: artillery-like profile math, pacing bounds, and the drivers on moto."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import boto3
+import pytest
+from chaos_unit_helpers import REGION, queue
+
+from chaos import traffic
+from chaos.errors import FaultValueError
+from chaos.stack import Stack
+from chaos.traffic import Phase, schedule
+
+
+def test_constant_rate_starts_at_once_and_spaces_evenly() -> None:
+    assert schedule([Phase(duration=2, arrival_rate=2)]) == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_ramp_matches_the_area_and_accelerates() -> None:
+    offsets = schedule([Phase(duration=10, arrival_rate=1, ramp_to=5)])
+    assert len(offsets) == 30  # (1 + 5) / 2 * 10
+    gaps = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
+    assert gaps[0] > gaps[-1] and all(g > 0 for g in gaps)
+    assert offsets[-1] <= 10
+
+
+def test_the_seed_load_profile_is_about_11850_requests() -> None:
+    # AWS-SEMANTICS.md: 60 s at 2/s, 120 s ramping 3 -> 5/s, 900 s ramping 5 -> 20/s.
+    offsets = schedule([Phase(60, 2), Phase(120, 3, 5), Phase(900, 5, 20)])
+    assert len(offsets) == 11850
+    assert offsets == sorted(offsets) and offsets[-1] < 1080
+
+
+def test_bounds_in_count_and_time() -> None:
+    phases = [Phase(60, 10)]
+    assert len(schedule(phases, max_events=7)) == 7
+    assert max(schedule(phases, max_seconds=2.0)) <= 2.0
+
+
+def test_bad_phases_are_refused() -> None:
+    with pytest.raises(FaultValueError, match="duration"):
+        Phase(0, 1)
+    with pytest.raises(FaultValueError, match="rates"):
+        Phase(1, -1)
+    with pytest.raises(FaultValueError, match="rate must be > 0"):
+        traffic.at_rate(0, 3)
+
+
+def test_drive_paces_records_and_keeps_going_after_a_failed_send() -> None:
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def send(event: dict) -> str:
+        if event.get("poison"):
+            raise RuntimeError("refused")
+        with lock:
+            seen.append(event["id"])
+        return "ok"
+
+    events = [traffic.new_event() for _ in range(4)] + [traffic.new_event(poison=True)]
+    t0 = time.monotonic()
+    sent = traffic.drive(send, "fake", events, traffic.at_rate(20, 5))
+    assert 0.2 <= time.monotonic() - t0 < 3  # 5 events at 20/s: the last one at 0.2 s
+    assert [s["id"] for s in sent] == [e["id"] for e in events]
+    assert len({e["id"] for e in events}) == 5
+    assert [s["ok"] for s in sent] == [True] * 4 + [False]
+    assert "refused" in sent[-1]["detail"] and sent[-1]["poison"]
+
+
+def test_drivers_put_the_event_where_the_entry_point_carries_it(stack: Stack) -> None:
+    event = traffic.new_event(kind="x")
+    url = queue("in")
+    traffic.sqs_driver(stack, url)(event)
+    body = boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=url)["Messages"][0]
+    assert json.loads(body["Body"]) == event
+
+    fifo = queue("in.fifo", FifoQueue="true")
+    assert traffic.sqs_driver(stack, fifo, fifo=True)(event)
+
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    kinesis.create_stream(StreamName="s", ShardCount=1)
+    assert traffic.kinesis_driver(stack, "s")(event).startswith("shardId-")
+
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name="t")["TopicArn"]
+    assert traffic.sns_driver(stack, topic, lambda e: {"kind": e["kind"]})(event)
+
+    boto3.client("events", region_name=REGION).create_event_bus(Name="bus")
+    assert traffic.eventbridge_driver(stack, "bus", "failmodes.chaos", "chaos")(event)
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    arn = sfn.create_state_machine(
+        name="m",
+        roleArn=role,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    execution = traffic.stepfunctions_driver(stack, arn)(event)
+    assert execution.endswith(event["id"])  # the execution name is the event id
