@@ -153,7 +153,13 @@ class AlarmEvaluator:
                 if boundary <= last:
                     continue
                 self._last_boundary[alarm.alarm_arn] = boundary
-                self.evaluate(alarm, index, boundary, now)
+                try:
+                    self.evaluate(alarm, index, boundary, now)
+                except rules.AlarmRuleError as exc:  # one bad alarm must not stop the others
+                    if alarm.alarm_arn not in self._warned:
+                        self._warned.add(alarm.alarm_arn)
+                        logger.warning("alarm %s is not evaluated: %s", alarm.name, exc)
+                    continue
                 evaluated += 1
             if now - self._last_prune > 30:
                 with self.lock:
