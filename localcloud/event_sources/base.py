@@ -237,7 +237,7 @@ def endpoint_client_factory(
     cache: dict[str, Any] = {}
     config = Config(
         max_pool_connections=pool_size,
-        retries={"max_attempts": attempts, "mode": "standard"},
+        retries={"total_max_attempts": attempts, "mode": "standard"},
         connect_timeout=5,
         read_timeout=30,
     )
