@@ -2,6 +2,7 @@
 
 A fake clock drives sampling and evaluation, so the test is exact and instant.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,17 +81,23 @@ def test_dlq_alarm_lifecycle_history_and_notification(rig: dict[str, Any]) -> No
     sqs, sns, cw = rig["sqs"], rig["sns"], rig["cw"]
     dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
     inbox = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     topic = sns.create_topic(Name="alarms")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
     cw.put_metric_alarm(
-        AlarmName="dlq-depth", Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": "orders-dlq"}], Statistic="Maximum",
-        Period=10, EvaluationPeriods=1, Threshold=1,
+        AlarmName="dlq-depth",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": "orders-dlq"}],
+        Statistic="Maximum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
-        AlarmActions=[topic], OKActions=[topic],
+        AlarmActions=[topic],
+        OKActions=[topic],
     )
     # THEN it starts INSUFFICIENT_DATA (moto alone starts OK)
     assert state(rig, "dlq-depth") == "INSUFFICIENT_DATA"
@@ -160,11 +167,13 @@ def test_sqs_metrics_readable_through_get_metric_statistics(rig: dict[str, Any])
 
     def stat(name: str, statistic: str) -> float:
         points = cw.get_metric_statistics(
-            Namespace="AWS/SQS", MetricName=name,
+            Namespace="AWS/SQS",
+            MetricName=name,
             Dimensions=[{"Name": "QueueName", "Value": "work"}],
             StartTime=datetime.fromtimestamp(T0 - 60, UTC),
             EndTime=datetime.fromtimestamp(T0 + 60, UTC),
-            Period=60, Statistics=[statistic],
+            Period=60,
+            Statistics=[statistic],
         )["Datapoints"]
         return float(points[0][statistic])
 
@@ -177,8 +186,13 @@ def test_sqs_metrics_readable_through_get_metric_statistics(rig: dict[str, Any])
 def test_put_metric_alarm_update_keeps_state(rig: dict[str, Any]) -> None:
     cw = rig["cw"]
     settings: dict[str, Any] = {
-        "AlarmName": "keep", "Namespace": "Custom", "MetricName": "m", "Statistic": "Sum",
-        "Period": 10, "EvaluationPeriods": 1, "Threshold": 1.0,
+        "AlarmName": "keep",
+        "Namespace": "Custom",
+        "MetricName": "m",
+        "Statistic": "Sum",
+        "Period": 10,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
         "ComparisonOperator": "GreaterThanThreshold",
     }
     cw.put_metric_alarm(**settings)
@@ -200,14 +214,52 @@ def test_emitted_metrics_readable_through_statistics_and_metric_data(rig: dict[s
         metrics.emit("AWS/Lambda", "Errors", value, {"FunctionName": "f"}, timestamp=now)
     window = {"StartTime": now - timedelta(minutes=1), "EndTime": now + timedelta(minutes=1)}
     points = rig["cw"].get_metric_statistics(
-        Namespace="AWS/Lambda", MetricName="Errors", Dimensions=[{"Name": "FunctionName",
-        "Value": "f"}], Period=60, Statistics=["Sum"], **window,
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": "f"}],
+        Period=60,
+        Statistics=["Sum"],
+        **window,
     )["Datapoints"]
     assert [p["Sum"] for p in points] == [2.0]
     result = rig["cw"].get_metric_data(
-        MetricDataQueries=[{"Id": "e", "MetricStat": {"Metric": {
-            "Namespace": "AWS/Lambda", "MetricName": "Errors",
-            "Dimensions": [{"Name": "FunctionName", "Value": "f"}]}, "Period": 60, "Stat": "Sum"}}],
+        MetricDataQueries=[
+            {
+                "Id": "e",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": "Errors",
+                        "Dimensions": [{"Name": "FunctionName", "Value": "f"}],
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            }
+        ],
         **window,
     )["MetricDataResults"][0]
     assert result["Values"] == [2.0]
+
+
+def test_an_alarm_that_cannot_be_evaluated_does_not_stop_the_others(rig: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    cw = rig["cw"]
+    stamp = datetime.fromtimestamp(T0 + 5, UTC)
+    cw.put_metric_data(
+        Namespace="C", MetricData=[{"MetricName": "m", "Value": 3.0, "Timestamp": stamp}]
+    )
+    common: dict[str, Any] = {
+        "Namespace": "C",
+        "MetricName": "m",
+        "Period": 10,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    cw.put_metric_alarm(AlarmName="bad", ExtendedStatistic="pxx", **common)
+    cw.put_metric_alarm(AlarmName="good", Statistic="Maximum", **common)
+    run(rig, 10.6)
+    assert state(rig, "good") == "ALARM"
+    assert state(rig, "bad") == "INSUFFICIENT_DATA"
