@@ -61,11 +61,11 @@ def activate(cloud: LocalCloud) -> None:
     """Route moto-internal paths (Lambda invoke, SNS -> Lambda, Step Functions) to `cloud`.
 
     The patches import moto's service models, which is slow (Step Functions' ASL
-    parser alone takes ~0.5-3 s), so they install on a background thread and
-    `ensure_patched(service)` makes a request for that service wait for its patch.
+    parser alone takes 0.5-3 s), so each installs on the first request for its
+    service (`ensure_patched`), not at start-up. A background thread was tried: its
+    imports held the GIL long enough to slow the first requests by seconds.
     """
     _active.append(cloud)
-    threading.Thread(target=install_all_patches, name="moto-reach-patches", daemon=True).start()
 
 
 def deactivate(cloud: LocalCloud) -> None:
