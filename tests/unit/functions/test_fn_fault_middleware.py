@@ -37,6 +37,15 @@ def batch(event, context):
 
 
 @pytest.fixture
+def quiet(monkeypatch):
+    """Skip log formatting for thousands of injected failures (rates, not logs, are tested)."""
+    import logging
+
+    for name in ("aws_lambda_powertools.middleware_factory.factory", base.logger.name):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", True)
+
+
+@pytest.fixture
 def slept(monkeypatch):
     """Record the delays the middleware asks for instead of sleeping them."""
     delays: list[float] = []
@@ -82,7 +91,7 @@ def _failure_share(n: int) -> float:
     return failures / n
 
 
-def test_measured_failure_rate_is_within_tolerance_and_repeatable(monkeypatch) -> None:
+def test_measured_failure_rate_is_within_tolerance_and_repeatable(monkeypatch, quiet) -> None:
     # GIVEN a 30% failure rate with a seed
     faults(monkeypatch, failure_rate="0.3", seed="42")
     # WHEN 2000 invocations run
@@ -96,7 +105,7 @@ def test_measured_failure_rate_is_within_tolerance_and_repeatable(monkeypatch) -
 
 
 @pytest.mark.parametrize("rate", ["0", "1"])
-def test_rate_bounds_are_exact(monkeypatch, rate: str) -> None:
+def test_rate_bounds_are_exact(monkeypatch, quiet, rate: str) -> None:
     faults(monkeypatch, failure_rate=rate)
     assert _failure_share(200) == float(rate)
 
@@ -117,10 +126,10 @@ def test_fixed_and_uniform_latency(monkeypatch, slept) -> None:
 def test_distribution_latency_hits_its_p50_and_p99(monkeypatch, slept) -> None:
     # GIVEN a log-normal latency with p50 20 ms and p99 200 ms
     faults(monkeypatch, latency="dist:p50=20ms,p99=200ms", seed="7")
-    # WHEN 20000 invocations draw a delay
-    for _ in range(20000):
+    # WHEN 10000 invocations draw a delay
+    for _ in range(10000):
         echo({}, None)
-    # THEN the empirical quantiles match (sampling error of p99 over 20000 is about 4%)
+    # THEN the empirical quantiles match (sampling error of p99 over 10000 is about 5%)
     q = statistics.quantiles(slept, n=100)
     assert q[49] == pytest.approx(0.020, rel=0.05)
     assert q[98] == pytest.approx(0.200, rel=0.12)
@@ -175,7 +184,7 @@ def test_per_record_faults_hit_only_matching_records(monkeypatch, slept) -> None
     assert slept == []
 
 
-def test_per_record_rate_applies_per_record(monkeypatch) -> None:
+def test_per_record_rate_applies_per_record(monkeypatch, quiet) -> None:
     faults(monkeypatch, failure_rate="0.5", seed="3")
     failed = sum(
         len(batch(sqs_event(*({"id": str(i)} for i in range(10))), None)) for _ in range(200)

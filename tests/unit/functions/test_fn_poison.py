@@ -52,7 +52,7 @@ def is_valid(body: str) -> bool:
 
 # fn_env (autouse) only sets variables no example changes, so sharing it across examples is safe.
 FAST = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
