@@ -168,3 +168,31 @@ def speed_up_sqs_visibility_checks() -> None:
     Message.visible = property(visible)  # type: ignore[assignment,method-assign]
     Message.delayed = property(delayed)  # type: ignore[assignment,method-assign]
     Message._localcloud_fast_clock = True  # type: ignore[attr-defined]
+
+
+def function_timeout(name_or_arn: str, account_id: str, region: str) -> int | None:
+    """A function's configured Timeout (seconds), or None if moto has no such function."""
+    from moto.awslambda.models import lambda_backends
+
+    try:
+        return int(lambda_backends[account_id][region].get_function(name_or_arn).timeout)
+    except Exception:  # moto raises several "not found" types
+        return None
+
+
+def queue_visibility_timeout(queue_arn: str, account_id: str, region: str) -> int | None:
+    """The VisibilityTimeout of the queue with this ARN, or None if there is none."""
+    from moto.sqs.models import sqs_backends
+
+    for queue in list(sqs_backends[account_id][region].queues.values()):
+        if queue.queue_arn == queue_arn:
+            return int(queue.visibility_timeout)
+    return None
+
+
+def stored_mapping(uuid: str, account_id: str, region: str) -> dict[str, Any] | None:
+    """GetEventSourceMapping's answer for `uuid` from moto's backend, or None."""
+    from moto.awslambda.models import lambda_backends
+
+    mapping = lambda_backends[account_id][region]._event_source_mappings.get(uuid)
+    return None if mapping is None else mapping.get_configuration()

@@ -48,6 +48,9 @@ def install(cloud: Any) -> EventSourceService:
         time_scale=time_scale_of(cloud),
         emit_metric=emit_metric,
     )
+    from .validation import make_interceptor
+
+    cloud.add_interceptor(make_interceptor(cloud))
     cloud.add_observer(service.observe)
     cloud.add_service(service)
     cloud.event_sources = service

@@ -270,3 +270,17 @@ def test_end_to_end_throughput_nothing_lost(aws, queues, make_function, drain, c
             f"\nSQS -> Lambda: {total} messages in {elapsed:.2f} s "
             f"({total / elapsed:.0f} msg/s, {len(reports)} invocations, 0 lost, 0 duplicated)"
         )
+
+
+def test_mapping_refused_when_visibility_is_shorter_than_the_function_timeout(
+    aws, queues, make_function
+):
+    from botocore.exceptions import ClientError
+
+    q = queues(visibility=2)
+    fn = make_function(RECORDER, timeout=5, env={"SEEN_URL": q["seen"]})
+    with pytest.raises(ClientError) as info:
+        aws("lambda").create_event_source_mapping(FunctionName=fn, EventSourceArn=q["arn"])
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "visibility timeout: 2 seconds is less than Function timeout: 5" in str(info.value)
+    assert aws("lambda").list_event_source_mappings(FunctionName=fn)["EventSourceMappings"] == []

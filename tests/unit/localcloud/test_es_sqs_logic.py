@@ -205,3 +205,60 @@ def test_runtime_throttle_exception_is_a_throttle_not_an_error() -> None:
 
     result = invoke_sync(invoke, "arn", b"{}")
     assert result.outcome == "throttled" and result.status_code == 429
+
+
+SQS_MAPPING = {"EventSourceArn": QUEUE_ARN, "FunctionName": "f", "BatchSize": 10}
+
+
+@pytest.mark.parametrize(
+    ("config", "visibility", "timeout", "fragment"),
+    [
+        (SQS_MAPPING, 30, 5, None),
+        (SQS_MAPPING, 5, 30, "Queue visibility timeout: 5 seconds is less than Function timeout"),
+        ({**SQS_MAPPING, "BatchSize": 50}, 30, 5, "batch window"),
+        ({**SQS_MAPPING, "BatchSize": 50, "MaximumBatchingWindowInSeconds": 1}, 30, 5, None),
+        ({**SQS_MAPPING, "ScalingConfig": {"MaximumConcurrency": 1}}, 30, 5, "MaximumConcurrency"),
+        (
+            {
+                "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/s",
+                "MaximumRecordAgeInSeconds": 59,
+            },
+            None,
+            5,
+            "MaximumRecordAgeInSeconds 59",
+        ),
+        (
+            {
+                "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/s",
+                "MaximumRecordAgeInSeconds": -1,
+                "MaximumRetryAttempts": -1,
+            },
+            None,
+            5,
+            None,
+        ),
+        (
+            {"EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/s", "MaximumRetryAttempts": -2},
+            None,
+            5,
+            "MaximumRetryAttempts -2",
+        ),
+    ],
+)
+def test_mapping_validation_refuses_what_lambda_refuses(config, visibility, timeout, fragment):  # type: ignore[no-untyped-def]
+    from localcloud.event_sources.validation import mapping_error
+
+    error = mapping_error(config, visibility_timeout=visibility, function_timeout=timeout)
+    assert (error is None) if fragment is None else (fragment in (error or ""))
+
+
+def test_put_targets_retry_policy_bounds() -> None:
+    from localcloud.event_sources.validation import retry_policy_error
+
+    assert retry_policy_error([{"Id": "t", "RetryPolicy": {"MaximumRetryAttempts": 185}}]) is None
+    assert "MaximumRetryAttempts 186" in (
+        retry_policy_error([{"Id": "t", "RetryPolicy": {"MaximumRetryAttempts": 186}}]) or ""
+    )
+    assert "MaximumEventAgeInSeconds 30" in (
+        retry_policy_error([{"Id": "t", "RetryPolicy": {"MaximumEventAgeInSeconds": 30}}]) or ""
+    )
