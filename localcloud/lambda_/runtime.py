@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACCOUNT_CONCURRENCY = 1000  # Lambda's default regional quota
+# AWS reclaims idle execution environments after some minutes (undocumented); here an idle
+# worker is a whole Python process, so a burst of concurrency must not leave dozens behind.
+IDLE_WORKER_SECONDS = 120.0
+REAP_INTERVAL_SECONDS = 5.0
 THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
@@ -54,6 +58,9 @@ class LambdaRuntime:
         self.dead_letter = DeadLetterConfigs(cloud)
         self.async_invoker = AsyncInvoker(self)
         self.cold_starts = 0
+        self._stopping = threading.Event()
+        self.idle_worker_seconds = IDLE_WORKER_SECONDS
+        self.reap_interval_seconds = REAP_INTERVAL_SECONDS
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -61,8 +68,20 @@ class LambdaRuntime:
 
         install_http_api(self.cloud, self)
         self.async_invoker.start()
+        threading.Thread(target=self._reap_idle, name="lambda-reaper", daemon=True).start()
+
+    def _reap_idle(self) -> None:
+        while not self._stopping.wait(self.reap_interval_seconds):
+            cutoff = time.monotonic() - self.idle_worker_seconds
+            with self._lock:
+                expired = [w for ws in self._idle.values() for w in ws if w.idle_since < cutoff]
+                for workers in self._idle.values():
+                    workers[:] = [w for w in workers if w.idle_since >= cutoff]
+            for worker in expired:
+                worker.kill()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.async_invoker.stop()
         with self._lock:
             workers = [w for ws in self._idle.values() for w in ws] + list(self._busy)
@@ -281,6 +300,7 @@ class LambdaRuntime:
         with self._lock:
             self._busy.discard(worker)
             if worker.alive():
+                worker.idle_since = time.monotonic()
                 self._idle[worker.spec.qualified_arn].append(worker)
                 return
         worker.kill()

@@ -52,6 +52,7 @@ class Worker:
         self._current_lines: list[str] = []
         self.started_at = time.monotonic()
         self.invocations = 0
+        self.idle_since = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-u", BOOTSTRAP],
             cwd=str(code_dir),

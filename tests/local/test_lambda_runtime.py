@@ -129,3 +129,18 @@ def test_aws_lambda_metrics_are_published(aws, make_function, poll):
     assert (total("Invocations"), total("Errors")) == (2, 1)  # a throttled call is no invocation
     assert total("Duration", "SampleCount") == 2
     assert total("ConcurrentExecutions", "Maximum") >= 1
+
+
+def test_idle_workers_are_reclaimed(cloud, aws, make_function, poll):
+    name = make_function(PID)
+    aws("lambda").invoke(FunctionName=name, Payload=b"{}")
+    assert len(cloud.lambdas.warm_workers(name)) == 1
+    runtime = cloud.lambdas
+    saved = runtime.idle_worker_seconds, runtime.reap_interval_seconds
+    runtime.idle_worker_seconds, runtime.reap_interval_seconds = 0.2, 0.1
+    try:
+        # The reaper picks up the new interval after its current (up to 5 s) wait.
+        poll(lambda: cloud.lambdas.warm_workers(name) == [], timeout=10, what="the reaper")
+    finally:
+        runtime.idle_worker_seconds, runtime.reap_interval_seconds = saved
+    assert json.loads(aws("lambda").invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
