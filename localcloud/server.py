@@ -135,14 +135,21 @@ class LocalCloud:
         self.sns = SnsLambdaDelivery(self)
         self.add_service(self.sns)
         self.core_started_in = time.perf_counter() - began
+        try:
+            self._install_extensions()
+        except BaseException:
+            self.stop()  # no half-started cloud keeps a port, threads and workers
+            raise
+        self.started_in = time.perf_counter() - began
+        logger.info("local cloud on %s (started in %.3f s)", self.endpoint, self.started_in)
+        return self
+
+    def _install_extensions(self) -> None:
         for spec in extensions.INSTALLERS:
             module_name, _, func_name = spec.partition(":")
             if not func_name:
                 raise ValueError(f"extensions.INSTALLERS entry {spec!r} is not 'module:function'")
             getattr(importlib.import_module(module_name), func_name)(self)
-        self.started_in = time.perf_counter() - began
-        logger.info("local cloud on %s (started in %.3f s)", self.endpoint, self.started_in)
-        return self
 
     def stop(self) -> None:
         for service in reversed(self._started_services):

@@ -161,3 +161,18 @@ def test_serve_command_runs_the_endpoint(poll):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+
+
+def test_a_bad_extension_entry_fails_start_and_leaves_nothing_running(monkeypatch, cloud):
+    import pytest
+
+    import localcloud
+    from localcloud import extensions, moto_reach
+
+    monkeypatch.setattr(extensions, "INSTALLERS", ["localcloud.clock"])
+    port = _free_port()
+    with pytest.raises(ValueError, match="'localcloud.clock' is not 'module:function'"):
+        localcloud.start(port=port)
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # the port was released
+    assert moto_reach.active_cloud() is cloud
