@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from localcloud.lambda_.types import LambdaApiError, ResourceNotFound
+from localcloud.lambda_.types import LambdaApiError
 
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
@@ -171,10 +171,12 @@ class SnsLambdaDelivery:
                     function, payload, invocation_type="Event", qualifier=qualifier
                 )
                 return
-            except ResourceNotFound as exc:  # client-side error: not retried
-                self._dead_letter(attributes, event, exc)
-                return
-            except LambdaApiError as exc:  # server-side error: retried on SNS's schedule
+            except LambdaApiError as exc:
+                if 400 <= exc.status < 500 and exc.status != 429:
+                    # A client-side error (e.g. no such function): SNS does not retry it.
+                    self._dead_letter(attributes, event, exc)
+                    return
+                # A server-side error or throttle: retried on SNS's schedule.
                 delay = next(delays, None)
                 if delay is None:
                     self._dead_letter(attributes, event, exc)
