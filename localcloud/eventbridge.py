@@ -51,6 +51,9 @@ DEFAULT_MAX_RETRIES = 185
 DEFAULT_MAX_AGE = 86_400
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 300.0  # AWS seconds, before the time scale
 WORKERS = 4
+# Target services delivered here with RetryPolicy and DLQ; the rest (logs, archives,
+# other buses, API destinations) keep moto's inline delivery.
+DELIVERED_HERE = ("lambda", "sqs", "sns", "states")
 
 NOT_FOUND_CODES = {
     "AWS.SimpleQueueService.NonExistentQueue",
@@ -236,11 +239,18 @@ class EventBridgeDelivery:
         snapshot = reach.rule_snapshot(rule)
         if snapshot["state"] != "ENABLED":
             return
-        event = normalize_event(event)
-        if not reach.rule_matches(rule, event):
+        normalized = normalize_event(event)
+        if not reach.rule_matches(rule, normalized):
             return
-        for target in snapshot["targets"]:
-            self.enqueue(snapshot["arn"], snapshot["name"], target, event)
+        ours = [t for t in snapshot["targets"] if t["Arn"].split(":")[2] in DELIVERED_HERE]
+        for target in ours:
+            self.enqueue(snapshot["arn"], snapshot["name"], target, normalized)
+        others = [t for t in snapshot["targets"] if t not in ours]
+        if others:
+            try:
+                reach.deliver_with_moto(rule, event, others)
+            except Exception:  # one target kind must not fail the whole PutEvents
+                logger.exception("moto's delivery to %s failed", [t["Arn"] for t in others])
 
     def enqueue(
         self, rule_arn: str, rule_name: str, target: dict[str, Any], event: dict[str, Any]

@@ -196,3 +196,15 @@ def stored_mapping(uuid: str, account_id: str, region: str) -> dict[str, Any] | 
 
     mapping = lambda_backends[account_id][region]._event_source_mappings.get(uuid)
     return None if mapping is None else mapping.get_configuration()
+
+
+def deliver_with_moto(rule: Any, event: dict[str, Any], targets: list[dict[str, Any]]) -> None:
+    """moto's own inline delivery, for target kinds the local cloud leaves to it
+    (CloudWatch Logs groups, archives, other event buses, API destinations)."""
+    import copy
+
+    if _original_send_to_targets is None or not targets:
+        return
+    view = copy.copy(rule)
+    view.targets = targets
+    _original_send_to_targets(view, event)

@@ -183,3 +183,17 @@ def test_throttled_target_is_retried_then_dead_lettered(cloud, aws, queue, rule,
     assert attrs["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
     assert json.loads(message["Body"])["detail"] == {"id": "e-busy"}
     assert drain(sqs, target_url, expect=1, timeout=0.5) == []
+
+
+def test_log_group_target_keeps_motos_delivery(aws, rule, poll, name_for):
+    logs = aws("logs")
+    group = name_for("/events/group")
+    logs.create_log_group(logGroupName=group)
+    source = rule([{"Id": "logs", "Arn": f"arn:aws:logs:us-east-1:123456789012:log-group:{group}"}])
+    put_event(aws, source, {"id": "e-log"})
+    found = poll(
+        lambda: logs.filter_log_events(logGroupName=group)["events"],
+        timeout=5,
+        what="the event in the log group",
+    )
+    assert json.loads(found[0]["message"])["detail"] == {"id": "e-log"}
