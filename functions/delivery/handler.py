@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from tenacity import (
     RetryCallState,
@@ -34,6 +35,7 @@ from tenacity import (
     wait_fixed,
     wait_random,
 )
+from tenacity.stop import stop_base
 
 from functions.common import ledger
 from functions.common.config import env_float, env_int, env_str
@@ -131,26 +133,29 @@ def post_once(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"status": status}
 
 
-def _out_of_time(context: Any) -> Callable[[RetryCallState], bool]:
-    def stop(state: RetryCallState) -> bool:
-        left = _remaining_seconds(context) - SAFETY_SECONDS - state.upcoming_sleep
-        return left < MIN_ATTEMPT_SECONDS
+class stop_when_out_of_time(stop_base):  # noqa: N801 (tenacity's naming for stop conditions)
+    """Stop when the next attempt could not finish before the function's own deadline."""
 
-    return stop
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        left = _remaining_seconds(self.context) - SAFETY_SECONDS - retry_state.upcoming_sleep
+        return left < MIN_ATTEMPT_SECONDS
 
 
 def deliver(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """POST the event to the slow API with retries; raises DeliveryError when it does not land."""
     attempts = env_int(DELIVERY_ATTEMPTS, 5, minimum=1)
     retrying = Retrying(
-        stop=stop_after_attempt(attempts) | _out_of_time(context),
+        stop=stop_after_attempt(attempts) | stop_when_out_of_time(context),
         wait=wait_fixed(env_float(DELIVERY_WAIT_BASE, 3.0))
         + wait_random(0, env_float(DELIVERY_WAIT_JITTER, 5.0)),
         retry=retry_if_exception_type(RetryableDeliveryError),
         sleep=lambda seconds: sleep(seconds),
         before_sleep=lambda s: logger.warning(
             "delivery attempt failed, retrying",
-            extra={"attempt": s.attempt_number, "error": str(s.outcome.exception())},
+            extra={"attempt": s.attempt_number, "error": str(s.outcome and s.outcome.exception())},
         ),
         reraise=False,
     )
@@ -202,7 +207,7 @@ def _direct(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @lambda_entry(per_record=True)
-def _batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _batch(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     response = process_partial_response(
         event=event,
         record_handler=lambda record: record_handler(record, context),

@@ -62,7 +62,9 @@ def publish(payload: dict[str, Any]) -> dict[str, Any]:
     }
     result = clients.client("events").put_events(Entries=[entry])
     if result.get("FailedEntryCount", 0) > 0:
-        failed = next((e for e in result.get("Entries", []) if e.get("ErrorCode")), {})
+        failed: dict[str, Any] = next(
+            (e for e in result.get("Entries", []) if e.get("ErrorCode")), {}
+        )
         raise PublishError(payload["id"], failed.get("ErrorCode"), failed.get("ErrorMessage"))
     ledger.record(payload["id"])
     event_ids = [e.get("EventId") for e in result.get("Entries", [])]

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
     SqsFifoPartialProcessor,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.common import ledger
@@ -47,7 +48,7 @@ def _is_fifo(event: dict[str, Any]) -> bool:
 
 
 @lambda_entry(per_record=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     processor = (
         SqsFifoPartialProcessor(skip_group_on_error=True)
         if _is_fifo(event)

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import (
     KinesisStreamRecord,
 )
@@ -40,7 +41,7 @@ def record_handler(record: KinesisStreamRecord, context: Any = None) -> dict[str
 
 
 @lambda_entry(per_record=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     response = process_partial_response(
         event=event,
         record_handler=lambda record: record_handler(record, context),
