@@ -95,3 +95,43 @@ def test_sns_to_lambda_async_failure_uses_function_retries(aws, make_function, n
     record = json.loads(message["Body"])
     assert record["requestContext"]["approximateInvokeCount"] == 2
     assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "m"
+
+
+def test_sns_retry_schedule_for_lambda_endpoints():
+    import itertools
+
+    from localcloud.sns import delivery_delays
+
+    delays = list(itertools.islice(delivery_delays(), 16))
+    assert delays[:5] == [0.0, 0.0, 0.0, 1.0, 1.0]  # 3 immediate, 2 at 1 s
+    backoff = delays[5:15]
+    assert backoff[0] == 1.0 and backoff[-1] == 20.0 and backoff == sorted(backoff)
+    assert delays[15] == 20.0
+    assert sum(1 for _ in delivery_delays()) == 3 + 2 + 10 + 100_000
+
+
+def test_server_side_errors_are_retried_then_delivered(
+    cloud, aws, make_function, name_for, drain, monkeypatch
+):
+    from localcloud.lambda_ import ServiceError
+
+    out_url = aws("sqs").create_queue(QueueName=name_for("retried"))["QueueUrl"]
+    name = make_function(RECORDS_TO_SQS, env={"OUT": out_url})
+    fn_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    real_invoke = cloud.lambdas.invoke
+    failures = []
+
+    def flaky_invoke(function, payload, **kwargs):
+        if function == fn_arn and len(failures) < 4:
+            failures.append(function)
+            raise ServiceError("Lambda is unavailable")
+        return real_invoke(function, payload, **kwargs)
+
+    monkeypatch.setattr(cloud.lambdas, "invoke", flaky_invoke)
+    sns = aws("sns")
+    topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn_arn)
+    sns.publish(TopicArn=topic, Message="after retries")
+    [message] = drain(aws("sqs"), out_url, expect=1)
+    assert len(failures) == 4  # 3 immediate retries and one at 1 s (compressed) failed first
+    assert json.loads(message["Body"])["Records"][0]["Sns"]["Message"] == "after retries"
