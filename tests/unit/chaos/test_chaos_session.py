@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import boto3
@@ -143,3 +144,67 @@ def test_a_dropped_event_is_reported_lost_by_id(run, monkeypatch) -> None:
     assert result["verdict"] == "fail"
     assert result["lost"] == 1 and result["lost_ids"] == run.drop
     assert any(f"1 lost (seen nowhere): {run.drop[0]}" in v for v in result["verdicts"])
+
+
+def test_a_guard_alarm_stops_the_experiment_and_faults_are_undone(
+    run, deployed: Stack, tmp_path
+) -> None:
+    # GIVEN a function the experiment faults, and a guard alarm that fires mid-experiment
+    from chaos_unit_helpers import make_function
+
+    from chaos.experiments.model import Inject
+
+    fn = make_function("guarded", {"KEEP": "1"})
+    deployed.outputs["queue_worker"]["function"] = {"name": fn}
+    cw = boto3.client("cloudwatch", region_name=REGION)
+    cw.put_metric_alarm(
+        AlarmName="guard",
+        MetricName="Errors",
+        Namespace="AWS/Lambda",
+        Statistic="Sum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    exp = Experiment(
+        name="guarded",
+        pattern="queue_worker",
+        title="t",
+        fault="f",
+        method=(
+            Inject("queue_worker.function.name", {"failure_rate": 1.0}),
+            Send("sqs", "queue_worker.queue_url", healthy=2),
+            AwaitSettled(),
+        ),
+        expect=Expect(),
+        extra_seconds=30,
+    )
+    run.drop.append("never-sent")  # keeps the fake worker from finishing the experiment early
+    deployed.outputs["queue_worker"]["queue_url"] = queue("nobody-reads-this")
+
+    def fire() -> None:
+        cw.set_alarm_state(AlarmName="guard", StateValue="ALARM", StateReason="test")
+
+    timer = threading.Timer(1.0, fire)
+    timer.start()
+    # WHEN it runs with that guard
+    t0 = time.monotonic()
+    result = run_experiment(
+        deployed,
+        exp,
+        faults=Faults(deployed, Journal("unit", tmp_path)),
+        run_dir=tmp_path / "run",
+        cloud_info={},
+        extra_guards=["guard"],
+    )
+    timer.join()
+    # THEN it stopped well before its budget, said why, and undid the fault
+    assert time.monotonic() - t0 < 20
+    assert result["verdict"] == "stopped"
+    assert "guard alarm(s) in ALARM" in result["error"]
+    env = boto3.client("lambda", region_name=REGION).get_function_configuration(FunctionName=fn)[
+        "Environment"
+    ]["Variables"]
+    assert env == {"KEEP": "1"}
+    assert Journal("unit", tmp_path).pending() == []
