@@ -69,6 +69,7 @@ def handler(event: dict[str, Any], context: Any) -> ApiResponse:
     except PoisonEventError as exc:
         if exc.event_id is not None:
             raise  # marked poison: fail loudly, as every handler does
+        metrics.add_metric(name="Rejected", unit="Count", value=1)
         return _response(400, {"message": str(exc)})
     bind_event(event_id, payload)
     rng = _random()
