@@ -11,7 +11,7 @@ from typing import Any
 
 from localcloud.cloudwatch import _moto
 from localcloud.cloudwatch.actions import TransitionRecorder
-from localcloud.cloudwatch.evaluator import AlarmEvaluator
+from localcloud.cloudwatch.evaluator import AlarmEvaluator, alarm_budget
 from localcloud.cloudwatch.history import AlarmHistory
 from localcloud.cloudwatch.sqs_metrics import SqsMetricSampler
 
@@ -21,6 +21,7 @@ __all__ = [
     "CloudWatchService",
     "SqsMetricSampler",
     "TransitionRecorder",
+    "alarm_budget",
     "install",
 ]
 
@@ -61,9 +62,9 @@ class CloudWatchService:
         _moto.remove_put_listener(self.recorder.on_put)
         self.recorder.stop()
 
-    def budget(self, period: float) -> float:
-        """Worst-case seconds from a breaching SQS change to ALARM, for N = M = 1."""
-        return self.evaluator.budget(period, self.sampler.interval)
+    def budget(self, period: float, **kwargs: Any) -> float:
+        """Worst-case seconds from an SQS change to the alarm's new state (see alarm_budget)."""
+        return self.evaluator.budget(period, self.sampler.interval, **kwargs)
 
 
 def install(cloud: Any) -> CloudWatchService:

@@ -12,6 +12,7 @@ Datapoints are read from moto's CloudWatch backend (everything emitted or
 PutMetricData'd) through an incremental index, and moto's list is trimmed to a
 retention window so a long run does not grow without bound.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,6 +36,32 @@ TICK_SECONDS = 0.1
 DEFAULT_RETENTION_SECONDS = float(os.environ.get("LOCALCLOUD_METRIC_RETENTION", "1800"))
 
 SeriesKey = tuple[str, str, frozenset[tuple[str, str]]]
+
+
+def alarm_budget(
+    period: float,
+    *,
+    evaluation_periods: int = 1,
+    datapoints_to_alarm: int | None = None,
+    sample_interval: float = 1.0,
+    clearing: bool = False,
+    grace: float = GRACE_SECONDS,
+    tick: float = TICK_SECONDS,
+) -> float:
+    """Worst-case seconds for a local alarm to change state once its metric changes.
+
+    To ALARM, M breaching periods must close after the first breaching sample:
+        sample_interval + M * period + grace + tick
+    To OK (clearing=True), the period holding the last breaching sample and the
+    N - M + 1 clean periods after it must close:
+        sample_interval + (N - M + 2) * period + grace + tick
+    `sample_interval` is the AWS/SQS sampling interval for queue metrics; 0 for
+    metrics emitted as events happen (AWS/Lambda, PutMetricData).
+    """
+    n = evaluation_periods
+    m = datapoints_to_alarm or n
+    periods = (n - m + 2) if clearing else m
+    return sample_interval + periods * period + grace + tick
 
 
 class MetricIndex:
@@ -127,9 +154,15 @@ class AlarmEvaluator:
                 logger.exception("alarm evaluation tick failed")
             self._stop.wait(self.tick_seconds)
 
-    def budget(self, period: float, sample_interval: float = 1.0) -> float:
-        """Worst-case seconds from a breaching sample to ALARM, for N = M = 1 (module docstring)."""
-        return sample_interval + period + self.grace + self.tick_seconds
+    def budget(self, period: float, sample_interval: float = 1.0, **kwargs: Any) -> float:
+        """alarm_budget() with this evaluator's grace and tick (default: N = M = 1, to ALARM)."""
+        return alarm_budget(
+            period,
+            sample_interval=sample_interval,
+            grace=self.grace,
+            tick=self.tick_seconds,
+            **kwargs,
+        )
 
     # -- one pass ------------------------------------------------------------------------
     def tick(self, now: float) -> int:

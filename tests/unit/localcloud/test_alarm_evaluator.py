@@ -121,6 +121,7 @@ def test_dlq_alarm_lifecycle_history_and_notification(rig: dict[str, Any]) -> No
     assert state(rig, "dlq-depth") == "ALARM"  # the drain period still held a 1
     run(rig, 40.6)
     assert state(rig, "dlq-depth") == "OK"
+    assert 40.6 - 20.6 <= rig["evaluator"].budget(10, clearing=True)
 
     # THEN history has each transition with AWS's HistoryData, newest first
     items = cw.describe_alarm_history(AlarmName="dlq-depth", HistoryItemType="StateUpdate")[
@@ -263,3 +264,15 @@ def test_an_alarm_that_cannot_be_evaluated_does_not_stop_the_others(rig: dict[st
     run(rig, 10.6)
     assert state(rig, "good") == "ALARM"
     assert state(rig, "bad") == "INSUFFICIENT_DATA"
+
+
+def test_alarm_budget_formula() -> None:
+    from localcloud.cloudwatch import alarm_budget
+
+    assert alarm_budget(10) == pytest.approx(1 + 10 + 0.5 + 0.1)
+    assert alarm_budget(10, clearing=True) == pytest.approx(1 + 20 + 0.6)
+    assert alarm_budget(60, evaluation_periods=3, datapoints_to_alarm=2) == pytest.approx(121.6)
+    assert alarm_budget(60, evaluation_periods=3, datapoints_to_alarm=2, clearing=True) == (
+        pytest.approx(1 + 180 + 0.6)
+    )
+    assert alarm_budget(10, sample_interval=0) == pytest.approx(10.6)
