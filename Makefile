@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test test-unit bench lint clean
+.PHONY: venv demo test test-unit bench scenario-observability scenario-reliability lint clean
 
 venv: $(VENV)/.installed
 
@@ -24,6 +24,13 @@ test-unit: venv
 
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-only -p no:cacheprovider -s
+
+# The seed scenarios, compressed in time (reports/scenarios/<run-id>/); F=... sets the factor.
+scenario-observability: venv
+	$(PY) -m scenarios observability $(if $(F),--compress $(F))
+
+scenario-reliability: venv
+	$(PY) -m scenarios reliability $(if $(F),--compress $(F))
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,84 @@
+"""`python -m scenarios observability|reliability [--compress F]`: one seed scenario, end to end.
+
+Starts a local cloud, deploys the program with the emulated deploy, runs the scenario, writes
+reports/scenarios/<run-id>/ (report.json, report.md, and for observability concurrency.png),
+then destroys the stack and stops the cloud, whatever happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from scenarios import base
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scenarios", description=__doc__)
+    parser.add_argument("scenario", choices=("observability", "reliability"))
+    parser.add_argument("--compress", type=float, default=None,
+                        help="time-compression factor (observability 10, reliability 6)")
+    parser.add_argument("--max-requests", type=int, default=None,
+                        help="cap the requests sent (a smaller run of the same profile)")
+    parser.add_argument("--drain", type=float, default=None,
+                        help="observability: seconds the flow variant may drain after the load "
+                             "(default: as long as the load)")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated subset (observability: direct,flow; reliability: "
+                             "provisioned,on_demand)")
+    parser.add_argument("--reports", default=str(base.REPORTS_ROOT), help="reports root")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run_dir = run(options)
+    except base.ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print((run_dir / "report.md").read_text())
+    print(f"report: {run_dir / 'report.json'}")
+    doc = json.loads((run_dir / "report.json").read_text())
+    return 0 if doc.get("passed") else 1
+
+
+def run(options: argparse.Namespace) -> Path:
+    from scenarios import observability, plot, reliability
+
+    module = observability if options.scenario == "observability" else reliability
+    compress = options.compress or module.DEFAULT_COMPRESS
+    params = module.parameters(compress)
+    variants = options.variants.split(",") if options.variants else list(module.VARIANTS)
+    unknown = [v for v in variants if v not in module.VARIANTS]
+    if unknown:
+        raise base.ScenarioError(
+            f"unknown variant(s) {unknown}; choose from {list(module.VARIANTS)}")
+    run_dir = base.new_run_dir(Path(options.reports), options.scenario)
+    with tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir, \
+            base.local_deployment(time_scale=params["time_scale"], state_dir=Path(state_dir),
+                                  say=print) as deployment:
+        print(f"deploying the program (emulated deploy), compress {compress:g}x")
+        if options.scenario == "observability":
+            doc = observability.run(deployment, params, variants=variants,
+                                    max_requests=options.max_requests,
+                                    drain_seconds=options.drain)
+        else:
+            doc = reliability.run(deployment, params, variants=variants,
+                                  max_requests=options.max_requests)
+    doc["passed"] = module.passed(doc)
+    picture = None
+    if options.scenario == "observability":
+        run_dir.mkdir(parents=True, exist_ok=True)
+        picture = plot.concurrency_png(doc, run_dir / "concurrency.png")
+    base.write_report(run_dir, doc, module.markdown(doc, picture))
+    return run_dir
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""What both seed scenarios share: a deployed local stack, counting ids, and the run report.
+
+A scenario deploys the real Pulumi program with the emulated deploy (config
+overrides through the deploy engine, as `--config` does on the command line),
+drives traffic with the chaos package's drivers, and accounts for every event
+id: processed (its ledger entry), dead-lettered (read back from a DLQ), still
+buffered (read back from a queue), or lost (none of these).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos import probes
+from chaos.stack import Stack
+from components import outputs as keys
+
+logger = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+REPORTS_ROOT = PROJECT_DIR / "reports" / "scenarios"
+POLL_SECONDS = 1.0
+
+
+class ScenarioError(RuntimeError):
+    """A scenario could not run (bad parameter, deploy failure); the message says which."""
+
+
+@dataclass
+class Deployment:
+    """The program deployed on one local cloud; `reconfigure` re-runs `up` with new overrides."""
+
+    cloud: Any  # localcloud.LocalCloud
+    stack_name: str
+    state_dir: Path
+    overrides: dict[str, str] = field(default_factory=dict)
+    stack: Stack | None = None
+    deploy_seconds: list[float] = field(default_factory=list)
+
+    def engine(self, overrides: Mapping[str, str] | None = None) -> Any:
+        from localcloud.deploy import Engine
+
+        return Engine(PROJECT_DIR, self.stack_name, self.cloud.endpoint, state_dir=self.state_dir,
+                      client_factory=self.cloud.client, config_overrides=dict(overrides or {}))
+
+    def reconfigure(self, overrides: Mapping[str, str]) -> Stack:
+        """`up` with these config overrides (on top of Pulumi.<stack>.yaml); returns the stack."""
+        wanted = {k if ":" in k else f"failmodes:{k}": str(v) for k, v in overrides.items()}
+        if self.stack is not None and wanted == self.overrides:
+            return self.stack
+        began = time.monotonic()
+        result = self.engine(wanted).up()
+        self.deploy_seconds.append(round(time.monotonic() - began, 2))
+        self.overrides = wanted
+        outputs = dict(result.outputs)
+        self.stack = Stack(name=self.stack_name, outputs=outputs, endpoint=self.cloud.endpoint,
+                           region=str(outputs.get(keys.REGION) or "us-east-1"),
+                           source=f"emulated deploy on {self.cloud.endpoint}")
+        return self.stack
+
+
+@contextlib.contextmanager
+def local_deployment(
+    *, time_scale: float, state_dir: Path, stack_name: str = "local",
+    say: Callable[[str], None] = logger.info,
+) -> Iterator[Deployment]:
+    """Start a local cloud, hand out a Deployment (deployed on the first `reconfigure`), then
+    destroy the stack and stop the cloud whatever happened."""
+    import localcloud
+
+    say(f"starting the local cloud (time scale {time_scale})")
+    cloud = localcloud.start(time_scale=time_scale)
+    deployment = Deployment(cloud=cloud, stack_name=stack_name, state_dir=state_dir)
+    try:
+        yield deployment
+    finally:
+        try:
+            if deployment.stack is not None:
+                say("destroying the stack")
+                deployment.engine(deployment.overrides).destroy()
+        except Exception:  # the cloud stops next anyway; a failed destroy must not hide results
+            logger.exception("destroy of stack %s failed", stack_name)
+        cloud.stop()
+
+
+# ---- accounting -------------------------------------------------------------------------
+def drain_ids(stack: Stack, queue_url: str | None, record_to: Path | None = None) -> list[str]:
+    """Remove every message from a queue; the event ids they carry (one per message)."""
+    if not queue_url:
+        return []
+    ids = []
+    for message in probes.drain_queue(stack, queue_url, record_to):
+        event_id = probes.event_id_of(message.get("Body"))
+        ids.append(event_id if event_id is not None else f"unparsed:{message['MessageId']}")
+    return ids
+
+
+def settle(
+    done: Callable[[], bool], *, deadline: float, interval: float = POLL_SECONDS
+) -> bool:
+    """Poll `done` until it is true or the monotonic `deadline` passes; whether it became true."""
+    while True:
+        if done():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def conservation(
+    accepted: set[str], processed: set[str], dead: Mapping[str, list[str]],
+    buffered: set[str] | None = None,
+) -> dict[str, int]:
+    """Counts over accepted ids: each must be processed, dead-lettered or buffered, else lost."""
+    dead_ids = {i for ids in dead.values() for i in ids} & accepted
+    processed = processed & accepted
+    buffered = (buffered or set()) & accepted
+    accounted = processed | dead_ids | buffered
+    return {
+        "sent": len(accepted),
+        "delivered": len(processed),
+        "dead_lettered": len(dead_ids - processed),
+        "buffered": len(buffered - processed - dead_ids),
+        "lost": len(accepted - accounted),
+        "processed_and_dead_lettered": len(processed & dead_ids),
+        "dlq_messages": {name: len(ids) for name, ids in dead.items()},
+        "dlq_duplicates": sum(len(ids) for ids in dead.values()) - len(
+            {i for ids in dead.values() for i in ids}),
+    }
+
+
+def metric_sum(stack: Stack, namespace: str, name: str, dimensions: Mapping[str, str],
+               start: float, end: float) -> float:
+    points = metric_points(stack, namespace, name, dimensions, start, end, "Sum")
+    return sum(v for _, v in points)
+
+
+def metric_points(stack: Stack, namespace: str, name: str, dimensions: Mapping[str, str],
+                  start: float, end: float, statistic: str) -> list[tuple[float, float]]:
+    """(epoch seconds, value) per 1 s period, as CloudWatch aggregates the datapoints."""
+    from datetime import UTC, datetime
+
+    answer = stack.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace, MetricName=name,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+        StartTime=datetime.fromtimestamp(start - 1, UTC),
+        EndTime=datetime.fromtimestamp(end + 1, UTC), Period=1, Statistics=[statistic])
+    points = [(p["Timestamp"].timestamp(), float(p[statistic]))
+              for p in answer.get("Datapoints", [])]
+    return sorted(points)
+
+
+def write_report(run_dir: Path, doc: dict[str, Any], markdown: str) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    (run_dir / "report.md").write_text(markdown)
+    return run_dir / "report.json"
+
+
+def new_run_dir(root: Path, name: str) -> Path:
+    import uuid
+
+    run_id = f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:4]}"
+    return root / run_id
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
