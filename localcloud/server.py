@@ -244,6 +244,7 @@ class LocalCloud:
             "core_started_in_seconds": self.core_started_in,
             "moto_version": moto_reach.moto_version(),
             "mounts": [prefix for prefix, _ in self._mounts],
+            "lambda_max_workers": getattr(self.lambdas, "max_workers", None),
             "extensions": list(extensions.INSTALLERS),
         }
 

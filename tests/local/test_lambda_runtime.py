@@ -144,3 +144,17 @@ def test_idle_workers_are_reclaimed(cloud, aws, make_function, poll):
     finally:
         runtime.idle_worker_seconds, runtime.reap_interval_seconds = saved
     assert json.loads(aws("lambda").invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+
+
+def test_worker_cap_retires_the_least_recently_used_idle_worker(cloud, aws, make_function):
+    lam = aws("lambda")
+    first, second = make_function(PID), make_function(PID)
+    _call(lam, first)
+    runtime = cloud.lambdas
+    saved = runtime.max_workers
+    runtime.max_workers = runtime.worker_count()  # the pool is full
+    try:
+        assert _call(lam, second)["code"] == "v1"  # a cold start still happens...
+        assert runtime.worker_count() == runtime.max_workers  # ...by retiring an idle worker
+    finally:
+        runtime.max_workers = saved
