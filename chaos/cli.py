@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rollback":
             stack = load_stack(args.stack, endpoint=args.endpoint)
             restored = rollback(stack, Journal(stack.name))
-            for e in restored:
-                console.print(f"restored {e['kind']} of {e['target']} to {e['prior']}")
+            for entry in restored:
+                console.print(f"restored {entry['kind']} of {entry['target']} to {entry['prior']}")
             console.print(f"{len(restored)} change(s) rolled back on {stack.name}")
             return 0
         if args.command == "report":

@@ -109,28 +109,34 @@ def parse_message(envelope: Envelope, queue_url: str, message: dict[str, Any]) -
     }
     if envelope == "lambda_dlq":
         dl.update(
-            request_id=_attr(message, "RequestID"),
-            error_code=_attr(message, "ErrorCode"),
-            error_message=_attr(message, "ErrorMessage"),
+            {
+                "request_id": _attr(message, "RequestID"),
+                "error_code": _attr(message, "ErrorCode"),
+                "error_message": _attr(message, "ErrorMessage"),
+            }
         )
     elif envelope == "eventbridge_dlq":
         dl.update(
-            error_code=_attr(message, "ERROR_CODE"),
-            error_message=_attr(message, "ERROR_MESSAGE"),
-            rule_arn=_attr(message, "RULE_ARN"),
-            target_arn=_attr(message, "TARGET_ARN"),
-            retry_attempts=_int(_attr(message, "RETRY_ATTEMPTS")),
+            {
+                "error_code": _attr(message, "ERROR_CODE"),
+                "error_message": _attr(message, "ERROR_MESSAGE"),
+                "rule_arn": _attr(message, "RULE_ARN"),
+                "target_arn": _attr(message, "TARGET_ARN"),
+                "retry_attempts": _int(_attr(message, "RETRY_ATTEMPTS")),
+            }
         )
     elif envelope in ("destination", "kinesis_on_failure") and isinstance(body, dict):
         ctx = body.get("requestContext") or {}
         resp = body.get("responseContext") or {}
         payload = _loads(body.get("responsePayload"))
         dl.update(
-            condition=ctx.get("condition"),
-            request_id=ctx.get("requestId"),
-            approximate_invoke_count=_int(ctx.get("approximateInvokeCount")),
-            error_code=resp.get("functionError"),
-            error_message=payload.get("errorMessage") if isinstance(payload, dict) else None,
+            {
+                "condition": ctx.get("condition"),
+                "request_id": ctx.get("requestId"),
+                "approximate_invoke_count": _int(ctx.get("approximateInvokeCount")),
+                "error_code": resp.get("functionError"),
+                "error_message": payload.get("errorMessage") if isinstance(payload, dict) else None,
+            }
         )
         info = body.get("KinesisBatchInfo")
         if envelope == "kinesis_on_failure" and isinstance(info, dict):
@@ -152,8 +158,10 @@ def parse_message(envelope: Envelope, queue_url: str, message: dict[str, Any]) -
             cause = _loads(err.get("Cause"))
             err = err.get("Error")
         dl.update(
-            error_code=err if isinstance(err, str) else None,
-            error_message=cause.get("errorMessage") if isinstance(cause, dict) else cause,
+            {
+                "error_code": err if isinstance(err, str) else None,
+                "error_message": cause.get("errorMessage") if isinstance(cause, dict) else cause,
+            }
         )
     return dl
 

@@ -51,6 +51,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="every experiment (make demo), not only the fast CI subset",
     )
     group.addoption("--chaos-reports", default=report.REPORTS_DIR, help="where run reports go")
+    group.addoption(
+        "--chaos-serial",
+        action="store_true",
+        help="one experiment at a time (default: patterns run concurrently)",
+    )
 
 
 def selected_experiments(config: pytest.Config) -> tuple[Experiment, ...]:

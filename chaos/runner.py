@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -43,7 +44,7 @@ from chaos.faults import Faults
 from chaos.stack import Stack
 from chaos.traffic import at_rate, drive, new_event, schedule
 from chaos.traffic_entries import driver_for, filter_attributes
-from chaos.types import SentEvent
+from chaos.types import AlarmTransition, SentEvent
 from components import outputs as keys
 
 logger = logging.getLogger(__name__)
@@ -317,12 +318,13 @@ def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, An
         delivery = settle_seconds(ctx.stack, a.budget, ctx.resolve, ctx.time_scale)
         slack = conf["period"] + (10.0 if ctx.cloud_info else 60.0)
         budget = alarm_budget(delivery, conf["period"], conf["evaluation_periods"], slack)
-        remaining = max(budget - (time.time() - started), 1.0)
+        # Keep watching a while past the budget, so a late alarm is measured, not just missed.
+        remaining = max(budget - (time.time() - started), 1.0) + min(budget * 0.5, 60.0)
         ctx.progress(f"waiting up to {remaining:.0f}s for {name} -> {a.to_state}")
         try:
             history = poll_until(
-                lambda n=name: probes.alarm_history(ctx.stack, n, since=started),
-                lambda h, s=a.to_state: any(t["new"] == s for t in h),
+                functools.partial(probes.alarm_history, ctx.stack, name, since=started),
+                functools.partial(_reached, a.to_state),
                 timeout=remaining,
                 what=f"{name} -> {a.to_state}",
             )
@@ -340,6 +342,10 @@ def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, An
             }
         )
     return rows
+
+
+def _reached(state: str, history: list[AlarmTransition]) -> bool:
+    return any(t["new"] == state for t in history)
 
 
 _FIELDS_BY_KIND = {

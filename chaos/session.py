@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -218,7 +219,7 @@ def run_all(
                 faults=faults,
                 run_dir=run_dir,
                 cloud_info=cloud_info,
-                progress=(lambda m, n=exp.name: progress(n, m)) if progress else None,
+                progress=functools.partial(progress, exp.name) if progress else None,
                 extra_guards=extra_guards,
             )
             with lock:
