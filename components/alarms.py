@@ -6,7 +6,7 @@ A DLQ alarm fires on ONE message: Maximum of ApproximateNumberOfMessagesVisible
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -151,6 +151,3 @@ class AlarmFactory:
     def names(self) -> dict[str, pulumi.Output[str]]:
         return {role: alarm.name for role, alarm in self.alarms.items()}
 
-
-def alarm_names(factory: AlarmFactory) -> pulumi.Output[dict[str, Any]]:
-    return pulumi.Output.all(**factory.names())

@@ -98,10 +98,10 @@ def plausible_outputs(
     if type_ == "aws:apigateway/resource:Resource":
         return _digest(name, 6), {"path": f"/{inputs.get('pathPart', '')}"}
     if type_ == "aws:apigateway/stage:Stage":
-        api_id, stage = inputs.get("restApi"), inputs.get("stageName")
-        return f"ags-{api_id}-{stage}", {
-            "invokeUrl": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
-            "executionArn": arn("execute-api", f"{api_id}/{stage}"),
+        rest_api, stage = inputs.get("restApi"), inputs.get("stageName")
+        return f"ags-{rest_api}-{stage}", {
+            "invokeUrl": f"https://{rest_api}.execute-api.{region}.amazonaws.com/{stage}",
+            "executionArn": arn("execute-api", f"{rest_api}/{stage}"),
         }
     if type_ == "aws:apigateway/apiKey:ApiKey":
         key_id = _digest(name, 10)
