@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +374,32 @@ def parse_history_item(name: str, item: dict[str, Any]) -> AlarmTransition:
         "old": str((data.get("oldState") or {}).get("stateValue", "?")),
         "new": str((data.get("newState") or {}).get("stateValue", "?")),
     }
+
+
+def metric_points(
+    stack: Stack,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    start: float,
+    end: float,
+    period: int = 10,
+    statistic: str = "Sum",
+) -> list[tuple[float, float]]:
+    """(epoch seconds, value) datapoints, oldest first, e.g. AWS/Lambda Errors of a function."""
+    dims = [{"Name": k, "Value": v} for k, v in dimensions.items()]
+    with aws_call(f"{namespace}/{metric} {dimensions}", "cloudwatch:GetMetricStatistics"):
+        resp = stack.client("cloudwatch").get_metric_statistics(
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=dims,
+            StartTime=datetime.fromtimestamp(start - period, UTC),
+            EndTime=datetime.fromtimestamp(end + period, UTC),
+            Period=period,
+            Statistics=[statistic],
+        )
+    points = [(p["Timestamp"].timestamp(), float(p[statistic])) for p in resp.get("Datapoints", [])]
+    return sorted(points)
 
 
 def local_cloud_info(endpoint: str | None) -> dict[str, Any]:

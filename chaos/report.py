@@ -120,6 +120,16 @@ def timeline_png(results: list[dict[str, Any]], path: Path) -> None:
             color="#d62728",
             label="failed send",
         )
+        failures = tl.get("failures") or []
+        ax.scatter(
+            [f[0] for f in failures],
+            [1.5] * len(failures),
+            s=[20 + 10 * min(f[1], 20) for f in failures],
+            marker="o",
+            color="#9467bd",
+            alpha=0.6,
+            label="function errors (per 10 s)",
+        )
         ax.scatter(
             tl.get("dlq") or [],
             [1] * len(tl.get("dlq") or []),
@@ -129,7 +139,7 @@ def timeline_png(results: list[dict[str, Any]], path: Path) -> None:
         )
         ax.set_xlim(0, end * 1.05)
         ax.set_ylim(0.5, 2.5)
-        ax.set_yticks([1, 1.5, 2], ["DLQ", "failed", "sent"])
+        ax.set_yticks([1, 1.5, 2], ["DLQ", "failures", "sent"])
         ax.set_title(f"{r['name']} — {r['verdict']}", fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("seconds since the method started (bands: alarm state)")
     handles, labels = axes[0, 0].get_legend_handles_labels()

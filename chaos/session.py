@@ -13,9 +13,15 @@ from typing import Any
 
 from chaos import probes
 from chaos.budgets import settle_seconds
-from chaos.errors import ChaosError, GuardAlarmError, JournalError, PollTimeoutError
+from chaos.errors import (
+    ChaosError,
+    GuardAlarmError,
+    JournalError,
+    MissingOutputError,
+    PollTimeoutError,
+)
 from chaos.expectations import Observed, Verdict, conservation, poll_until
-from chaos.experiments.model import AwaitSettled, Experiment
+from chaos.experiments.model import AwaitSettled, Experiment, InvokeSync
 from chaos.faults import Faults
 from chaos.journal import Journal
 from chaos.runner import Context, judge, run_method
@@ -76,6 +82,7 @@ def _timeline(
         "start": started,
         "sent": [rel(s["at"]) for s in ctx.sent if s["ok"]],
         "failed_sends": [rel(s["at"]) for s in ctx.sent if not s["ok"]],
+        "failures": _failures(ctx, started),
         "dlq": [
             rel(d.get("sent_at"))
             for d in (observed.dead_letters if observed else [])
@@ -88,6 +95,30 @@ def _timeline(
         ],
         "end": rel(time.time()),
     }
+
+
+def _failures(ctx: Context, started: float) -> list[list[float]]:
+    """[offset s, errors] from AWS/Lambda Errors of the functions the experiment involves."""
+    names: set[str] = set()
+    for step in ctx.exp.method:
+        path = getattr(step, "function", None)
+        if isinstance(path, str) and not isinstance(step, InvokeSync):
+            names.add(str(ctx.resolve(path)))
+    try:
+        names.add(str(ctx.stack.get(f"{ctx.exp.pattern}.function.name")))
+    except MissingOutputError:
+        pass  # a pattern without one function (fan-out, workflow): the faulted ones suffice
+    points: list[list[float]] = []
+    for name in sorted(names):
+        try:
+            got = probes.metric_points(
+                ctx.stack, "AWS/Lambda", "Errors", {"FunctionName": name}, started, time.time()
+            )
+        except ChaosError as exc:
+            logger.warning("no Errors metric for %s: %s", name, exc)
+            continue
+        points += [[round(ts - started, 3), value] for ts, value in got if value > 0]
+    return sorted(points)
 
 
 def run_experiment(
