@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -131,3 +132,47 @@ def test_the_pack_reports_through_pulumi_policy_with_urns():
         )
     (message, urn) = reported[0]
     assert len(reported) == 1 and urn.endswith("::qw-queue") and "no redrive policy" in message
+
+
+def test_wildcards_are_allowed_only_where_the_action_has_no_resource_level_permission():
+    def role_policy(action, resource):
+        statement = {"Effect": "Allow", "Action": [action], "Resource": [resource]}
+        return (
+            "aws:iam/rolePolicy:RolePolicy",
+            "p",
+            {"policy": json.dumps({"Statement": [statement]})},
+        )
+
+    assert check_all([role_policy("xray:PutTraceSegments", "*")]) == []
+    group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f:*"
+    assert check_all([role_policy("logs:PutLogEvents", group)]) == []
+    assert check_all([role_policy("sqs:SendMessage", "arn:aws:sqs:us-east-1:*:q")])
+    assert check_all([role_policy("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:*")])
+
+
+def test_a_dlq_alarm_on_more_than_zero_also_fires_on_one():
+    queue = ("aws:sqs/queue:Queue", "d", {"name": "d", "arn": "arn:aws:sqs:us-east-1:1:d"})
+    fn = (
+        "aws:lambda/function:Function",
+        "f",
+        {"name": "f", "deadLetterConfig": {"targetArn": "arn:aws:sqs:us-east-1:1:d"}},
+    )
+    alarm = {
+        "namespace": "AWS/SQS",
+        "metricName": "ApproximateNumberOfMessagesVisible",
+        "statistic": "Maximum",
+        "dimensions": {"QueueName": "d"},
+        "alarmActions": ["t"],
+    }
+    above_zero = (
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "a",
+        {**alarm, "comparisonOperator": "GreaterThanThreshold", "threshold": 0},
+    )
+    above_one = (
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "a",
+        {**alarm, "comparisonOperator": "GreaterThanThreshold", "threshold": 1},
+    )
+    assert check_all([queue, fn, above_zero]) == []
+    assert [v.policy for v in check_all([queue, fn, above_one])] == ["dlq-alarm-on-one"]

@@ -192,3 +192,11 @@ def test_redriver_covers_every_queue_with_a_redrive_dlq(run):
     assert sources[flow["delivery_dlq_url"]] == flow["buffer_queue_url"]
     for sub in out[keys.FAN_OUT]["subscribers"].values():
         assert sources[sub["dlq_url"]] == sub["queue_url"]
+
+
+def test_only_the_program_reads_config():
+    from pathlib import Path
+
+    components = Path(__file__).resolve().parents[2] / "components"
+    readers = [p.name for p in components.glob("*.py") if "pulumi.Config(" in p.read_text()]
+    assert readers == []
