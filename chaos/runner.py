@@ -67,6 +67,9 @@ class Context:
     )  # event id -> healthy | hit | poison | sub:<name>
     verdicts: list[Verdict] = field(default_factory=list)
     _ledger_patterns: dict[str, str] = field(default_factory=dict)
+    # (queue url, message id) -> when a probe first saw it: SQS keeps the original SentTimestamp
+    # across a redrive, so a DLQ arrival time can only be observed.
+    first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def time_scale(self) -> float:
@@ -131,7 +134,11 @@ class Context:
                 table = self.stack.get(keys.LEDGER_TABLE)
                 obs.processed[where] = probes.ledger(self.stack, table, where)
             else:
-                obs.dead_letters.extend(probes.read_dead_letters(self.stack, envelope, where))  # type: ignore[arg-type]
+                found = probes.read_dead_letters(self.stack, envelope, where)  # type: ignore[arg-type]
+                now = time.time()
+                for dl in found:
+                    self.first_seen.setdefault((where, dl["message_id"]), now)
+                obs.dead_letters.extend(found)
         return obs
 
     def guard_names(self) -> list[str]:

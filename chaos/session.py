@@ -83,11 +83,8 @@ def _timeline(
         "sent": [rel(s["at"]) for s in ctx.sent if s["ok"]],
         "failed_sends": [rel(s["at"]) for s in ctx.sent if not s["ok"]],
         "failures": _failures(ctx, started),
-        "dlq": [
-            rel(d.get("sent_at"))
-            for d in (observed.dead_letters if observed else [])
-            if d.get("sent_at")
-        ],
+        # when the probe first saw each DLQ message (polled, so within one poll interval)
+        "dlq": sorted(t - started for t in ctx.first_seen.values()),
         "alarms": [
             {"alarm": t["alarm"], "at": rel(t["at"]), "old": t["old"], "new": t["new"]}
             for row in alarm_rows
