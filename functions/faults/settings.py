@@ -228,7 +228,7 @@ def load(environ: Mapping[str, str] | None = None) -> FaultConfig:
     """
     global _cache_key, _cache_value
     env = os.environ if environ is None else environ
-    key = tuple(env.get(name) for name in ALL_VARIABLES)
+    key = tuple(map(env.get, ALL_VARIABLES))
     if key == _cache_key and _cache_value is not None:
         return _cache_value
     config = parse(dict(zip(ALL_VARIABLES, key, strict=True)))
