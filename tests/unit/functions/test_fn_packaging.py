@@ -103,3 +103,39 @@ def test_logs_carry_the_event_and_correlation_ids(aws, capsys, monkeypatch) -> N
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert out and out[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "failmodes"
     assert out[-1]["Processed"] in ([1.0], 1.0)
+
+
+def _trigger(name: str) -> dict:
+    """A well-formed event for each function's trigger."""
+    from fn_factories import api_event, eventbridge_event, kinesis_event, sns_event
+
+    return {
+        "queue_worker": sqs_event({"id": "a"}),
+        "stream_processor": kinesis_event({"id": "a"}),
+        "async_worker": sns_event({"id": "a"}),
+        "ride_writer": sns_event({"id": "a"}),
+        "notifier": api_event({"id": "a"}),
+        "slow_api": api_event({"id": "a"}),
+        "delivery": eventbridge_event({"id": "a"}),
+        "workflow_step": {"id": "a"},
+        "compensation": {"id": "a", "error": {"Error": "E", "Cause": ""}},
+        "dlq_redriver": {"dlq_url": "d", "source_url": "s"},
+    }[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_handler_wears_the_fault_middleware(name: str, monkeypatch) -> None:
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from functions.faults import InjectedFailure, settings
+
+    # GIVEN every invocation (or record) fails by injection
+    monkeypatch.setenv(settings.MASTER, "on")
+    monkeypatch.setenv(settings.FAILURE_RATE, "1")
+    handler = importlib.import_module(f"functions.{name}.handler").handler
+    # WHEN the handler gets a well-formed event THEN the injected failure surfaces
+    with pytest.raises((InjectedFailure, BatchProcessingError)) as caught:
+        handler(_trigger(name), FakeContext())
+    if isinstance(caught.value, BatchProcessingError):  # batch handlers: every record failed
+        errors = [e[1] for e in caught.value.child_exceptions]
+        assert errors and all(isinstance(e, InjectedFailure) for e in errors)
