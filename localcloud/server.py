@@ -244,7 +244,7 @@ class LocalCloud:
             "core_started_in_seconds": self.core_started_in,
             "moto_version": moto_reach.moto_version(),
             "mounts": [prefix for prefix, _ in self._mounts],
-            "lambda_max_workers": getattr(self.lambdas, "max_workers", None),
+            "lambda_max_workers": self.lambdas.pool.max_workers if self.lambdas else None,
             "extensions": list(extensions.INSTALLERS),
         }
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud import metrics, moto_reach
+from localcloud.lambda_.pool import WorkerPool
 from localcloud.lambda_.types import (
     FunctionSpec,
     InvalidRequestContent,
@@ -37,30 +37,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACCOUNT_CONCURRENCY = 1000  # Lambda's default regional quota
-# AWS reclaims idle execution environments after some minutes (undocumented); here an idle
-# worker is a whole Python process, so a burst of concurrency must not leave dozens behind.
-IDLE_WORKER_SECONDS = 120.0
-REAP_INTERVAL_SECONDS = 5.0
-# Each worker is a process (~40 MB): a local machine cannot hold AWS's 1000 environments, so
-# beyond this many the least recently used idle worker is retired first (see _checkout).
-MAX_WORKERS_ENV = "LOCALCLOUD_MAX_WORKERS"
-DEFAULT_MAX_WORKERS = 32
-MAX_CAPACITY_WAIT_SECONDS = 5.0
-
-
-def max_workers() -> int:
-    raw = os.environ.get(MAX_WORKERS_ENV, "")
-    if not raw:
-        return DEFAULT_MAX_WORKERS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"${MAX_WORKERS_ENV}={raw!r} is not an integer") from None
-    if value < 1:
-        raise ValueError(f"${MAX_WORKERS_ENV}={raw!r} must be at least 1")
-    return value
-
-
 THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
@@ -70,21 +46,13 @@ class LambdaRuntime:
         from localcloud.lambda_.dead_letter import DeadLetterConfigs
 
         self.cloud = cloud
-        self._lock = threading.Lock()
-        self._idle: dict[str, list[Worker]] = defaultdict(list)
+        self._lock = threading.Lock()  # guards _in_flight
         self._in_flight: dict[str, int] = defaultdict(int)
-        self._busy: set[Worker] = set()
+        self.pool = WorkerPool()
         self._code_root = Path(tempfile.mkdtemp(prefix="localcloud-lambda-"))
         self._code_lock = threading.Lock()
         self.dead_letter = DeadLetterConfigs(cloud)
         self.async_invoker = AsyncInvoker(self)
-        self.cold_starts = 0
-        self._stopping = threading.Event()
-        self._pool_changed = threading.Condition(self._lock)
-        self._starting = 0
-        self.max_workers = max_workers()
-        self.idle_worker_seconds = IDLE_WORKER_SECONDS
-        self.reap_interval_seconds = REAP_INTERVAL_SECONDS
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -92,27 +60,11 @@ class LambdaRuntime:
 
         install_http_api(self.cloud, self)
         self.async_invoker.start()
-        threading.Thread(target=self._reap_idle, name="lambda-reaper", daemon=True).start()
-
-    def _reap_idle(self) -> None:
-        while not self._stopping.wait(self.reap_interval_seconds):
-            cutoff = time.monotonic() - self.idle_worker_seconds
-            with self._pool_changed:
-                expired = [w for ws in self._idle.values() for w in ws if w.idle_since < cutoff]
-                for workers in self._idle.values():
-                    workers[:] = [w for w in workers if w.idle_since >= cutoff]
-                self._pool_changed.notify_all()
-            for worker in expired:
-                worker.kill()
+        self.pool.start()
 
     def stop(self) -> None:
-        self._stopping.set()
         self.async_invoker.stop()
-        with self._lock:
-            workers = [w for ws in self._idle.values() for w in ws] + list(self._busy)
-            self._idle.clear()
-        for worker in workers:
-            worker.kill()
+        self.pool.stop()
         shutil.rmtree(self._code_root, ignore_errors=True)
 
     # ---- reading the function ----------------------------------------------------------
@@ -238,12 +190,12 @@ class LambdaRuntime:
     def _execute(
         self, spec: FunctionSpec, code_bytes: bytes, payload: str, request_id: str
     ) -> InvokeResult:
-        worker = self._checkout(spec, code_bytes)
+        worker = self.pool.checkout(spec, lambda: self._start_worker(spec, code_bytes))
         try:
             answer, tail = worker.invoke(request_id, payload, spec.qualified_arn)
         except WorkerTimedOut:
             worker.kill()
-            self._forget(worker)
+            self.pool.forget(worker)
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             message = f"{stamp} {request_id} Task timed out after {spec.timeout:.2f} seconds"
             self._log(spec.name, message)
@@ -259,7 +211,7 @@ class LambdaRuntime:
             )
         except WorkerDied as exc:
             worker.kill()
-            self._forget(worker)
+            self.pool.forget(worker)
             body = json.dumps(
                 {
                     "errorMessage": f"RequestId: {request_id} Error: Runtime exited: {exc}",
@@ -267,7 +219,7 @@ class LambdaRuntime:
                 }
             ).encode()
             return InvokeResult(200, body, "Unhandled", spec.version, request_id)
-        self._checkin(worker)
+        self.pool.checkin(worker)
         if "error" in answer:
             return InvokeResult(
                 200,
@@ -289,111 +241,22 @@ class LambdaRuntime:
         )
 
     # ---- the warm pool -----------------------------------------------------------------
-    def _checkout(self, spec: FunctionSpec, code_bytes: bytes) -> Worker:
-        """A warm worker of this configuration, else a new one, within the local worker cap.
-
-        At the cap, the least recently used idle worker (of any function) makes room; if every
-        worker is busy, the call waits briefly for one, then starts over the cap anyway, so a
-        function that synchronously calls another can never deadlock on capacity.
-        """
-        deadline = time.monotonic() + min(spec.timeout / 2, MAX_CAPACITY_WAIT_SECONDS)
-        stale: list[Worker] = []
-        chosen: Worker | None = None
-        with self._pool_changed:
-            while True:
-                chosen = self._take_idle(spec, stale)
-                if chosen is not None:
-                    self._busy.add(chosen)
-                    break
-                if self._live_count() < self.max_workers or time.monotonic() >= deadline:
-                    self._starting += 1
-                    break
-                victim = self._least_recently_used_idle()
-                if victim is not None:
-                    stale.append(victim)
-                    self._starting += 1
-                    break
-                self._pool_changed.wait(timeout=max(0.0, deadline - time.monotonic()))
-        for worker in stale:
-            worker.kill()
-        if chosen is not None:
-            return chosen
+    def _start_worker(self, spec: FunctionSpec, code_bytes: bytes) -> Worker:
+        code_dir = self._code_dir(spec, code_bytes)
+        env = worker_environment(spec, self.cloud.endpoint, self.cloud.region, code_dir)
         try:
-            code_dir = self._code_dir(spec, code_bytes)
-            env = worker_environment(spec, self.cloud.endpoint, self.cloud.region, code_dir)
             worker = Worker(spec, code_dir, env, lambda line, name=spec.name: self._log(name, line))
         except Exception as exc:
-            with self._pool_changed:
-                self._starting -= 1
-                self._pool_changed.notify_all()
-            if isinstance(exc, ServiceError):
-                raise
             raise ServiceError(f"could not start a worker for {spec.name}: {exc}") from exc
-        self.cold_starts += 1
-        with self._pool_changed:
-            self._starting -= 1
-            self._busy.add(worker)
+        self.pool.cold_starts += 1
         return worker
-
-    def _take_idle(self, spec: FunctionSpec, stale: list[Worker]) -> Worker | None:
-        """Pop a matching idle worker; idle ones of an older configuration go to `stale`
-        (a changed configuration retires the old environments, as AWS does)."""
-        idle = self._idle[spec.qualified_arn]
-        keep: list[Worker] = []
-        chosen: Worker | None = None
-        while idle:
-            worker = idle.pop()
-            if worker.fingerprint != spec.fingerprint or not worker.alive():
-                stale.append(worker)
-            elif chosen is None:
-                chosen = worker
-            else:
-                keep.append(worker)
-        idle.extend(reversed(keep))
-        return chosen
-
-    def worker_count(self) -> int:
-        """Worker processes alive now (idle, busy or starting)."""
-        with self._lock:
-            return self._live_count()
-
-    def _live_count(self) -> int:
-        return len(self._busy) + sum(len(ws) for ws in self._idle.values()) + self._starting
-
-    def _least_recently_used_idle(self) -> Worker | None:
-        candidates = [(w.idle_since, arn, w) for arn, ws in self._idle.items() for w in ws]
-        if not candidates:
-            return None
-        _, arn, worker = min(candidates, key=lambda item: item[0])
-        self._idle[arn].remove(worker)
-        return worker
-
-    def _checkin(self, worker: Worker) -> None:
-        with self._pool_changed:
-            self._busy.discard(worker)
-            alive = worker.alive()
-            if alive:
-                worker.idle_since = time.monotonic()
-                self._idle[worker.spec.qualified_arn].append(worker)
-            self._pool_changed.notify_all()
-        if not alive:
-            worker.kill()
-
-    def _forget(self, worker: Worker) -> None:
-        with self._pool_changed:
-            self._busy.discard(worker)
-            self._pool_changed.notify_all()
 
     def warm_workers(self, function_name: str) -> list[int]:
         """Process ids of the idle warm workers of a function (for tests and reports)."""
-        with self._lock:
-            return [
-                w.pid
-                for arn, ws in self._idle.items()
-                if arn.split(":")[6] == function_name
-                for w in ws
-                if w.alive()
-            ]
+        return self.pool.warm_workers(function_name)
+
+    def worker_count(self) -> int:
+        return self.pool.worker_count()
 
     # ---- logs and metrics --------------------------------------------------------------
     def _log(self, function_name: str, line: str) -> None:

@@ -135,7 +135,7 @@ def test_idle_workers_are_reclaimed(cloud, aws, make_function, poll):
     name = make_function(PID)
     aws("lambda").invoke(FunctionName=name, Payload=b"{}")
     assert len(cloud.lambdas.warm_workers(name)) == 1
-    runtime = cloud.lambdas
+    runtime = cloud.lambdas.pool
     saved = runtime.idle_worker_seconds, runtime.reap_interval_seconds
     runtime.idle_worker_seconds, runtime.reap_interval_seconds = 0.2, 0.1
     try:
@@ -150,7 +150,7 @@ def test_worker_cap_retires_the_least_recently_used_idle_worker(cloud, aws, make
     lam = aws("lambda")
     first, second = make_function(PID), make_function(PID)
     _call(lam, first)
-    runtime = cloud.lambdas
+    runtime = cloud.lambdas.pool
     saved = runtime.max_workers
     runtime.max_workers = runtime.worker_count()  # the pool is full
     try:
