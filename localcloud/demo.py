@@ -83,7 +83,7 @@ def _start_cloud(console: Console, time_scale: float | None, timings: dict[str, 
 def _deploy(console: Console, cloud: Any, stack: str, timings: dict[str, float]) -> Any:
     from localcloud.deploy import Engine
 
-    engine = Engine(PROJECT_DIR, stack, cloud.endpoint, client_factory=cloud.client)
+    engine = Engine(PROJECT_DIR, stack, cloud.endpoint)
     state = engine.load_state()
     if state.resources:
         # This cloud was just started, empty: whatever the file lists lived in a cloud

@@ -233,6 +233,9 @@ class _DeployMocks(Mocks):
         self.lock = threading.Lock()
         self.seen: set[str] = set()
         self.steps: list[Step] = []
+        # After the first failure nothing more is created: the SDK keeps registering from
+        # its thread pool, and the state file must end at the failure, as Pulumi's does.
+        self.failed: BaseException | None = None
 
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         with self.lock:
@@ -241,7 +244,14 @@ class _DeployMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         # The SDK registers from a thread pool; one at a time keeps the state file ordered.
         with self.lock:
-            return self._register(args)
+            if self.failed is not None:
+                raise DeployError(f"{args.typ} {args.name!r} not registered: the run stopped "
+                                  f"at an earlier error ({self.failed})")
+            try:
+                return self._register(args)
+            except BaseException as exc:
+                self.failed = exc
+                raise
 
     def _register(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         request = getattr(self.monitor.current, "request", None) if self.monitor else None
@@ -376,15 +386,28 @@ def _flags(options: Mapping[str, Any]) -> dict[str, bool]:
     return {"protect": options["protect"], "retain_on_delete": options["retain_on_delete"]}
 
 
+_CLIENTS: dict[tuple[str, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def _boto3_factory(endpoint: str) -> Callable[[str], Any]:
+    """Clients on `endpoint`, made once per process: a new boto3 session costs ~0.5 s of
+    model loading per client, more than a whole no-op `up`. boto3 clients are thread-safe."""
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test",
-                                    region_name="us-east-1")
-    config = Config(retries={"mode": "standard", "max_attempts": 3})
-
     def factory(service: str) -> Any:
-        return session.client(service, endpoint_url=endpoint, config=config)
+        with _CLIENTS_LOCK:
+            key = (endpoint, service)
+            if key not in _CLIENTS:
+                if not _CLIENTS:
+                    _CLIENTS[("", "session")] = boto3.session.Session(
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        region_name="us-east-1")
+                session = _CLIENTS[("", "session")]
+                _CLIENTS[key] = session.client(
+                    service, endpoint_url=endpoint,
+                    config=Config(retries={"mode": "standard", "max_attempts": 3}))
+            return _CLIENTS[key]
 
     return factory

@@ -9,6 +9,7 @@ resource is being created, which `new_resource` alone is not given.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import runpy
@@ -66,17 +67,30 @@ def run_program(
     except ProgramConfigError as exc:
         raise ProgramError(str(exc)) from exc
     with _RUN_LOCK:
-        settings.ROOT.set(None)
-        set_all_config(config, [])
-        pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=preview,
-                               monitor=monitor)
         result: dict[str, Any] = {}
+        failure: list[BaseException] = []
 
         def program() -> None:
             runpy.run_path(str(main), run_name="__main__")
             root = settings.get_root_resource()
             exports = dict(getattr(root, "outputs", {}) or {})
             result.update(_sync_await(pulumi.Output.from_input(exports).future()) or {})
+
+        def in_own_loop() -> None:
+            # A fresh thread and event loop per run: when a run fails, the SDK leaves
+            # registrations pending on its loop and thread pool; they must not run (or raise)
+            # inside the next run, which gets a loop of its own.
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                settings.ROOT.set(None)
+                set_all_config(config, [])
+                pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=preview,
+                                       monitor=monitor)
+                _sync_await(run_pulumi_func(program))
+                loop.close()
+            except BaseException as exc:  # handed to the caller's thread below
+                failure.append(exc)
 
         added = str(project_dir) not in sys.path
         if added:
@@ -86,12 +100,15 @@ def run_program(
         # directory, as under `pulumi up`, which runs them there.
         os.chdir(project_dir)
         try:
-            _sync_await(run_pulumi_func(program))
+            runner = threading.Thread(target=in_own_loop, name=f"pulumi-{stack}", daemon=True)
+            runner.start()
+            runner.join()
         finally:
             os.chdir(cwd)
             if added:
                 sys.path.remove(str(project_dir))
-            settings.ROOT.set(None)
+        if failure:
+            raise failure[0]
         return result
 
 

@@ -62,7 +62,14 @@ class Queue(Handler):
             value = res.inputs.get(key)
             attributes[api] = default if value is None else _attr(value)
         if attributes:
-            ctx.client("sqs").set_queue_attributes(QueueUrl=rid, Attributes=attributes)
+            sqs = ctx.client("sqs")
+            if "Policy" not in attributes:
+                # moto 5.2.5 clears a queue's Policy on any SetQueueAttributes without one
+                # (AWS keeps it); a QueuePolicy resource's policy must survive this update.
+                current = sqs.get_queue_attributes(QueueUrl=rid, AttributeNames=["Policy"])
+                if current.get("Attributes", {}).get("Policy"):
+                    attributes["Policy"] = current["Attributes"]["Policy"]
+            sqs.set_queue_attributes(QueueUrl=rid, Attributes=attributes)
         return self._outputs(ctx, rid, res.physical_name)
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:

@@ -1,4 +1,5 @@
 """One resource of every type the emulated deploy handles (fixture for tests/local/test_deploy*)."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ import pulumi_aws as aws
 config = pulumi.Config()
 max_receive_count = config.get_int("maxReceiveCount") or 3
 timeout = config.get_int("functionTimeout") or 5
+with_fifo = config.get_bool("withFifo")
+layer_marker = config.get("layerMarker") or "1"
 here = os.path.dirname(os.path.abspath(__file__))
 
 assume = json.dumps(
@@ -34,7 +37,11 @@ queue = aws.sqs.Queue(
         lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count})
     ),
 )
-fifo = aws.sqs.Queue("ordered", fifo_queue=True, content_based_deduplication=True)
+fifo = (
+    aws.sqs.Queue("ordered", fifo_queue=True, content_based_deduplication=True)
+    if with_fifo
+    else None
+)
 aws.iam.RolePolicy(
     "fn-policy",
     role=role.id,
@@ -47,10 +54,22 @@ aws.iam.RolePolicy(
         )
     ),
 )
+logs_policy = aws.iam.Policy(
+    "fn-logs",
+    policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["logs:*"], "Resource": "*"}],
+        }
+    ),
+)
+aws.iam.RolePolicyAttachment("fn-logs-attach", role=role.name, policy_arn=logs_policy.arn)
 layer = aws.lambda_.LayerVersion(
     "deps",
     layer_name="every-type-deps",
-    code=pulumi.AssetArchive({"python/deps_marker.py": pulumi.StringAsset("X = 1\n")}),
+    code=pulumi.AssetArchive(
+        {"python/deps_marker.py": pulumi.StringAsset(f"X = {layer_marker!r}\n")}
+    ),
     compatible_runtimes=["python3.11"],
 )
 fn = aws.lambda_.Function(
@@ -65,6 +84,9 @@ fn = aws.lambda_.Function(
     code=pulumi.AssetArchive({"handler": pulumi.FileArchive(os.path.join(here, "handler"))}),
     environment={"variables": {"QUEUE_URL": queue.url, "MODE": "test"}},
     dead_letter_config={"target_arn": queue_dlq.arn},
+)
+aws.cloudwatch.LogGroup(
+    "worker-logs", name=fn.name.apply(lambda n: f"/aws/lambda/{n}"), retention_in_days=14
 )
 aws.lambda_.FunctionEventInvokeConfig(
     "worker-async",
@@ -258,7 +280,7 @@ alarm = aws.cloudwatch.MetricAlarm(
 pulumi.export("queue_url", queue.url)
 pulumi.export("queue_arn", queue.arn)
 pulumi.export("dlq_url", queue_dlq.url)
-pulumi.export("fifo_url", fifo.url)
+pulumi.export("fifo_url", fifo.url if fifo else None)
 pulumi.export("function", {"name": fn.name, "arn": fn.arn, "timeout": fn.timeout})
 pulumi.export("mapping_uuid", mapping.uuid)
 pulumi.export("topic_arn", topic.arn)
