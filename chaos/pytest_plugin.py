@@ -70,7 +70,21 @@ class ChaosSession:
     cloud_info: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
+    resources: ExitStack = field(default_factory=ExitStack)
     _run_dir: Path | None = None
+    closed: bool = False
+
+    def close(self) -> None:
+        """Write the report, then destroy the local stack and stop its cloud. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            path = self.write_report()
+            if path:
+                logger.warning("chaos report: %s", path)
+        finally:
+            self.resources.close()
 
     @property
     def run_dir(self) -> Path:
@@ -103,8 +117,8 @@ def chaos_session(
 ) -> Iterator[ChaosSession]:
     config = request.config
     name = config.getoption("--stack")
-    reports_root = config.getoption("--chaos-reports")
-    with ExitStack() as resources:
+    resources = ExitStack()
+    try:
         if name == "local" and not os.environ.get("CHAOS_ENDPOINT_URL"):
             missing = missing_parts()
             if missing:
@@ -129,15 +143,50 @@ def chaos_session(
             stack.require_chaos_enabled(config.getoption("--chaos-force"))
         except StackError as exc:
             pytest.fail(str(exc), pytrace=False)
-        session = ChaosSession(
-            stack, journal_root, reports_root, probes.local_cloud_info(stack.endpoint), timings
-        )
-        try:
-            yield session
-        finally:
-            path = session.write_report()
-            if path:
-                logger.warning("chaos report: %s", path)
+    except BaseException:
+        resources.close()
+        raise
+    session = ChaosSession(
+        stack,
+        journal_root,
+        config.getoption("--chaos-reports"),
+        probes.local_cloud_info(stack.endpoint),
+        timings,
+        resources=resources,
+    )
+    config.stash[_SESSION] = session
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+_SESSION = pytest.StashKey[ChaosSession]()
+_LAST_USER = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Remember the last test that needs the chaos stack: the local cloud is torn down right
+    after it, not at the end of the whole run. Two local clouds in one process share moto's
+    backends (and each would run the other's pollers), so tests/local must not overlap it."""
+    users = [
+        item
+        for item in items
+        if "chaos_session" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("skip") is None
+    ]
+    if users:
+        config.stash[_LAST_USER] = users[-1].nodeid
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # the test's own fixtures (the fault tracker) are undone first
+    if item.nodeid == item.config.stash.get(_LAST_USER, None):
+        session = item.config.stash.get(_SESSION, None)
+        if session is not None:
+            session.close()
 
 
 @pytest.fixture(scope="session")
