@@ -95,7 +95,7 @@ class AsyncInvoker:
             return self._pending
 
     def enqueue(self, spec: FunctionSpec, payload: str) -> str:
-        event = AsyncEvent(str(uuid.uuid4()), spec.arn, spec.name, payload, time.time())
+        event = AsyncEvent(str(uuid.uuid4()), spec.qualified_arn, spec.name, payload, time.time())
         self.runtime.emit("AsyncEventsReceived", 1, spec.name)
         with self._cond:
             self._pending += 1
@@ -153,7 +153,9 @@ class AsyncInvoker:
         self.runtime.emit("AsyncEventAge", age * 1000, spec.name, unit="Milliseconds")
         event.invoke_count += 1
         try:
-            result = self.runtime.run(spec.arn, event.payload, request_id=event.request_id)
+            result = self.runtime.run(
+                event.function_arn, event.payload, request_id=event.request_id
+            )
         except (TooManyRequests, LambdaApiError) as exc:
             # Throttles and system errors: back off 1 s doubling to 5 min, until max event age.
             event.last_error = exc

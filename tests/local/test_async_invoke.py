@@ -143,3 +143,31 @@ def _minutes_ago(minutes: int):
     from datetime import datetime, timedelta
 
     return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+VERSIONED = """
+import json, os, boto3
+def handler(event, context):
+    boto3.client("sqs").send_message(QueueUrl=event["out"], MessageBody=json.dumps(
+        {"code": "CODE", "version": context.function_version}))
+    return "CODE"
+"""
+
+
+def test_a_qualified_invoke_runs_that_version(aws, make_function, name_for, drain, zipped):
+    out, _ = _queue(aws, name_for)
+    name = make_function(VERSIONED.replace("CODE", "v1"))
+    lam = aws("lambda")
+    assert lam.publish_version(FunctionName=name)["Version"] == "1"
+    lam.update_function_code(FunctionName=name, ZipFile=zipped(VERSIONED.replace("CODE", "v2")))
+    payload = json.dumps({"out": out})
+    sync = lam.invoke(FunctionName=name, Qualifier="1", Payload=payload)
+    assert json.loads(sync["Payload"].read()) == "v1" and sync["ExecutedVersion"] == "1"
+    lam.invoke(FunctionName=name, Qualifier="1", InvocationType="Event", Payload=payload)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+    bodies = sorted(m["Body"] for m in drain(aws("sqs"), out, expect=3))
+    assert [json.loads(b) for b in bodies] == [
+        {"code": "v1", "version": "1"},
+        {"code": "v1", "version": "1"},
+        {"code": "v2", "version": "$LATEST"},
+    ]
