@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -228,6 +229,7 @@ def run_all(
     progress: Callable[[str, str], None] | None = None,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     extra_guards: Iterable[str] = (),
+    max_parallel: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run experiments, concurrently across locks (patterns) when `parallel`; results in the
     given order. Experiments on one pattern share its queues and functions, so they never
@@ -255,7 +257,10 @@ def run_all(
                 if on_result:
                     on_result(result)
 
-    workers = len(groups) if parallel else 1
+    # Each running experiment keeps Lambda workers (Python processes on the local cloud) busy:
+    # more groups at once than CPUs only makes every one of them slower.
+    limit = max_parallel or max(2, os.cpu_count() or 2)
+    workers = min(len(groups), limit) if parallel else 1
     with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="chaos-exp") as pool:
         for future in [pool.submit(run_group, g) for g in groups.values()]:
             future.result()
