@@ -98,7 +98,8 @@ def result(name: str, verdict: str) -> dict:
         "timeline": {
             "start": 0,
             "sent": [0.0, 0.5, 1.0],
-            "failed_sends": [], "failures": [[1.0, 2.0]],
+            "failed_sends": [],
+            "failures": [[1.0, 2.0]],
             "dlq": [3.0],
             "alarms": [{"alarm": "a", "at": 1.0, "old": "OK", "new": "ALARM"}],
             "end": 5.0,

@@ -101,3 +101,34 @@ def test_drivers_put_the_event_where_the_entry_point_carries_it(stack: Stack) ->
     )["stateMachineArn"]
     execution = traffic.stepfunctions_driver(stack, arn)(event)
     assert execution.endswith(event["id"])  # the execution name is the event id
+
+
+def test_api_driver_sends_the_key_and_fails_on_4xx() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[tuple[str | None, dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            got.append((self.headers.get("x-api-key"), body))
+            self.send_response(403 if body.get("poison") else 200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        send = traffic.api_driver(f"http://127.0.0.1:{server.server_port}/events", "k-1", timeout=5)
+        event = traffic.new_event()
+        assert send(event) == "200"
+        with pytest.raises(Exception, match="403"):
+            send(traffic.new_event(poison=True))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got[0] == ("k-1", event)
