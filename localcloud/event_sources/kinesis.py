@@ -43,7 +43,9 @@ from .types import KinesisOnFailureRecord, KinesisRecord
 
 logger = logging.getLogger(__name__)
 
-IDLE_POLL = 0.1  # AWS polls each shard about once a second; shorter keeps tests quick
+# AWS polls each shard about once a second; an idle shard backs off to that, a busy one
+# is read again at once (every GetRecords takes the endpoint's lock).
+IDLE_POLL_MIN, IDLE_POLL_MAX = 0.05, 1.0
 
 
 @dataclass(frozen=True)
@@ -332,6 +334,7 @@ class KinesisMappingRunner:
 
     def _shard_loop(self, shard_id: str) -> None:
         iterator: str | None = None
+        idle = IDLE_POLL_MIN
         while not self._stop.stopping:
             batch: list[StreamRecord] = []
             deadline = time.monotonic() + self.spec.batching_window
@@ -347,7 +350,7 @@ class KinesisMappingRunner:
                     batch.extend(_stream_record(r) for r in response["Records"])
                     if (batch and self.spec.batching_window <= 0) or time.monotonic() >= deadline:
                         break
-                    if not response["Records"] and self._stop.pause(IDLE_POLL):
+                    if not response["Records"] and self._stop.pause(IDLE_POLL_MIN):
                         return
             except Exception as exc:  # stream deleted or endpoint stopping
                 logger.warning(
@@ -358,9 +361,11 @@ class KinesisMappingRunner:
                     return
                 continue
             if not batch:
-                if self._stop.pause(IDLE_POLL):
+                if self._stop.pause(idle):
                     return
+                idle = min(IDLE_POLL_MAX, idle * 2)
                 continue
+            idle = IDLE_POLL_MIN
             completed = process_batch(
                 batch,
                 BatchSettings.of(self.spec),
