@@ -123,7 +123,7 @@ def _patch_lambda_invoke() -> None:
         response_headers["status_code"] = 202
         return b""
 
-    LambdaFunction.invoke = invoke
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
 
 
 def _patch_sns_lambda_subscription() -> None:
@@ -179,7 +179,7 @@ def _patch_sns_lambda_subscription() -> None:
         )
         return None
 
-    Subscription.publish = publish
+    Subscription.publish = publish  # type: ignore[method-assign]
 
 
 def _patch_stepfunctions_client() -> None:
@@ -247,7 +247,7 @@ def _patch_stepfunctions_execution_name() -> None:
             self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
         )
 
-    StepFunctionsParserBackend.start_execution = start_execution
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
 
 def _rebind_everywhere(name: str, replacement: Any) -> None:
@@ -285,7 +285,9 @@ def sqs_queue_wait_seconds(account_id: str, region: str, queue_url: str) -> int 
 
     name = queue_url.rstrip("/").rsplit("/", 1)[-1]
     queue = sqs_backends[account_id][region].queues.get(name)
-    return None if queue is None else int(queue.receive_message_wait_time_seconds or 0)
+    return (
+        None if queue is None else int(getattr(queue, "receive_message_wait_time_seconds", 0) or 0)
+    )
 
 
 def put_log_lines(

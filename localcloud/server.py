@@ -118,7 +118,6 @@ class LocalCloud:
         self._server = make_server(
             self.host, self.requested_port, self, threaded=True, request_handler=_QuietHandler
         )
-        self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="localcloud-http", daemon=True
         )
@@ -198,10 +197,12 @@ class LocalCloud:
         (moto would hold the lock for up to 20 s and stall every other request)."""
         target = request.headers.get("X-Amz-Target", "")
         is_json = target == "AmazonSQS.ReceiveMessage"
-        form = None if is_json else request.form
-        if not is_json and (form is None or form.get("Action") != "ReceiveMessage"):
+        if is_json:
+            params: dict[str, Any] = json.loads(request.get_data() or b"{}")
+        elif request.form.get("Action") == "ReceiveMessage":
+            params = dict(request.form)
+        else:
             return None
-        params: dict[str, Any] = json.loads(request.get_data() or b"{}") if is_json else dict(form)
         queue_url = str(params.get("QueueUrl") or request.base_url)
         wait = params.get("WaitTimeSeconds")
         if wait is None:

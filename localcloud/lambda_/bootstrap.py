@@ -107,6 +107,7 @@ def main() -> None:
         version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
         print(f"START RequestId: {request_id} Version: {version}", file=sys.stderr)
         began = time.perf_counter()
+        answer: dict[str, Any]
         if init_error is not None:
             answer = {"error": dict(init_error, requestId=request_id)}
             print(

@@ -6,6 +6,7 @@ Invoke API, SNS, EventBridge, Step Functions, event source mappings).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -245,7 +246,7 @@ class LambdaRuntime:
         code_dir = self._code_dir(spec, code_bytes)
         env = worker_environment(spec, self.cloud.endpoint, self.cloud.region, code_dir)
         try:
-            worker = Worker(spec, code_dir, env, lambda line, name=spec.name: self._log(name, line))
+            worker = Worker(spec, code_dir, env, functools.partial(self._log, spec.name))
         except Exception as exc:
             raise ServiceError(f"could not start a worker for {spec.name}: {exc}") from exc
         self.pool.cold_starts += 1
