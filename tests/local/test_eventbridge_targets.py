@@ -197,3 +197,15 @@ def test_log_group_target_keeps_motos_delivery(aws, rule, poll, name_for):
         what="the event in the log group",
     )
     assert json.loads(found[0]["message"])["detail"] == {"id": "e-log"}
+
+
+def test_missing_lambda_target_goes_to_the_dlq(aws, queue, rule, drain):
+    sqs = aws("sqs")
+    dlq_url, dlq_arn = queue("eb-dlq")
+    missing = "arn:aws:lambda:us-east-1:123456789012:function:no-such-function"
+    source = rule([{"Id": "fn", "Arn": missing, "DeadLetterConfig": {"Arn": dlq_arn}}])
+    put_event(aws, source, {"id": "e-nofn"})
+    (message,) = drain(sqs, dlq_url, expect=1, timeout=10)
+    attrs = attributes(message)
+    assert attrs["ERROR_CODE"] == "NO_RESOURCE" and attrs["TARGET_ARN"] == missing
+    assert attrs["RETRY_ATTEMPTS"] == "0"
