@@ -110,6 +110,15 @@ class DynamoDbCapacity:
         """Charge Query / Scan for what they read, beyond the minimum taken on admission."""
         target = request.headers.get("X-Amz-Target", "")
         operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        if operation == "UpdateTable" and response.status_code == 200:
+            # New throughput applies from the update, not from the table's next request.
+            try:
+                name = json.loads(request.get_data() or b"{}").get("TableName", "")
+            except ValueError:
+                return
+            with self.cloud.lock:
+                self._table_limits(name)
+            return
         if operation not in SCANS or response.status_code != 200:
             return
         try:

@@ -25,12 +25,16 @@ def no_retries(cloud: Any) -> Any:
     return cloud.client("dynamodb", retries={"total_max_attempts": 1})
 
 
-def hammer(ddb: Any, table: str, seconds: float, size: int) -> tuple[int, int, float]:
-    """PutItem as fast as possible for `seconds`; (successes, throttles, elapsed)."""
+def hammer(ddb: Any, table: str, seconds: float, size: int) -> tuple[int, int, float, float]:
+    """PutItem as fast as possible for `seconds`.
+
+    Returns (successes, throttles, start of the last request, end of the last request).
+    """
     ok = throttled = 0
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
+    started = last_start = time.monotonic()
+    while last_start - started < seconds:
         item = {"id": {"S": uuid.uuid4().hex}, "pad": {"S": "x" * size}}
+        last_start = time.monotonic()
         try:
             ddb.put_item(TableName=table, Item=item)
             ok += 1
@@ -38,7 +42,7 @@ def hammer(ddb: Any, table: str, seconds: float, size: int) -> tuple[int, int, f
             assert exc.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
             assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 400
             throttled += 1
-    return ok, throttled, time.monotonic() - started
+    return ok, throttled, last_start, time.monotonic()
 
 
 def warm_up(ddb: Any) -> None:
@@ -54,28 +58,34 @@ def test_one_wcu_table_accepts_its_rate_and_throttles_the_rest(cloud: Any) -> No
     ddb = no_retries(cloud)
     warm_up(ddb)
     table = unique("rides")
-    created = time.monotonic()
+    asked = time.monotonic()
     ddb.create_table(
         TableName=table,
         BillingMode="PROVISIONED",
         ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
         **KEY,
     )
+    created = time.monotonic()
 
     # WHEN 1 KB items are written as fast as possible for 3 s
-    ok, throttled, _ = hammer(ddb, table, 3.0, 900)
-    credit = time.monotonic() - created  # 1 s of credit at creation, 1 WCU/s since
+    ok, throttled, last_start, last_end = hammer(ddb, table, 3.0, 900)
 
-    # THEN about one write per second of the table's life succeeds, the rest throttle
-    assert credit - 1 <= ok <= credit + 1.5, (ok, credit)
+    # THEN one write per second of the table's life succeeds (1 s of credit at creation,
+    # 1 WCU/s since), the rest throttle; the server's clock ran between these bounds.
+    assert 1 + (last_start - created) - 1 <= ok <= 1 + (last_end - asked) + 1, (
+        ok,
+        last_end - asked,
+    )
     assert throttled > 10 * ok
 
     # WHEN its throughput is raised to 20 WCU THEN it applies at once
     ddb.update_table(
         TableName=table, ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 20}
     )
-    ok, _, elapsed = hammer(ddb, table, 1.0, 900)
-    assert ok >= 20 * elapsed - 3, (ok, elapsed)
+    began = time.monotonic()
+    ok, throttled, last_start, _ = hammer(ddb, table, 1.0, 900)
+    # (a loaded client may send fewer than 20 a second: then nothing throttles)
+    assert ok >= min(ok + throttled, 20 * (last_start - began) - 3), (ok, throttled)
 
     # AND the throttles are published as AWS/DynamoDB WriteThrottleEvents
     cw = cloud.client("cloudwatch")
@@ -100,5 +110,5 @@ def test_on_demand_table_takes_a_burst(cloud: Any) -> None:
     warm_up(ddb)
     table = unique("ledger")
     ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST", **KEY)
-    ok, throttled, _ = hammer(ddb, table, 0.5, 900)
+    ok, throttled, _, _ = hammer(ddb, table, 0.5, 900)
     assert throttled == 0 and ok > 5
