@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class Context:
     cloud_info: dict[str, Any]
     progress: Progress
     extra_guards: tuple[str, ...] = ()
+    cancel: threading.Event | None = None  # set on Ctrl-C: stop waiting, roll back, report
     tokens: list[str] = field(default_factory=list)
     sent: list[SentEvent] = field(default_factory=list)
     labels: dict[str, str] = field(
@@ -145,6 +147,8 @@ class Context:
         return [str(self.resolve(g)) for g in self.exp.guards] + list(self.extra_guards)
 
     def check_guards(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise ChaosError("cancelled (Ctrl-C): stopped waiting, faults rolled back")
         names = self.guard_names()
         firing = [n for n, a in probes.alarms(self.stack, names).items() if a["state"] == "ALARM"]
         if firing:

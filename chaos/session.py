@@ -128,10 +128,18 @@ def run_experiment(
     cloud_info: dict[str, Any],
     progress: Callable[[str], None] | None = None,
     extra_guards: Iterable[str] = (),
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """One experiment, whatever happens: faults are undone and its queues drained to run_dir."""
     ctx = Context(
-        stack, exp, faults, run_dir, cloud_info, progress or (lambda _m: None), tuple(extra_guards)
+        stack,
+        exp,
+        faults,
+        run_dir,
+        cloud_info,
+        progress or (lambda _m: None),
+        tuple(extra_guards),
+        cancel=cancel,
     )
     t0 = time.monotonic()
     started = time.time()
@@ -240,9 +248,12 @@ def run_all(
         groups.setdefault(exp.lock or exp.pattern, []).append(exp)
     results: dict[str, dict[str, Any]] = {}
     lock = threading.Lock()
+    cancel = threading.Event()
 
     def run_group(group: list[Experiment]) -> None:
         for exp in group:
+            if cancel.is_set():
+                return
             result = run_experiment(
                 stack,
                 exp,
@@ -251,6 +262,7 @@ def run_all(
                 cloud_info=cloud_info,
                 progress=functools.partial(progress, exp.name) if progress else None,
                 extra_guards=extra_guards,
+                cancel=cancel,
             )
             with lock:
                 results[exp.name] = result
@@ -262,6 +274,13 @@ def run_all(
     limit = max_parallel or max(2, os.cpu_count() or 2)
     workers = min(len(groups), limit) if parallel else 1
     with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="chaos-exp") as pool:
-        for future in [pool.submit(run_group, g) for g in groups.values()]:
-            future.result()
-    return [results[e.name] for e in exps]
+        futures = [pool.submit(run_group, g) for g in groups.values()]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            # Ctrl-C reaches this thread only: tell the experiments to stop waiting; each
+            # undoes its faults in its own finally before the pool lets us go.
+            cancel.set()
+            raise
+    return [results[e.name] for e in exps if e.name in results]

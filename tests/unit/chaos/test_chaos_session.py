@@ -208,3 +208,42 @@ def test_a_guard_alarm_stops_the_experiment_and_faults_are_undone(
     ]["Variables"]
     assert env == {"KEEP": "1"}
     assert Journal("unit", tmp_path).pending() == []
+
+
+def test_ctrl_c_cancels_the_wait_and_rolls_back(run, deployed: Stack, tmp_path) -> None:
+    from chaos_unit_helpers import make_function
+
+    from chaos.experiments.model import Inject
+
+    fn = make_function("cancelled", {"KEEP": "1"})
+    deployed.outputs["queue_worker"]["function"] = {"name": fn}
+    deployed.outputs["queue_worker"]["queue_url"] = queue("nobody-reads-this-either")
+    exp = Experiment(
+        name="cancel",
+        pattern="queue_worker",
+        title="t",
+        fault="f",
+        method=(
+            Inject("queue_worker.function.name", {"failure_rate": 1.0}),
+            Send("sqs", "queue_worker.queue_url", healthy=1),
+            AwaitSettled(),
+        ),
+        expect=Expect(),
+        extra_seconds=30,
+    )
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    t0 = time.monotonic()
+    result = run_experiment(
+        deployed,
+        exp,
+        faults=Faults(deployed, Journal("unit", tmp_path)),
+        run_dir=tmp_path / "run",
+        cloud_info={},
+        cancel=cancel,
+    )
+    assert time.monotonic() - t0 < 20 and "cancelled" in result["error"]
+    env = boto3.client("lambda", region_name=REGION).get_function_configuration(FunctionName=fn)[
+        "Environment"
+    ]["Variables"]
+    assert env == {"KEEP": "1"} and Journal("unit", tmp_path).pending() == []
