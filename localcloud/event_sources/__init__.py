@@ -11,7 +11,8 @@ from typing import Any
 
 from .base import Invocation, MappingSpec, endpoint_client_factory, invoke_sync, time_scale_of
 from .exceptions import EventSourceError, MappingConfigError
-from .kinesis import KinesisMappingRunner, process_batch
+from .kinesis import process_batch
+from .kinesis_poller import KinesisMappingRunner
 from .service import EventSourceService
 from .sqs import SqsMappingRunner, failed_message_ids, sqs_record
 

@@ -20,7 +20,7 @@ from localcloud import moto_reach_event_sources as reach
 
 from .base import ClientFactory, InvokeFn, MappingSpec, Stoppable
 from .exceptions import MappingConfigError
-from .kinesis import KinesisMappingRunner
+from .kinesis_poller import KinesisMappingRunner
 from .sqs import SqsMappingRunner
 
 logger = logging.getLogger(__name__)
