@@ -16,155 +16,34 @@ from typing import Any
 
 import requests
 
+from chaos.envelopes import event_id_of, loads_json, parse_message, unwrap_event
 from chaos.errors import aws_call
 from chaos.stack import Stack
 from chaos.types import AlarmTransition, DeadLetter, KinesisPointer
 from components.outputs import Envelope
 
+__all__ = [
+    "alarm_history",
+    "alarms",
+    "drain_queue",
+    "event_id_of",
+    "function_env",
+    "ledger",
+    "local_cloud_info",
+    "metric_points",
+    "parse_history_item",
+    "parse_message",
+    "peek_queue",
+    "queue_depth",
+    "read_dead_letters",
+    "resolve_kinesis",
+    "unwrap_event",
+]
 logger = logging.getLogger(__name__)
 
 PEEK_VISIBILITY = 30
 # Short polling samples a subset of SQS hosts: an empty answer is only believed twice in a row.
 EMPTY_RECEIVES_TO_STOP = 2
-
-
-def _loads(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return text
-
-
-def unwrap_event(body: Any) -> Any:
-    """The chaos event inside whatever carried it (SNS envelope, SNS Lambda event, EventBridge
-    event, destination record, SQS batch record); the body itself when nothing wraps it."""
-    body = _loads(body)
-    for _ in range(6):  # wrappers nest at most a few deep (SQS <- EventBridge <- SNS ...)
-        if not isinstance(body, dict):
-            return body
-        if "requestPayload" in body and "requestContext" in body:
-            body = _loads(body["requestPayload"])
-        elif "detail-type" in body and "detail" in body:
-            body = _loads(body["detail"])
-        elif body.get("Type") == "Notification" and "Message" in body:
-            body = _loads(body["Message"])
-        elif isinstance(body.get("Records"), list) and body["Records"]:
-            rec = body["Records"][0]
-            if "Sns" in rec:
-                body = _loads(rec["Sns"].get("Message"))
-            elif "body" in rec:
-                body = _loads(rec["body"])
-            else:
-                return body
-        elif "Payload" in body and "id" not in body:  # Step Functions task input shape
-            body = _loads(body["Payload"])
-        else:
-            return body
-    return body
-
-
-def event_id_of(body: Any) -> str | None:
-    event = unwrap_event(body)
-    if isinstance(event, dict) and isinstance(event.get("id"), str):
-        return event["id"]
-    return None
-
-
-def _attr(message: dict[str, Any], name: str) -> str | None:
-    attr = (message.get("MessageAttributes") or {}).get(name)
-    return None if attr is None else attr.get("StringValue")
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_message(envelope: Envelope, queue_url: str, message: dict[str, Any]) -> DeadLetter:
-    """One SQS message of a DLQ / destination queue, parsed by the envelope kind its route names.
-
-    Kinesis OnFailure records hold pointers, not records: resolve them with `resolve_kinesis`.
-    """
-    body = _loads(message.get("Body"))
-    sent = (message.get("Attributes") or {}).get("SentTimestamp")
-    dl: DeadLetter = {
-        "envelope": envelope,
-        "queue_url": queue_url,
-        "message_id": str(message.get("MessageId", "")),
-        "sent_at": int(sent) / 1000 if sent else None,
-        "payload": unwrap_event(body),
-        "event_id": event_id_of(body),
-        "error_code": None,
-        "error_message": None,
-        "request_id": None,
-        "condition": None,
-        "approximate_invoke_count": None,
-        "rule_arn": None,
-        "target_arn": None,
-        "retry_attempts": None,
-        "pointer": None,
-    }
-    if envelope == "lambda_dlq":
-        dl.update(
-            {
-                "request_id": _attr(message, "RequestID"),
-                "error_code": _attr(message, "ErrorCode"),
-                "error_message": _attr(message, "ErrorMessage"),
-            }
-        )
-    elif envelope == "eventbridge_dlq":
-        dl.update(
-            {
-                "error_code": _attr(message, "ERROR_CODE"),
-                "error_message": _attr(message, "ERROR_MESSAGE"),
-                "rule_arn": _attr(message, "RULE_ARN"),
-                "target_arn": _attr(message, "TARGET_ARN"),
-                "retry_attempts": _int(_attr(message, "RETRY_ATTEMPTS")),
-            }
-        )
-    elif envelope in ("destination", "kinesis_on_failure") and isinstance(body, dict):
-        ctx = body.get("requestContext") or {}
-        resp = body.get("responseContext") or {}
-        payload = _loads(body.get("responsePayload"))
-        dl.update(
-            {
-                "condition": ctx.get("condition"),
-                "request_id": ctx.get("requestId"),
-                "approximate_invoke_count": _int(ctx.get("approximateInvokeCount")),
-                "error_code": resp.get("functionError"),
-                "error_message": payload.get("errorMessage") if isinstance(payload, dict) else None,
-            }
-        )
-        info = body.get("KinesisBatchInfo")
-        if envelope == "kinesis_on_failure" and isinstance(info, dict):
-            dl["event_id"] = None  # filled per record by resolve_kinesis
-            dl["payload"] = None
-            dl["pointer"] = {
-                "stream_arn": str(info.get("streamArn", "")),
-                "shard_id": str(info.get("shardId", "")),
-                "start_sequence_number": str(info.get("startSequenceNumber", "")),
-                "end_sequence_number": str(info.get("endSequenceNumber", "")),
-                "batch_size": int(info.get("batchSize", 0) or 0),
-            }
-    elif envelope == "failure_record" and isinstance(body, dict):
-        # The compensation's record: {id, error, cause, cause_detail, input, recorded_at}; the
-        # raw Catch output {id, error: {Error, Cause}} is accepted too.
-        err = body.get("error")
-        cause: Any = body.get("cause_detail") or _loads(body.get("cause"))
-        if isinstance(err, dict):
-            cause = _loads(err.get("Cause"))
-            err = err.get("Error")
-        dl.update(
-            {
-                "error_code": err if isinstance(err, str) else None,
-                "error_message": cause.get("errorMessage") if isinstance(cause, dict) else cause,
-            }
-        )
-    return dl
 
 
 def resolve_kinesis(stack: Stack, dl: DeadLetter) -> list[DeadLetter]:
@@ -193,7 +72,7 @@ def resolve_kinesis(stack: Stack, dl: DeadLetter) -> list[DeadLetter]:
             if int(rec["SequenceNumber"]) > end:
                 return found
             data = rec["Data"].decode() if isinstance(rec["Data"], bytes) else rec["Data"]
-            one: DeadLetter = {**dl, "payload": _loads(data), "event_id": event_id_of(data)}
+            one: DeadLetter = {**dl, "payload": loads_json(data), "event_id": event_id_of(data)}
             found.append(one)
         if not records:
             empty_polls += 1
@@ -365,7 +244,7 @@ def alarm_history(stack: Stack, name: str, since: float | None = None) -> list[A
 
 
 def parse_history_item(name: str, item: dict[str, Any]) -> AlarmTransition:
-    data = _loads(item.get("HistoryData") or "{}")
+    data = loads_json(item.get("HistoryData") or "{}")
     data = data if isinstance(data, dict) else {}
     ts = item["Timestamp"]
     return {
