@@ -43,8 +43,10 @@ def test_sns_event_envelope_and_filter_policy(aws, make_function, name_for, drai
         Subject="ride",
         MessageAttributes={"kind": {"DataType": "String", "StringValue": "ride"}},
     )
-    messages = drain(aws("sqs"), out_url, expect=2, timeout=1.5)
-    assert len(messages) == 1  # the filter policy kept the other message out
+    messages = drain(aws("sqs"), out_url, expect=1, timeout=15)
+    # The filtered message was published first: had it passed, it would be here by now.
+    assert drain(aws("sqs"), out_url, expect=1, timeout=1) == []
+    assert len(messages) == 1
     [record] = json.loads(messages[0]["Body"])["Records"]
     assert record["EventSource"] == "aws:sns" and record["EventVersion"] == "1.0"
     assert record["EventSubscriptionArn"] == sub
