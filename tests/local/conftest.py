@@ -132,7 +132,7 @@ def make_function(cloud: localcloud.LocalCloud, lambda_role: str) -> Callable[..
     return make
 
 
-def read_queue(sqs: Any, queue_url: str, *, expect: int, timeout: float = 10.0) -> list[dict]:
+def read_queue(sqs: Any, queue_url: str, *, expect: int, timeout: float = 30.0) -> list[dict]:
     """Receive (and delete) until `expect` messages arrived or `timeout` passed."""
     got: list[dict] = []
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ def test_tail_event_age_exceeded_under_reserved_concurrency_zero(event_age_scena
     assert scenario["status"] == 202  # throttling happens later, inside Lambda's queue
     wait = MAX_EVENT_AGE - (time.time() - scenario["sent_at"]) + 10
     sqs = aws("sqs")
-    [message] = drain(sqs, scenario["queues"]["destination"][0], expect=1, timeout=max(wait, 10))
+    [message] = drain(sqs, scenario["queues"]["destination"][0], expect=1, timeout=max(wait, 30))
     arrived = time.time() - scenario["sent_at"]
     assert arrived >= MAX_EVENT_AGE  # the event age is not compressed
     record = json.loads(message["Body"])
@@ -27,7 +27,7 @@ def test_tail_event_age_exceeded_under_reserved_concurrency_zero(event_age_scena
     assert record["requestContext"]["approximateInvokeCount"] >= 1
     assert record["requestPayload"] == {"id": "aged"}
     assert "responsePayload" not in record  # the function never ran
-    [dead] = drain(sqs, scenario["queues"]["dlq"][0], expect=1, timeout=5)
+    [dead] = drain(sqs, scenario["queues"]["dlq"][0], expect=1, timeout=30)
     assert json.loads(dead["Body"]) == {"id": "aged"}
     assert dead["MessageAttributes"]["ErrorCode"]["StringValue"] == "429"
     assert dead["MessageAttributes"]["RequestID"]["StringValue"] == scenario["request_id"]

@@ -127,7 +127,7 @@ def test_event_without_destination_is_dropped(cloud, make_function, poll):
         )
         return sum(p["Sum"] for p in stats["Datapoints"])
 
-    assert poll(dropped, timeout=10, what="AsyncEventsDropped") == 1
+    assert poll(dropped, timeout=30, what="AsyncEventsDropped") == 1
 
 
 def test_unknown_function_event_invoke_is_404(aws):

@@ -73,7 +73,7 @@ def test_reserved_concurrency_one_throttles_the_second_concurrent_call(
     _call(lam, name)  # warm it, so the slow call below is running at once
     slow = threading.Thread(target=_call, args=(lam, name, {"sleep": 1.0}))
     slow.start()
-    poll(lambda: cloud.lambdas.warm_workers(name) == [], timeout=5, what="the slow call to start")
+    poll(lambda: cloud.lambdas.warm_workers(name) == [], timeout=20, what="the slow call to start")
     try:
         lam.invoke(FunctionName=name, Payload=b"{}")
         throttled = None
@@ -93,7 +93,7 @@ def test_function_output_lands_in_cloudwatch_logs(aws, make_function, poll):
         events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
         return [e["message"] for e in events if "hello from" in e["message"]]
 
-    assert poll(found, timeout=5, what="the log line") == [f"hello from {name}"]
+    assert poll(found, timeout=20, what="the log line") == [f"hello from {name}"]
 
 
 def test_aws_lambda_metrics_are_published(aws, make_function, poll):
@@ -125,7 +125,7 @@ def test_aws_lambda_metrics_are_published(aws, make_function, poll):
         )
         return sum(p[statistic] for p in stats["Datapoints"])
 
-    assert poll(lambda: total("Throttles"), timeout=5, what="Throttles") == 1
+    assert poll(lambda: total("Throttles"), timeout=20, what="Throttles") == 1
     assert (total("Invocations"), total("Errors")) == (2, 1)  # a throttled call is no invocation
     assert total("Duration", "SampleCount") == 2
     assert total("ConcurrentExecutions", "Maximum") >= 1
@@ -140,7 +140,7 @@ def test_idle_workers_are_reclaimed(cloud, aws, make_function, poll):
     runtime.idle_worker_seconds, runtime.reap_interval_seconds = 0.2, 0.1
     try:
         # The reaper picks up the new interval after its current (up to 5 s) wait.
-        poll(lambda: cloud.lambdas.warm_workers(name) == [], timeout=10, what="the reaper")
+        poll(lambda: cloud.lambdas.warm_workers(name) == [], timeout=30, what="the reaper")
     finally:
         runtime.idle_worker_seconds, runtime.reap_interval_seconds = saved
     assert json.loads(aws("lambda").invoke(FunctionName=name, Payload=b"{}")["Payload"].read())

@@ -72,7 +72,7 @@ def test_undeliverable_message_goes_to_subscription_dlq(aws, make_function, name
     )
     aws("lambda").delete_function(FunctionName=name)  # a client-side error: SNS does not retry
     published = sns.publish(TopicArn=topic, Message=json.dumps({"id": "lost?"}))
-    [dead] = drain(aws("sqs"), dlq_url, expect=1, timeout=5)
+    [dead] = drain(aws("sqs"), dlq_url, expect=1, timeout=30)
     body = json.loads(dead["Body"])
     assert body["Type"] == "Notification" and body["TopicArn"] == topic
     assert body["MessageId"] == published["MessageId"]

@@ -57,7 +57,7 @@ def _run(aws, poll, machine, payload):
     arn = execution["executionArn"]
     return poll(
         lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
-        timeout=30,
+        timeout=90,
         what="the execution to finish",
     )
 
