@@ -171,3 +171,38 @@ def test_a_qualified_invoke_runs_that_version(aws, make_function, name_for, drai
         {"code": "v1", "version": "1"},
         {"code": "v2", "version": "$LATEST"},
     ]
+
+
+RECORD_TO_SQS = """
+import json, os, boto3
+def handler(event, context):
+    boto3.client("sqs").send_message(QueueUrl=os.environ["OUT"], MessageBody=json.dumps(event))
+"""
+
+
+def test_on_failure_to_a_function_and_to_a_topic(aws, make_function, name_for, drain):
+    sqs, sns, lam = aws("sqs"), aws("sns"), aws("lambda")
+    via_function, _ = _queue(aws, name_for)
+    via_topic, via_topic_arn = _queue(aws, name_for)
+    receiver = make_function(RECORD_TO_SQS, env={"OUT": via_function})
+    receiver_arn = lam.get_function(FunctionName=receiver)["Configuration"]["FunctionArn"]
+    topic = sns.create_topic(Name=name_for("failures"))["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=via_topic_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    for target, out in ((receiver_arn, via_function), (topic, via_topic)):
+        name = make_function(FAILS)
+        lam.put_function_event_invoke_config(
+            FunctionName=name,
+            MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {"Destination": target}},
+        )
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"id": "f1"}')
+        [message] = drain(sqs, out, expect=1)
+        record = json.loads(message["Body"])
+        assert record["requestContext"]["condition"] == "RetriesExhausted", target
+        assert record["requestContext"]["approximateInvokeCount"] == 1
+        assert record["requestPayload"] == {"id": "f1"}
