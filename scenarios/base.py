@@ -69,10 +69,11 @@ class Deployment:
 @contextlib.contextmanager
 def local_deployment(
     *, time_scale: float, state_dir: Path, stack_name: str = "local",
-    say: Callable[[str], None] = logger.info,
+    say: Callable[[str], None] = logger.info, destroy: bool = True,
 ) -> Iterator[Deployment]:
     """Start a local cloud, hand out a Deployment (deployed on the first `reconfigure`), then
-    destroy the stack and stop the cloud whatever happened."""
+    destroy the stack and stop the cloud whatever happened. `destroy=False` only stops the
+    cloud, for a throwaway state directory (the cloud keeps everything in memory)."""
     import localcloud
 
     say(f"starting the local cloud (time scale {time_scale})")
@@ -82,7 +83,7 @@ def local_deployment(
         yield deployment
     finally:
         try:
-            if deployment.stack is not None:
+            if destroy and deployment.stack is not None:
                 say("destroying the stack")
                 deployment.engine(deployment.overrides).destroy()
         except Exception:  # the cloud stops next anyway; a failed destroy must not hide results

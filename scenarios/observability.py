@@ -20,6 +20,7 @@ time against the plan rate) are those of the seed.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ SEED = {"min_delay": 1.0, "max_delay": 10.0, "failure_rate": 0.2, "rate_limit": 
 VARIANTS = {"direct": keys.EVENT_PIPELINE, "flow": keys.EVENT_PIPELINE_FLOW}
 DEFAULT_COMPRESS = 10.0
 SENDERS = 16
+
+logger = logging.getLogger(__name__)
 
 
 def parameters(compress: float) -> dict[str, Any]:
@@ -57,7 +60,8 @@ def parameters(compress: float) -> dict[str, Any]:
         "deliveryAttempts": SEED["attempts"],
         "deliveryWaitBase": round(SEED["wait_base"] / f, 4),
         "deliveryWaitJitter": round(SEED["wait_jitter"] / f, 4),
-        "deliveryHttpTimeout": round(SEED["http_timeout"] / f, 4),
+        # EventPipeline refuses an HTTP timeout under 0.1 s; it stays above the slowest answer.
+        "deliveryHttpTimeout": max(0.1, round(SEED["http_timeout"] / f, 4)),
         "pipelineMaximumConcurrency": max(2, round(SEED["maximum_concurrency"] / f)),
     }
     phases = [traffic.Phase(p.duration / f, p.arrival_rate, p.ramp_to) for p in SEED_PHASES]
@@ -159,13 +163,31 @@ def _variant(stack: Any, tap: SlowApiTap, variant: str, offsets: list[float],
     }
 
 
-def _warm_up(stack: Any, out: dict[str, Any]) -> None:
-    """One execution environment per function before the clock starts, as a first request on
-    AWS would have made one: each call is refused by the handler (no id), so nothing happens."""
+def _warm_up(stack: Any, out: dict[str, Any], deadline_seconds: float = 120.0) -> None:
+    """Execution environments before the clock starts: one per sender for the notifier (the
+    senders' concurrency), one each for delivery and the slow API. Each call is refused by
+    its handler (no id), so nothing happens. A worker that misses Lambda's 10 s init limit on
+    a busy host is tried again, within a deadline."""
+    from concurrent.futures import ThreadPoolExecutor
+
     lam = stack.client("lambda")
-    for function in (out["notifier"]["name"], out["delivery"]["name"],
-                     stack.get(f"{keys.SLOW_API}.function.name")):
-        lam.invoke(FunctionName=function, Payload=b"{}")
+    deadline = time.monotonic() + deadline_seconds
+
+    def warm(function: str) -> bool:
+        while time.monotonic() < deadline:
+            try:
+                lam.invoke(FunctionName=function, Payload=b"{}")
+                return True
+            except Exception as exc:  # a failed cold start: 5xx from the Invoke API
+                logger.warning("warm-up of %s failed, trying again: %s", function, exc)
+        return False
+
+    functions = [out["notifier"]["name"]] * SENDERS + [
+        out["delivery"]["name"], stack.get(f"{keys.SLOW_API}.function.name")]
+    with ThreadPoolExecutor(len(functions)) as pool:
+        warmed = sum(pool.map(warm, functions))
+    if warmed < len(functions):
+        logger.warning("only %d of %d execution environments warmed up", warmed, len(functions))
 
 
 def _stop_and_read_buffer(stack: Any, out: dict[str, Any], timeout: int) -> set[str]:
