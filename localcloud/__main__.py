@@ -1,4 +1,4 @@
-"""`python -m localcloud <command>`: each command lives in its own module with `main(argv) -> int`."""
+"""`python -m localcloud <command>`: each command is a module with `main(argv) -> int`."""
 from __future__ import annotations
 
 import importlib
