@@ -178,8 +178,15 @@ class Engine:
         mocks = _DeployMocks(self, state, preview)
         monitor = _RequestCapture(mocks)
         mocks.monitor = monitor
-        outputs = run_program(self.project_dir, self.stack, mocks, preview=preview,
-                              config_overrides=self.config_overrides, monitor=monitor)
+        try:
+            outputs = run_program(self.project_dir, self.stack, mocks, preview=preview,
+                                  config_overrides=self.config_overrides, monitor=monitor)
+        except BaseException:
+            # The SDK reports whichever registration it awaits first; the cause is the first
+            # failure, the others only say they stopped because of it.
+            if mocks.failed is not None:
+                raise mocks.failed from None
+            raise
         gone = set(state.resources) - mocks.seen
         for record in state.deletion_order(gone):
             if preview:

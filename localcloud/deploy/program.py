@@ -83,6 +83,10 @@ def run_program(
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             try:
+                # The SDK's set of outstanding output tasks is shared by every thread: tasks
+                # a failed run left behind belong to a dead loop and would never finish.
+                with settings.SETTINGS.lock:
+                    settings.SETTINGS.outputs.clear()
                 settings.ROOT.set(None)
                 set_all_config(config, [])
                 pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=preview,
