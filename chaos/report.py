@@ -66,8 +66,8 @@ def summary_markdown(doc: dict[str, Any]) -> str:
     lines += [
         "",
         "| experiment | pattern | fault | verdict | sent | processed | dead-lettered | lost |"
-        " duplicates | alarms (expected / observed s) | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " duplicates | settled s (budget) | alarms (expected / observed s) | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         alarms = (
@@ -80,7 +80,8 @@ def summary_markdown(doc: dict[str, Any]) -> str:
         lines.append(
             f"| {r['name']} | {r['pattern']} | {r['fault']} | **{r['verdict']}** |"
             f" {r['sent']} | {r['processed']} | {r['dead_lettered']} | {r['lost']} |"
-            f" {r['duplicates']} | {alarms} | {r['wall_time_s']} |"
+            f" {r['duplicates']} | {r.get('settled_after_s')} ({r.get('budget_s')}) | {alarms} |"
+            f" {r['wall_time_s']} |"
         )
     failing = [r for r in rows if r["verdict"] != "pass"]
     if failing:

@@ -62,6 +62,7 @@ class Context:
     progress: Progress
     extra_guards: tuple[str, ...] = ()
     cancel: threading.Event | None = None  # set on Ctrl-C: stop waiting, roll back, report
+    settled_after: list[float | None] = field(default_factory=list)  # per AwaitSettled, seconds
     tokens: list[str] = field(default_factory=list)
     sent: list[SentEvent] = field(default_factory=list)
     labels: dict[str, str] = field(
@@ -230,15 +231,19 @@ def _await(ctx: Context, step: AwaitSettled, timeout: float, final: bool) -> Obs
         )
 
     ctx.progress(f"waiting up to {timeout:.0f}s for {len(accepted)} events to settle")
+    t0 = time.monotonic()
     try:
-        return poll_until(
+        observed = poll_until(
             lambda: ctx.observe(accepted),
             done,
             timeout=timeout,
             what=f"{ctx.exp.name}: events settled",
             check=ctx.check_guards,
         )
+        ctx.settled_after.append(round(time.monotonic() - t0, 1))
+        return observed
     except PollTimeoutError as exc:
+        ctx.settled_after.append(None)
         if not final:
             ctx.verdicts.append(Verdict("stage settled", False, [str(exc)]))
             raise
