@@ -97,10 +97,14 @@ def test_dlq_alarm_fires_on_one_message_within_budget_and_clears_after_drain(
     assert alarm_note["Trigger"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm_note["AlarmArn"].endswith(f":alarm:{name}")
     history = cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate")
-    assert [i["HistorySummary"] for i in history["AlarmHistoryItems"]] == [
-        "Alarm updated from ALARM to OK",
-        "Alarm updated from INSUFFICIENT_DATA to ALARM",
-    ]
+    summaries = [i["HistorySummary"] for i in history["AlarmHistoryItems"]]  # newest first
+    assert summaries[0] == "Alarm updated from ALARM to OK"
+    # Directly from INSUFFICIENT_DATA, or via OK when a loaded machine delivered the message
+    # after the alarm's first period closed (a period of zeros is OK, as on AWS).
+    assert summaries[1:] in (
+        ["Alarm updated from INSUFFICIENT_DATA to ALARM"],
+        ["Alarm updated from OK to ALARM", "Alarm updated from INSUFFICIENT_DATA to OK"],
+    ), summaries
 
 
 # The CloudWatch guide's tables (oldest datapoint first; 0 ok, X breaching, - missing),
