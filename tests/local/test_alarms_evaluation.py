@@ -140,7 +140,7 @@ def test_m_of_n_and_every_treat_missing_data_mode(cloud: Any, aws: Any) -> None:
     cw = aws("cloudwatch")
     grace = cloud.cloudwatch.evaluator.grace
     # Leave room before the next boundary so every alarm is created and fed before it.
-    wait_for(lambda: 0.5 < time.time() % PERIOD < 5, timeout=PERIOD, what="start of a period")
+    wait_for(lambda: 0.3 < time.time() % PERIOD < 3, timeout=PERIOD, what="start of a period")
     boundary = math.ceil(time.time() / PERIOD) * PERIOD  # first evaluation of the new alarms
     namespace = unique("Guide")
     expected: dict[str, str] = {}
