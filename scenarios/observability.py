@@ -124,8 +124,10 @@ def _variant(stack: Any, tap: SlowApiTap, variant: str, offsets: list[float],
     if variant == "direct":
         # Three attempts of at most one timeout each, AWS's ~60 s and ~120 s retry delays at
         # the cloud's time scale, and EventBridge's own retries of the invoke.
+        # An event may also wait in Lambda's async queue up to MaximumEventAgeInSeconds (60 s
+        # locally). A deadline, not a wait: polling stops once every id is accounted for.
         scale = params["time_scale"]
-        patience = 3 * timeout + 180 * scale + 60 * scale + 10
+        patience = 3 * timeout + 180 * scale + 60 * scale + 60 + 30
     else:
         patience = params["load_seconds"] if drain_seconds is None else drain_seconds
     settled = base.settle(accounted, deadline=load_end + patience)
