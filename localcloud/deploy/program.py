@@ -95,6 +95,11 @@ def run_program(
                 loop.close()
             except BaseException as exc:  # handed to the caller's thread below
                 failure.append(exc)
+                # The abandoned registrations fail too ("stopped at an earlier error"); their
+                # futures are never awaited, which asyncio would print at garbage collection.
+                loop.set_exception_handler(
+                    lambda _loop, context: logger.debug("after a failed run: %s",
+                                                        context.get("message")))
 
         added = str(project_dir) not in sys.path
         if added:
