@@ -72,8 +72,7 @@ def _start_cloud(console: Console, time_scale: float | None, timings: dict[str, 
 
     with console.status("starting the local cloud"):
         t0 = time.monotonic()
-        kwargs = {} if time_scale is None else {"time_scale": time_scale}
-        cloud = localcloud.start(**kwargs)
+        cloud = localcloud.start(time_scale=time_scale)
         timings["start cloud"] = time.monotonic() - t0
     console.print(f"local cloud on {cloud.endpoint} (time scale {cloud.clock.time_scale}: "
                   "AWS's fixed retry delays are compressed, the stack's own settings are not)")

@@ -266,7 +266,8 @@ class _DeployMocks(Mocks):
             raise DeployError(f"{args.typ} {args.name!r}: reading or importing an existing "
                               "resource (.get / import) is not emulated")
         key = (self.monitor.make_urn(request.parent, request.type, request.name)
-               if request is not None else f"{args.typ}::{args.name}")
+               if request is not None and self.monitor is not None
+               else f"{args.typ}::{args.name}")
         if key in self.seen:
             raise DeployError(f"duplicate resource registration {key}")
         self.seen.add(key)

@@ -74,7 +74,8 @@ def run_program(
             runpy.run_path(str(main), run_name="__main__")
             root = settings.get_root_resource()
             exports = dict(getattr(root, "outputs", {}) or {})
-            result.update(_sync_await(pulumi.Output.from_input(exports).future()) or {})
+            resolved: Any = _sync_await(pulumi.Output.from_input(exports).future())
+            result.update(resolved or {})
 
         def in_own_loop() -> None:
             # A fresh thread and event loop per run: when a run fails, the SDK leaves

@@ -47,10 +47,10 @@ class RestApi(Handler):
         if inp.get("endpointConfiguration"):
             kwargs["endpointConfiguration"] = {"types": list(inp["endpointConfiguration"]
                                                              .get("types") or ["EDGE"])}
-        api = ctx.client("apigateway").create_rest_api(name=res.physical_name, **kwargs)
+        api = ctx.client("apigateway").create_rest_api(name=res.physical, **kwargs)
         api_id = api["id"]
         return api_id, {
-            "name": res.physical_name,
+            "name": res.physical,
             "rootResourceId": api["rootResourceId"],
             "executionArn": f"arn:aws:execute-api:{ctx.region}:{ctx.account_id}:{api_id}",
             "arn": f"arn:aws:apigateway:{ctx.region}::/restapis/{api_id}",
@@ -67,9 +67,9 @@ class RestApi(Handler):
             raise RuntimeError(f"cannot update {sorted(unsupported)} in place")
         ops = {paths[k]: res.inputs.get(k) for k in changed}
         if "name" in changed:
-            ops["/name"] = res.physical_name
+            ops["/name"] = res.physical
         ctx.client("apigateway").update_rest_api(restApiId=rid, patchOperations=_replace_ops(ops))
-        return {**old, "name": res.physical_name}
+        return {**old, "name": res.physical}
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("apigateway").delete_rest_api(restApiId=rid))
@@ -254,8 +254,8 @@ class ApiKey(Handler):
         kwargs = pick(inp, {"description": "description", "value": "value",
                             "customerId": "customerId"})
         out = ctx.client("apigateway").create_api_key(
-            name=res.physical_name, enabled=bool(inp.get("enabled", True)), **kwargs)
-        return out["id"], {"name": res.physical_name, "value": out["value"],
+            name=res.physical, enabled=bool(inp.get("enabled", True)), **kwargs)
+        return out["id"], {"name": res.physical, "value": out["value"],
                            "arn": f"arn:aws:apigateway:{ctx.region}::/apikeys/{out['id']}"}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
@@ -266,9 +266,9 @@ class ApiKey(Handler):
         if "enabled" in changed and res.inputs.get("enabled") is None:
             ops["/enabled"] = True
         if "name" in changed:
-            ops["/name"] = res.physical_name
+            ops["/name"] = res.physical
         ctx.client("apigateway").update_api_key(apiKey=rid, patchOperations=_replace_ops(ops))
-        return {**old, "name": res.physical_name}
+        return {**old, "name": res.physical}
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("apigateway").delete_api_key(apiKey=rid))
@@ -303,8 +303,8 @@ class UsagePlan(Handler):
         if inp.get("quotaSettings"):
             kwargs["quota"] = pick(inp["quotaSettings"], {"limit": "limit", "offset": "offset",
                                                           "period": "period"})
-        out = ctx.client("apigateway").create_usage_plan(name=res.physical_name, **kwargs)
-        return out["id"], {"name": res.physical_name,
+        out = ctx.client("apigateway").create_usage_plan(name=res.physical, **kwargs)
+        return out["id"], {"name": res.physical,
                            "arn": f"arn:aws:apigateway:{ctx.region}::/usageplans/{out['id']}"}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
@@ -312,7 +312,7 @@ class UsagePlan(Handler):
         inp = res.inputs
         ops: dict[str, Any] = {}
         if "name" in changed:
-            ops["/name"] = res.physical_name
+            ops["/name"] = res.physical
         if "description" in changed:
             ops["/description"] = inp.get("description")
         if "productCode" in changed:
@@ -324,7 +324,7 @@ class UsagePlan(Handler):
                     ops[f"{prefix}/{field}"] = (inp.get(key) or {}).get(field)
         ctx.client("apigateway").update_usage_plan(usagePlanId=rid,
                                                    patchOperations=_replace_ops(ops))
-        return {**old, "name": res.physical_name}
+        return {**old, "name": res.physical}
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("apigateway").delete_usage_plan(usagePlanId=rid))

@@ -56,17 +56,17 @@ class Function(Handler):
         code = zip_bytes(res.inputs["code"], ctx.base_dir)
         lam = ctx.client("lambda")
         lam.create_function(
-            FunctionName=res.physical_name,
+            FunctionName=res.physical,
             Code={"ZipFile": code},
             Architectures=list(res.inputs.get("architectures") or ["x86_64"]),
             Publish=bool(res.inputs.get("publish", False)),
             **_function_config(res.inputs),
         )
         lam.get_waiter("function_active_v2").wait(
-            FunctionName=res.physical_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            FunctionName=res.physical, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
         )
         self._concurrency(ctx, res)
-        return res.physical_name, self._outputs(ctx, res.physical_name, code)
+        return res.physical, self._outputs(ctx, res.physical, code)
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -97,7 +97,7 @@ class Function(Handler):
 
     @staticmethod
     def _concurrency(ctx: Context, res: Planned, rid: str | None = None) -> None:
-        name = rid or res.physical_name
+        name = rid or res.physical
         reserved = num(res.inputs.get("reservedConcurrentExecutions", -1))
         lam = ctx.client("lambda")
         # -1 is pulumi-aws's "unreserved".
@@ -284,10 +284,10 @@ class Permission(Handler):
                                    "principalOrgId": "PrincipalOrgID",
                                    "functionUrlAuthType": "FunctionUrlAuthType"})
         ctx.client("lambda").add_permission(
-            FunctionName=res.inputs["function"], StatementId=res.physical_name,
+            FunctionName=res.inputs["function"], StatementId=res.physical,
             Action=res.inputs["action"], Principal=res.inputs["principal"], **kwargs)
-        return res.physical_name, {"function": res.inputs["function"],
-                                   "statementId": res.physical_name}
+        return res.physical, {"function": res.inputs["function"],
+                                   "statementId": res.physical}
 
     def physical_name(self, name: str, inputs: Mapping[str, Any],
                       previous: str | None) -> str | None:

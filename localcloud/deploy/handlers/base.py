@@ -59,6 +59,13 @@ class Planned:
     inputs: dict[str, Any]
     physical_name: str | None = None  # the explicit or auto-generated name, when the type has one
 
+    @property
+    def physical(self) -> str:
+        """The physical name, for types that have one (a handler bug otherwise)."""
+        if self.physical_name is None:
+            raise DeployError(f"{self.typ} {self.name!r}: no physical name")
+        return self.physical_name
+
 
 class Handler:
     typ: ClassVar[str]

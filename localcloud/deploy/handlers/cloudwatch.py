@@ -55,7 +55,7 @@ class MetricAlarm(Handler):
     name_max = 255
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
-        return res.physical_name, self._put(ctx, res)
+        return res.physical, self._put(ctx, res)
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -75,9 +75,9 @@ class MetricAlarm(Handler):
         if inp.get("metricQueries"):
             kwargs["Metrics"] = [_metric_query(q) for q in inp["metricQueries"]]
         cw = ctx.client("cloudwatch")
-        cw.put_metric_alarm(AlarmName=res.physical_name, **kwargs)
-        alarm = cw.describe_alarms(AlarmNames=[res.physical_name])["MetricAlarms"][0]
-        return {"arn": alarm["AlarmArn"], "name": res.physical_name}
+        cw.put_metric_alarm(AlarmName=res.physical, **kwargs)
+        alarm = cw.describe_alarms(AlarmNames=[res.physical])["MetricAlarms"][0]
+        return {"arn": alarm["AlarmArn"], "name": res.physical}
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("cloudwatch").delete_alarms(AlarmNames=[rid]))
@@ -94,11 +94,11 @@ class LogGroup(Handler):
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         kwargs = pick(res.inputs, {"kmsKeyId": "kmsKeyId", "logGroupClass": "logGroupClass"})
         logs = ctx.client("logs")
-        logs.create_log_group(logGroupName=res.physical_name, **kwargs)
-        self._retention(ctx, res.physical_name, res.inputs)
-        return res.physical_name, {
-            "name": res.physical_name,
-            "arn": f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{res.physical_name}",
+        logs.create_log_group(logGroupName=res.physical, **kwargs)
+        self._retention(ctx, res.physical, res.inputs)
+        return res.physical, {
+            "name": res.physical,
+            "arn": f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{res.physical}",
             "skipDestroy": bool(res.inputs.get("skipDestroy", False)),
         }
 

@@ -46,7 +46,7 @@ class Table(Handler):
         if inp.get("rangeKey"):
             keys.append({"AttributeName": inp["rangeKey"], "KeyType": "RANGE"})
         kwargs: dict[str, Any] = {
-            "TableName": res.physical_name,
+            "TableName": res.physical,
             "KeySchema": keys,
             "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]}
                                      for a in inp.get("attributes") or []],
@@ -71,10 +71,10 @@ class Table(Handler):
                                  "tableClass": "TableClass"}))
         ddb = ctx.client("dynamodb")
         ddb.create_table(**kwargs)
-        ddb.get_waiter("table_exists").wait(TableName=res.physical_name,
+        ddb.get_waiter("table_exists").wait(TableName=res.physical,
                                             WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-        self._extras(ctx, res.physical_name, inp, set(inp))
-        return res.physical_name, self._outputs(ctx, res.physical_name)
+        self._extras(ctx, res.physical, inp, set(inp))
+        return res.physical, self._outputs(ctx, res.physical)
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -168,7 +168,7 @@ class ScalingPolicy(Handler):
     name_max = 255
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
-        return res.physical_name, self._put(ctx, res)
+        return res.physical, self._put(ctx, res)
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -185,9 +185,9 @@ class ScalingPolicy(Handler):
             kwargs["StepScalingPolicyConfiguration"] = pascal(
                 inp["stepScalingPolicyConfiguration"])
         out = ctx.client("application-autoscaling").put_scaling_policy(
-            PolicyName=res.physical_name, ServiceNamespace=inp["serviceNamespace"],
+            PolicyName=res.physical, ServiceNamespace=inp["serviceNamespace"],
             ResourceId=inp["resourceId"], ScalableDimension=inp["scalableDimension"], **kwargs)
-        return {"arn": out["PolicyARN"], "name": res.physical_name,
+        return {"arn": out["PolicyARN"], "name": res.physical,
                 "alarmArns": [a["AlarmARN"] for a in out.get("Alarms", [])],
                 "serviceNamespace": inp["serviceNamespace"], "resourceId": inp["resourceId"],
                 "scalableDimension": inp["scalableDimension"]}

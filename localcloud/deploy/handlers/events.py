@@ -25,9 +25,9 @@ class EventBus(Handler):
                                    "kmsKeyIdentifier": "KmsKeyIdentifier"})
         if res.inputs.get("deadLetterConfig"):
             kwargs["DeadLetterConfig"] = pascal(res.inputs["deadLetterConfig"])
-        arn = ctx.client("events").create_event_bus(Name=res.physical_name,
+        arn = ctx.client("events").create_event_bus(Name=res.physical,
                                                     **kwargs)["EventBusArn"]
-        return res.physical_name, {"arn": arn, "name": res.physical_name}
+        return res.physical, {"arn": arn, "name": res.physical}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -53,8 +53,8 @@ class EventRule(Handler):
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         arn = self._put(ctx, res)
         bus = _bus(res.inputs)
-        rid = res.physical_name if bus == "default" else f"{bus}/{res.physical_name}"
-        return rid, {"arn": arn, "name": res.physical_name, "eventBusName": bus}
+        rid = res.physical if bus == "default" else f"{bus}/{res.physical}"
+        return rid, {"arn": arn, "name": res.physical, "eventBusName": bus}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class EventRule(Handler):
                             "scheduleExpression": "ScheduleExpression",
                             "description": "Description", "roleArn": "RoleArn"})
         state = inp.get("state") or ("DISABLED" if inp.get("isEnabled") is False else "ENABLED")
-        return ctx.client("events").put_rule(Name=res.physical_name, EventBusName=_bus(inp),
+        return ctx.client("events").put_rule(Name=res.physical, EventBusName=_bus(inp),
                                              State=state, **kwargs)["RuleArn"]
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
@@ -97,9 +97,9 @@ class EventTarget(Handler):
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         self._put(ctx, res)
         bus, rule = _bus(res.inputs), res.inputs["rule"]
-        rid = (f"{rule}-{res.physical_name}" if bus == "default"
-               else f"{bus}/{rule}/{res.physical_name}")
-        return rid, {"targetId": res.physical_name, "rule": rule, "eventBusName": bus}
+        rid = (f"{rule}-{res.physical}" if bus == "default"
+               else f"{bus}/{rule}/{res.physical}")
+        return rid, {"targetId": res.physical, "rule": rule, "eventBusName": bus}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class EventTarget(Handler):
     @staticmethod
     def _put(ctx: Context, res: Planned) -> None:
         inp = res.inputs
-        target: dict[str, Any] = {"Id": res.physical_name, "Arn": inp["arn"]}
+        target: dict[str, Any] = {"Id": res.physical, "Arn": inp["arn"]}
         target.update(pick(inp, {"roleArn": "RoleArn", "input": "Input",
                                  "inputPath": "InputPath"}))
         if inp.get("inputTransformer"):

@@ -25,11 +25,11 @@ class Role(Handler):
         kwargs = pick(res.inputs, {"description": "Description", "path": "Path",
                                    "maxSessionDuration": "MaxSessionDuration",
                                    "permissionsBoundary": "PermissionsBoundary"})
-        role = iam.create_role(RoleName=res.physical_name,
+        role = iam.create_role(RoleName=res.physical,
                                AssumeRolePolicyDocument=_doc(res.inputs["assumeRolePolicy"]),
                                **kwargs)["Role"]
-        self._attachments(ctx, res.physical_name, res.inputs, {})
-        return res.physical_name, {"arn": role["Arn"], "name": res.physical_name,
+        self._attachments(ctx, res.physical, res.inputs, {})
+        return res.physical, {"arn": role["Arn"], "name": res.physical,
                                    "uniqueId": role["RoleId"],
                                    "createDate": str(role["CreateDate"])}
 
@@ -93,9 +93,9 @@ class RolePolicy(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         role = res.inputs["role"]
-        ctx.client("iam").put_role_policy(RoleName=role, PolicyName=res.physical_name,
+        ctx.client("iam").put_role_policy(RoleName=role, PolicyName=res.physical,
                                           PolicyDocument=_doc(res.inputs["policy"]))
-        return f"{role}:{res.physical_name}", {"name": res.physical_name}
+        return f"{role}:{res.physical}", {"name": res.physical}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -131,10 +131,10 @@ class Policy(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         kwargs = pick(res.inputs, {"description": "Description", "path": "Path"})
-        pol = ctx.client("iam").create_policy(PolicyName=res.physical_name,
+        pol = ctx.client("iam").create_policy(PolicyName=res.physical,
                                               PolicyDocument=_doc(res.inputs["policy"]),
                                               **kwargs)["Policy"]
-        return pol["Arn"], {"arn": pol["Arn"], "name": res.physical_name,
+        return pol["Arn"], {"arn": pol["Arn"], "name": res.physical,
                             "policyId": pol["PolicyId"]}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],

@@ -58,9 +58,9 @@ class Topic(Handler):
                       if res.inputs.get(k) is not None}
         if res.inputs.get("fifoTopic"):
             attributes["FifoTopic"] = "true"
-        arn = ctx.client("sns").create_topic(Name=res.physical_name,
+        arn = ctx.client("sns").create_topic(Name=res.physical,
                                              Attributes=attributes)["TopicArn"]
-        return arn, {"arn": arn, "name": res.physical_name, "owner": ctx.account_id}
+        return arn, {"arn": arn, "name": res.physical, "owner": ctx.account_id}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:

@@ -51,8 +51,8 @@ class Queue(Handler):
         if res.inputs.get("fifoQueue"):
             attributes["FifoQueue"] = "true"
         sqs = ctx.client("sqs")
-        url = sqs.create_queue(QueueName=res.physical_name, Attributes=attributes)["QueueUrl"]
-        return url, self._outputs(ctx, url, res.physical_name)
+        url = sqs.create_queue(QueueName=res.physical, Attributes=attributes)["QueueUrl"]
+        return url, self._outputs(ctx, url, res.physical)
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
                changed: set[str]) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class Queue(Handler):
                 if current.get("Attributes", {}).get("Policy"):
                     attributes["Policy"] = current["Attributes"]["Policy"]
             sqs.set_queue_attributes(QueueUrl=rid, Attributes=attributes)
-        return self._outputs(ctx, rid, res.physical_name)
+        return self._outputs(ctx, rid, res.physical)
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         ignore_missing(lambda: ctx.client("sqs").delete_queue(QueueUrl=rid))

@@ -19,18 +19,18 @@ class Stream(Handler):
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
         kinesis = ctx.client("kinesis")
-        kwargs: dict[str, Any] = {"StreamName": res.physical_name}
+        kwargs: dict[str, Any] = {"StreamName": res.physical}
         mode = (inp.get("streamModeDetails") or {}).get("streamMode") or "PROVISIONED"
         kwargs["StreamModeDetails"] = {"StreamMode": mode}
         if mode == "PROVISIONED":
             kwargs["ShardCount"] = num(inp.get("shardCount") or 1)
         kinesis.create_stream(**kwargs)
-        kinesis.get_waiter("stream_exists").wait(StreamName=res.physical_name,
+        kinesis.get_waiter("stream_exists").wait(StreamName=res.physical,
                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-        self._settings(ctx, res.physical_name, inp, set(inp), current_retention=24)
-        arn = kinesis.describe_stream_summary(StreamName=res.physical_name)[
+        self._settings(ctx, res.physical, inp, set(inp), current_retention=24)
+        arn = kinesis.describe_stream_summary(StreamName=res.physical)[
             "StreamDescriptionSummary"]["StreamARN"]
-        return arn, {"arn": arn, "name": res.physical_name,
+        return arn, {"arn": arn, "name": res.physical,
                      "retentionPeriod": num(inp.get("retentionPeriod") or 24)}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
@@ -80,10 +80,10 @@ class StateMachine(Handler):
         kwargs = pick(inp, {"type": "type", "publish": "publish"})
         kwargs.update(self._configs(inp))
         out = ctx.client("stepfunctions").create_state_machine(
-            name=res.physical_name, definition=inp["definition"], roleArn=inp["roleArn"],
+            name=res.physical, definition=inp["definition"], roleArn=inp["roleArn"],
             **kwargs)
         arn = out["stateMachineArn"]
-        return arn, {"arn": arn, "name": res.physical_name, "status": "ACTIVE",
+        return arn, {"arn": arn, "name": res.physical, "status": "ACTIVE",
                      "creationDate": str(out.get("creationDate", "")),
                      "stateMachineVersionArn": out.get("stateMachineVersionArn", "")}
 
