@@ -138,8 +138,10 @@ def conservation(
     if max_duplicates is not None and duplicates > max_duplicates:
         problems.append(f"{duplicates} duplicates (allowed {max_duplicates})")
     if failed_sends:
+        why = sorted({s["detail"][:160] for s in sent if s["id"] in failed_sends})[:3]
         problems.append(
-            f"{len(failed_sends)} sends failed (not counted as sent): {_ids(failed_sends)}"
+            f"{len(failed_sends)} sends failed (not counted as sent): {_ids(failed_sends)};"
+            f" errors: {'; '.join(why)}"
         )
     processed_ids = {i for i in ids if any(p.startswith("processed:") for p in places.get(i, ()))}
     dead_ids = {i for i in ids if any(not p.startswith("processed:") for p in places.get(i, ()))}

@@ -63,6 +63,8 @@ class Context:
     extra_guards: tuple[str, ...] = ()
     cancel: threading.Event | None = None  # set on Ctrl-C: stop waiting, roll back, report
     settled_after: list[float | None] = field(default_factory=list)  # per AwaitSettled, seconds
+    notes: list[str] = field(default_factory=list)  # what the method's calls answered
+    watch: dict[str, str] = field(default_factory=dict)  # every queue to look in: url -> envelope
     tokens: list[str] = field(default_factory=list)
     sent: list[SentEvent] = field(default_factory=list)
     labels: dict[str, str] = field(
@@ -127,7 +129,10 @@ class Context:
         return {s["id"]: self.accepted(s["id"], overrides) for s in self.sent}
 
     def observe(self, accepted: dict[str, Accepted]) -> Observed:
+        # Every queue the experiment's events could reach, not only the accepted ones, so an
+        # event in the wrong queue is reported there (misplaced) instead of as lost.
         places = {p for alts in accepted.values() for alt in alts for p in alt}
+        places |= {place(envelope, url) for url, envelope in self.watch.items()}
         obs = Observed()
         for p in sorted(places):
             envelope, where = p.split(":", 1)
@@ -158,13 +163,22 @@ class Context:
 
 def _expected_value(ctx: Context, want: Any) -> Any:
     if isinstance(want, FromOutput):
-        return int(ctx.resolve(want.path)) + want.plus
+        value = int(ctx.resolve(want.path)) + want.plus
+        if not want.at_least:
+            return value
+
+        def at_least(got: Any, bound: int = value) -> bool:
+            return isinstance(got, int) and got >= bound
+
+        at_least.__doc__ = f"at least {value}"
+        return at_least
     if isinstance(want, Contains):
+        texts = (want.text, *want.alternatives)
 
-        def contains(got: Any, text: str = want.text) -> bool:
-            return isinstance(got, str) and text in got
+        def contains(got: Any) -> bool:
+            return isinstance(got, str) and any(t in got for t in texts)
 
-        contains.__doc__ = f"a string containing {want.text!r}"
+        contains.__doc__ = "a string containing " + " or ".join(repr(t) for t in texts)
         return contains
     if isinstance(want, Present):
 
@@ -262,6 +276,7 @@ def _invoke_sync(ctx: Context, step: InvokeSync) -> None:
         FunctionName=name, Payload=json.dumps(payload).encode()
     )
     body = resp["Payload"].read()
+    ctx.notes.append(f"{name} answered: {body[:500].decode(errors='replace')}")
     if resp.get("FunctionError"):
         raise ChaosError(f"{name} failed: {body[:300]!r}")
 

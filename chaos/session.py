@@ -38,8 +38,15 @@ SETTLE_FACTOR = 2.0
 def watched_queues(ctx: Context) -> dict[str, str]:
     """queue URL -> envelope kind, for every queue this experiment's events may end in."""
     out: dict[str, str] = {}
-    routes = ctx.stack.outputs.get(keys.ROUTES, {}).get(ctx.exp.pattern, {})
-    for route in routes.values():
+    all_routes = ctx.stack.outputs.get(keys.ROUTES, {})
+    # A pattern's own key, and per-part keys such as "fan_out:<subscriber>".
+    routes = [
+        route
+        for key, by_failure in all_routes.items()
+        if key == ctx.exp.pattern or key.startswith(f"{ctx.exp.pattern}:")
+        for route in by_failure.values()
+    ]
+    for route in routes:
         for target in [route, *(route.get("also") or [])]:
             if target.get("queue_url"):
                 out[target["queue_url"]] = target["envelope"]
@@ -152,6 +159,7 @@ def run_experiment(
     budget = 0.0
     try:
         queues = watched_queues(ctx)
+        ctx.watch = dict(queues)
         _steady_state(ctx, queues)
         budget = settle_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale) + exp.extra_seconds
         started = time.time()
@@ -213,6 +221,7 @@ def run_experiment(
         "settled_after_s": ctx.settled_after[-1] if ctx.settled_after else None,
         "wall_time_s": round(time.monotonic() - t0, 2),
         "verdicts": [v.message() for v in ctx.verdicts],
+        "notes": ctx.notes,
         "error": error,
         "timeline": _timeline(ctx, observed, alarm_rows, started),
     }

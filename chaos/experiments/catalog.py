@@ -56,7 +56,9 @@ CATALOG: tuple[Experiment, ...] = (
             failure="function_error",
             envelope={
                 "condition": "RetriesExhausted",
-                "approximate_invoke_count": FromOutput("async_function.maximum_retry_attempts", 1),
+                "approximate_invoke_count": FromOutput(
+                    "async_function.maximum_retry_attempts", 1, at_least=True
+                ),
             },
             alarms=(
                 AlarmExpect(
@@ -116,7 +118,11 @@ CATALOG: tuple[Experiment, ...] = (
         ),
         expect=Expect(
             failure="downstream_throttle",
-            envelope={"error_message": Contains("ProvisionedThroughputExceeded")},
+            # The SDK retries the throttle with backoff (DynamoDB: 10 attempts), which can
+            # outlast a short function timeout: either error is the throttle's doing.
+            envelope={
+                "error_message": Contains("ProvisionedThroughputExceeded", ("Task timed out",))
+            },
             alarms=(
                 AlarmExpect(
                     "ride_records.alarms.dlq", Budget("async", "ride_records.function.name")

@@ -28,9 +28,10 @@ class Budget:
 
 @dataclass(frozen=True)
 class Contains:
-    """Expected envelope field: a string containing `text`."""
+    """Expected envelope field: a string containing `text` (or any of `alternatives`)."""
 
     text: str
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class FromOutput:
 
     path: str
     plus: int = 0
+    at_least: bool = False  # a lower bound (throttled attempts also count as invocations)
 
 
 @dataclass(frozen=True)
