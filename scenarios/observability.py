@@ -13,7 +13,8 @@ and delay is divided by F (phases, slow API delays, delivery waits and HTTP
 timeout, function timeouts, and the local cloud's time scale 1/F for AWS's fixed
 async retry delays). Concurrency is rate x time, so it falls by F too: the
 mapping's MaximumConcurrency and the usage-plan burst (a count) are divided by F
-(not below AWS's minimum of 2, and 1). Requests total about 11,850 / F. The ratios
+(not below AWS's minimum of 2, and 1), and function timeouts stay >= 3 s (see
+`parameters`). Requests total about 11,850 / F. The ratios
 that set the story (offered call rate / plan rate; MaximumConcurrency / service
 time against the plan rate) are those of the seed.
 """
@@ -47,7 +48,10 @@ def parameters(compress: float) -> dict[str, Any]:
     if not math.isfinite(compress) or compress < 1:
         raise base.ScenarioError(f"--compress must be a number >= 1, got {compress!r}")
     f = compress
-    timeout = max(1, math.ceil(SEED["function_timeout"] / f))
+    # Not below 3 s: delivery keeps 1 s of its time back for its own bookkeeping and starts no
+    # attempt with less than that left (functions/delivery SAFETY_SECONDS), so a 1 s function
+    # would never call the API at all.
+    timeout = max(3, math.ceil(SEED["function_timeout"] / f))
     overrides = {
         "slowApiFailureRate": SEED["failure_rate"],
         "slowApiMinDelay": round(SEED["min_delay"] / f, 4),
