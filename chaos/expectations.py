@@ -99,8 +99,17 @@ def conservation(
     rejected = [
         s["id"] for s in sent if not s["ok"] and rejected_place in accepted.get(s["id"], [])
     ]
-    ids = [s["id"] for s in sent if s["ok"]]
-    failed_sends = [s["id"] for s in sent if not s["ok"] and s["id"] not in rejected]
+    # A send that reported an error but whose event arrived anyway (an API answering 5xx after
+    # it published) was sent: judged like the others, and not an "unexpected" message.
+    arrived_anyway = [
+        s["id"] for s in sent if not s["ok"] and s["id"] not in rejected and places.get(s["id"])
+    ]
+    ids = [s["id"] for s in sent if s["ok"]] + arrived_anyway
+    failed_sends = [
+        s["id"]
+        for s in sent
+        if not s["ok"] and s["id"] not in rejected and s["id"] not in arrived_anyway
+    ]
     sent_set = set(ids)
     lost, misplaced, two_places = [], [], []
     duplicates = 0
@@ -156,6 +165,7 @@ def conservation(
         "unexpected": len(unexpected),
         "failed_sends": len(failed_sends),
         "rejected": len(rejected),
+        "arrived_despite_send_error": len(arrived_anyway),
         "extra_processed": len(extra_processed),
         "lost_ids": sorted(lost),
     }

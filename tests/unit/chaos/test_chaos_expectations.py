@@ -181,3 +181,11 @@ def test_poll_until_stops_at_once_on_a_guard() -> None:
 
     with pytest.raises(GuardAlarmError, match="guard-alarm"):
         ex.poll_until(lambda: 1, lambda v: False, timeout=30, what="x", check=guard)
+
+
+def test_a_send_that_errored_but_arrived_counts_as_sent() -> None:
+    # An API may answer 5xx after it published: the event is judged, not "unexpected".
+    obs = ex.Observed(processed={"qw": {"a": 1}})
+    v = ex.conservation(sent("a", ok=False), {"a": [frozenset({PROCESSED})]}, obs)
+    assert v.passed, v.message()
+    assert v.figures["arrived_despite_send_error"] == 1 and v.figures["sent"] == 1
