@@ -54,12 +54,14 @@ def run(options: argparse.Namespace) -> Path:
     module = observability if options.scenario == "observability" else reliability
     compress = options.compress or module.DEFAULT_COMPRESS
     params = module.parameters(compress)
+    run_dir = base.new_run_dir(Path(options.reports), options.scenario)
+    # Every dead letter as read (with its error attributes), for a look at why it failed.
+    params["record_to"] = run_dir / "dead_letters.jsonl"
     variants = options.variants.split(",") if options.variants else list(module.VARIANTS)
     unknown = [v for v in variants if v not in module.VARIANTS]
     if unknown:
         raise base.ScenarioError(
             f"unknown variant(s) {unknown}; choose from {list(module.VARIANTS)}")
-    run_dir = base.new_run_dir(Path(options.reports), options.scenario)
     with tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir, \
             base.local_deployment(time_scale=params["time_scale"], state_dir=Path(state_dir),
                                   say=print) as deployment:

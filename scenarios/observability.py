@@ -120,7 +120,7 @@ def _variant(stack: Any, tap: SlowApiTap, variant: str, offsets: list[float],
 
     def accounted() -> bool:
         for name, url in dlqs.items():
-            dead[name].extend(base.drain_ids(stack, url))
+            dead[name].extend(base.drain_ids(stack, url, params.get("record_to")))
         delivered.update(probes.ledger(stack, table, pattern))
         return accepted <= delivered | {i for ids in dead.values() for i in ids}
 

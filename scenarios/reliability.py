@@ -85,7 +85,7 @@ def _variant(stack: Any, variant: str, offsets: list[float], params: dict[str, A
 
     def accounted() -> bool:
         for name, url in dlqs.items():
-            dead[name].extend(base.drain_ids(stack, url))
+            dead[name].extend(base.drain_ids(stack, url, params.get("record_to")))
         written.update(probes.ledger(stack, table, pattern))
         return accepted <= written | {i for ids in dead.values() for i in ids}
 
