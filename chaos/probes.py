@@ -112,12 +112,21 @@ def peek_queue(stack: Stack, queue_url: str) -> list[dict[str, Any]]:
     for i in range(0, len(messages), 10):
         chunk = messages[i : i + 10]
         with aws_call(queue_url, "sqs:ChangeMessageVisibilityBatch"):
-            sqs.change_message_visibility_batch(
+            resp = sqs.change_message_visibility_batch(
                 QueueUrl=queue_url,
                 Entries=[
                     {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
                     for n, m in enumerate(chunk)
                 ],
+            )
+        if resp.get("Failed"):
+            # Not fatal (they reappear after PEEK_VISIBILITY), but a consumer would wait for them.
+            logger.warning(
+                "%s: %d peeked messages stay hidden for up to %ds: %s",
+                queue_url,
+                len(resp["Failed"]),
+                PEEK_VISIBILITY,
+                resp["Failed"][:3],
             )
     return messages
 
