@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud import moto_reach_event_sources as reach
 from localcloud.event_sources.base import (
     ClientFactory,
     InvokeFn,
@@ -44,6 +43,7 @@ from localcloud.event_sources.base import (
     endpoint_client_factory,
     time_scale_of,
 )
+from localcloud.moto_reach import event_sources as reach
 
 logger = logging.getLogger(__name__)
 

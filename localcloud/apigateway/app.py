@@ -31,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 from localcloud.apigateway import MOUNT_PREFIX
 from localcloud.apigateway.router import match_route
 from localcloud.apigateway.throttle import TokenBucket
-from localcloud.cloudwatch import _moto
+from localcloud.moto_reach import cloudwatch as _moto
 
 logger = logging.getLogger(__name__)
 

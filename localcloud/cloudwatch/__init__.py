@@ -9,11 +9,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from localcloud.cloudwatch import _moto
 from localcloud.cloudwatch.actions import TransitionRecorder
 from localcloud.cloudwatch.evaluator import AlarmEvaluator, alarm_budget
 from localcloud.cloudwatch.history import AlarmHistory
 from localcloud.cloudwatch.sqs_metrics import SqsMetricSampler
+from localcloud.moto_reach import cloudwatch as _moto
 
 __all__ = [
     "AlarmEvaluator",

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.cloudwatch import _moto
 from localcloud.cloudwatch.history import AlarmHistory, iso
+from localcloud.moto_reach import cloudwatch as _moto
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.cloudwatch import _moto, rules
+from localcloud.cloudwatch import rules
 from localcloud.cloudwatch.history import iso
+from localcloud.moto_reach import cloudwatch as _moto
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.cloudwatch import _moto
+from localcloud.moto_reach import cloudwatch as _moto
 
 logger = logging.getLogger(__name__)
 

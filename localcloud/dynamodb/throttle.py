@@ -26,9 +26,9 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from localcloud import metrics
-from localcloud.cloudwatch import _moto
 from localcloud.dynamodb import capacity
 from localcloud.dynamodb.limits import TableLimits
+from localcloud.moto_reach import cloudwatch as _moto
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from localcloud import moto_reach_event_sources as reach
+from localcloud.moto_reach import event_sources as reach
 
 from .base import ClientFactory, InvokeFn, MappingSpec, Stoppable
 from .exceptions import MappingConfigError

@@ -15,7 +15,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud import moto_reach_event_sources as reach
+from localcloud.moto_reach import event_sources as reach
 
 logger = logging.getLogger(__name__)
 

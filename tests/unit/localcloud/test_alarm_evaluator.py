@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud.cloudwatch import _moto
 from localcloud.cloudwatch.actions import TransitionRecorder
 from localcloud.cloudwatch.evaluator import AlarmEvaluator
 from localcloud.cloudwatch.history import AlarmHistory
 from localcloud.cloudwatch.sqs_metrics import SqsMetricSampler
+from localcloud.moto_reach import cloudwatch as _moto
 
 REGION = "us-east-1"
 T0 = 1_800_000_000.0  # a multiple of 10 s

@@ -1,4 +1,4 @@
-"""Every moto reach in localcloud/cloudwatch/_moto.py, so a moto upgrade fails here, loudly."""
+"""Every moto reach in localcloud/moto_reach/cloudwatch.py, so a moto upgrade fails here, loudly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import moto
 import pytest
 from moto import mock_aws
 
-from localcloud.cloudwatch import _moto
+from localcloud.moto_reach import cloudwatch as _moto
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -25,7 +25,7 @@ def aws() -> Iterator[Any]:
 
 
 def test_moto_is_the_pinned_version() -> None:
-    assert moto.__version__ == "5.2.5", "re-check every reach in localcloud/cloudwatch/_moto.py"
+    assert moto.__version__ == "5.2.5", "re-check each reach in localcloud/moto_reach/cloudwatch.py"
 
 
 def test_cloudwatch_reaches(aws: Any) -> None:

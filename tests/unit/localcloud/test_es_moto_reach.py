@@ -15,7 +15,7 @@ from moto.events.models import Rule
 from moto.kinesis.models import Stream
 from moto.sqs.models import Queue, sqs_backends
 
-from localcloud import moto_reach_event_sources as reach
+from localcloud.moto_reach import event_sources as reach
 
 ACCOUNT = "210987654321"
 REGION = "us-east-1"

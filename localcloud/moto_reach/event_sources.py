@@ -1,8 +1,8 @@
-"""Reaches into moto 5.2.5 internals for the event sources (to merge into moto_reach.py).
+"""Reaches into moto 5.2.5 internals for the event sources (part of localcloud.moto_reach).
 
 Each function here touches a moto private (a backend dict, a model attribute,
 a method swapped at class level); tests/local/test_moto_reach.py and
-tests/unit/localcloud/test_moto_reach_event_sources.py fail loudly when an
+tests/unit/localcloud/test_es_moto_reach.py fail loudly when an
 upgrade moves one of them. moto is pinned ==5.2.5 for this reason.
 """
 

@@ -1,7 +1,7 @@
 """Every reach into moto internals made by metrics, alarms, API Gateway and DynamoDB capacity.
 
-Kept apart (until core's localcloud/moto_reach.py takes them) so a moto upgrade
-breaks here, loudly, and nowhere else: moto is pinned ==5.2.5 and
+Part of the localcloud.moto_reach package, so a moto upgrade breaks here,
+loudly, and nowhere else: moto is pinned ==5.2.5 and
 tests/unit/localcloud/test_alarm_moto.py covers each function.
 """
 from __future__ import annotations

@@ -1,7 +1,11 @@
-"""Every reach into moto's internals, in one place (moto is pinned ==5.2.5).
+"""Every reach into moto's internals, in one package (moto is pinned ==5.2.5).
 
-Each function here has a test in tests/local/test_moto_reach.py that fails
-loudly when a moto upgrade moves what it relies on.
+This module holds the core's reaches (Lambda invoke, SNS, Step Functions, server
+switches); `event_sources` holds those of the SQS/Kinesis pollers and EventBridge,
+`cloudwatch` those of metrics, alarms, API Gateway and DynamoDB capacity. Each
+function has a test (tests/local/test_moto_reach.py,
+tests/unit/localcloud/test_es_moto_reach.py, tests/unit/localcloud/test_alarm_moto.py)
+that fails loudly when a moto upgrade moves what it relies on.
 """
 
 from __future__ import annotations
