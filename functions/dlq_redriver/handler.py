@@ -43,6 +43,10 @@ DEFAULT_MAX_MESSAGES = 100
 DEFAULT_VISIBILITY_TIMEOUT = 30
 # Stop receiving when less than this is left: each move needs a few SDK calls.
 RESERVE_MILLIS = 3000
+# ...but never keep back more than 1/RESERVE_DIVISOR of the time the invocation started
+# with: with a short timeout (3 s is Lambda's default) a fixed 3 s reserve would
+# stop before the first receive and report {"moved": 0} on a full DLQ.
+RESERVE_DIVISOR = 4
 SQS_MAX_ATTRIBUTES = 10
 
 _sends = 0  # bumped by send_copy only when it really sends (a replay returns the stored result)
@@ -96,8 +100,9 @@ def redrive(
     report: SourceReport = {"dlq_url": dlq_url, "moved": 0, "failed": 0, "skipped": 0}
     seen: set[str] = set()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
+    reserve = min(RESERVE_MILLIS, remaining() // RESERVE_DIVISOR) if remaining else 0
     while len(seen) < max_messages:
-        if remaining is not None and remaining() < RESERVE_MILLIS:
+        if remaining is not None and remaining() < reserve:
             logger.warning("stopping early: the invocation is running out of time")
             break
         batch = sqs.receive_message(

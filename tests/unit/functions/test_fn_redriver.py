@@ -76,6 +76,18 @@ def _run_crashing_between_send_and_delete(event: dict) -> None:
             handler(event, FakeContext())
 
 
+def test_a_short_timeout_still_moves_the_messages(aws) -> None:
+    # GIVEN three dead-lettered events and Lambda's default 3 s timeout (the local stack's)
+    dlq, source = _queues(aws)
+    for _ in range(3):
+        aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"id": new_id()}))
+    # WHEN the redriver runs with that little time
+    report = handler({"dlq_url": dlq, "source_url": source}, FakeContext(timeout_ms=3000))
+    # THEN the time it keeps in reserve does not stop it before the first receive
+    assert report["moved"] == 3
+    assert len(_drain(aws, source)) == 3
+
+
 def test_a_crash_between_send_and_delete_does_not_duplicate(idempotent) -> None:
     # GIVEN one dead-lettered event and the process dying right after its send
     aws = idempotent
