@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
 from . import invokes
 from .archive import fingerprint, is_asset_or_archive
 from .exceptions import DeployError, ResourceError, StaleState
 from .handlers import HANDLERS, Context, Planned, handler_for
+from .handlers.base import error_code
 from .program import project_name, run_program
 from .state import Record, StackState
 
@@ -120,6 +122,9 @@ class Engine:
         self.config_overrides = dict(config_overrides or {})
         self.hook = hook
         self.progress = progress
+        # {key: physical name} of creates an interrupted run left pending: this run reuses
+        # the name, and may adopt a resource of that name as its own.
+        self.interrupted: dict[str, str] = {}
 
     def load_state(self) -> StackState:
         return StackState.load(self.state_dir, self.stack)
@@ -220,8 +225,9 @@ class Engine:
         if self.hook and step.action != "same":
             self.hook(step.key, step.action)
 
-    @staticmethod
-    def _report_pending(state: StackState) -> None:
+    def _report_pending(self, state: StackState) -> None:
+        self.interrupted = {op["key"]: op["physical_name"] for op in state.pending
+                            if op.get("op") == "create" and op.get("physical_name")}
         for op in state.pending:
             logger.warning("an earlier run was interrupted during %s of %s (%s): that resource "
                            "may exist in the local cloud without being in the state file",
@@ -352,13 +358,20 @@ class _DeployMocks(Mocks):
         if self.preview:
             self.steps.append(step)
             return None, {}
+        interrupted = self.engine.interrupted.get(key)
         planned = Planned(args.typ, args.name, inputs,
-                          handler.physical_name(args.name, inputs, None))
+                          handler.physical_name(args.name, inputs, interrupted))
         self.state.pending.append({"key": key, "op": "create",
                                    "physical_name": planned.physical_name})
         self.state.save()
         try:
-            rid, outputs = handler.create(self.engine.ctx, planned)
+            try:
+                rid, outputs = handler.create(self.engine.ctx, planned)
+            except ClientError as exc:
+                adopted = self._adopt(handler, key, planned, exc, interrupted)
+                if adopted is None:
+                    raise
+                rid, outputs = adopted
         except Exception as exc:
             raise ResourceError(key, "create", exc) from exc
         self.state.pending.pop()
@@ -368,6 +381,23 @@ class _DeployMocks(Mocks):
                         **_flags(options))
         self._save(record, step)
         return rid, {**inputs, **outputs}
+
+    def _adopt(self, handler: Any, key: str, planned: Planned, exc: ClientError,
+                interrupted: str | None) -> tuple[str, dict[str, Any]] | None:
+        """The existing resource, when the create failed only because it already exists and
+        it is this stack's own: botocore retried the call (a read timeout after the cloud had
+        created it), or an interrupted run's pending create named it. Names are per stack,
+        so either is proof; any other conflict stays a failure."""
+        if planned.physical_name is None or error_code(exc) not in handler.already_exists:
+            return None
+        retries = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
+        if retries == 0 and interrupted != planned.physical_name:
+            return None
+        why = (f"botocore retried the create {retries} time(s)" if retries
+               else "an interrupted run's create of it was pending")
+        logger.warning("%s: %s already exists and %s; adopting it", key,
+                       planned.physical_name, why)
+        return handler.adopt(self.engine.ctx, planned)
 
     def _save(self, record: Record, step: Step) -> None:
         self.steps.append(step)
@@ -394,6 +424,7 @@ def _flags(options: Mapping[str, Any]) -> dict[str, bool]:
     return {"protect": options["protect"], "retain_on_delete": options["retain_on_delete"]}
 
 
+READ_TIMEOUT = 300  # seconds
 _CLIENTS: dict[tuple[str, str], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -413,9 +444,13 @@ def _boto3_factory(endpoint: str) -> Callable[[str], Any]:
                         aws_access_key_id="test", aws_secret_access_key="test",
                         region_name="us-east-1")
                 session = _CLIENTS[("", "session")]
+                # A long read timeout: a loaded local cloud can take over botocore's 60 s
+                # default, and a create retried after timing out finds what the first
+                # attempt made (the engine adopts it; see _DeployMocks._adopt).
                 _CLIENTS[key] = session.client(
                     service, endpoint_url=endpoint,
-                    config=Config(retries={"mode": "standard", "max_attempts": 3}))
+                    config=Config(retries={"mode": "standard", "max_attempts": 3},
+                                  connect_timeout=10, read_timeout=READ_TIMEOUT))
             return _CLIENTS[key]
 
     return factory

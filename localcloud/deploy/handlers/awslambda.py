@@ -48,6 +48,7 @@ class Function(Handler):
     ignores = frozenset({"vpcConfig", "skipDestroy"})
     replace_on = frozenset({"name", "packageType"})
     name_input = "name"
+    already_exists = frozenset({"ResourceConflictException"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         if res.inputs.get("packageType", "Zip") != "Zip" or "code" not in res.inputs:
@@ -62,6 +63,14 @@ class Function(Handler):
             Publish=bool(res.inputs.get("publish", False)),
             **_function_config(res.inputs),
         )
+        return self._finish(ctx, res, code)
+
+    def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
+        # The same zip the create call sent: a retried create carried exactly these inputs.
+        return self._finish(ctx, res, zip_bytes(res.inputs["code"], ctx.base_dir))
+
+    def _finish(self, ctx: Context, res: Planned, code: bytes) -> tuple[str, dict[str, Any]]:
+        lam = ctx.client("lambda")
         lam.get_waiter("function_active_v2").wait(
             FunctionName=res.physical, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
         )

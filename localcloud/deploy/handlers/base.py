@@ -78,6 +78,10 @@ class Handler:
     # (as pulumi-aws does); None for types without a name.
     name_input: ClassVar[str | None] = None
     name_max: ClassVar[int] = 64
+    # Error codes the create call answers when its physical name is taken. The engine then
+    # calls `adopt` if the resource is provably this stack's own (a retried or interrupted
+    # create of that very name); any other conflict fails the run as before.
+    already_exists: ClassVar[frozenset[str]] = frozenset()
 
     def check(self, name: str, inputs: Mapping[str, Any]) -> None:
         unknown = set(inputs) - self.applies - self.ignores - COMMON_IGNORED
@@ -112,6 +116,11 @@ class Handler:
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError
+
+    def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]] | None:
+        """Finish creating `res` from the existing resource of its physical name, as `create`
+        would after its create call; None when this type cannot adopt."""
+        return None
 
     def update(
         self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]

@@ -90,11 +90,15 @@ class LogGroup(Handler):
     replace_on = frozenset({"name", "namePrefix", "logGroupClass"})
     name_input = "name"
     name_max = 512
+    already_exists = frozenset({"ResourceAlreadyExistsException"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         kwargs = pick(res.inputs, {"kmsKeyId": "kmsKeyId", "logGroupClass": "logGroupClass"})
         logs = ctx.client("logs")
         logs.create_log_group(logGroupName=res.physical, **kwargs)
+        return self.adopt(ctx, res)
+
+    def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         self._retention(ctx, res.physical, res.inputs)
         return res.physical, {
             "name": res.physical,

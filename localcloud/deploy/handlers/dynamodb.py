@@ -37,6 +37,7 @@ class Table(Handler):
                             "globalSecondaryIndexes", "attributes"})
     name_input = "name"
     name_max = 255
+    already_exists = frozenset({"ResourceInUseException"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
@@ -69,8 +70,12 @@ class Table(Handler):
                                           **pick(sse, {"kmsKeyArn": "KMSMasterKeyId"})}
         kwargs.update(pick(inp, {"deletionProtectionEnabled": "DeletionProtectionEnabled",
                                  "tableClass": "TableClass"}))
+        ctx.client("dynamodb").create_table(**kwargs)
+        return self.adopt(ctx, res)
+
+    def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
+        inp = res.inputs
         ddb = ctx.client("dynamodb")
-        ddb.create_table(**kwargs)
         ddb.get_waiter("table_exists").wait(TableName=res.physical,
                                             WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         self._extras(ctx, res.physical, inp, set(inp))

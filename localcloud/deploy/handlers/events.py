@@ -18,6 +18,7 @@ class EventBus(Handler):
     replace_on = frozenset({"name", "eventSourceName"})
     name_input = "name"
     name_max = 256
+    already_exists = frozenset({"ResourceAlreadyExistsException"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         kwargs = pick(res.inputs, {"description": "Description",
@@ -27,6 +28,10 @@ class EventBus(Handler):
             kwargs["DeadLetterConfig"] = pascal(res.inputs["deadLetterConfig"])
         arn = ctx.client("events").create_event_bus(Name=res.physical,
                                                     **kwargs)["EventBusArn"]
+        return res.physical, {"arn": arn, "name": res.physical}
+
+    def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
+        arn = ctx.client("events").describe_event_bus(Name=res.physical)["Arn"]
         return res.physical, {"arn": arn, "name": res.physical}
 
     def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],

@@ -19,6 +19,7 @@ class Role(Handler):
                          "forceDetachPolicies", "inlinePolicies", "managedPolicyArns"})
     replace_on = frozenset({"name", "namePrefix", "path"})
     name_input = "name"
+    already_exists = frozenset({"EntityAlreadyExists"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         iam = ctx.client("iam")
@@ -28,6 +29,13 @@ class Role(Handler):
         role = iam.create_role(RoleName=res.physical,
                                AssumeRolePolicyDocument=_doc(res.inputs["assumeRolePolicy"]),
                                **kwargs)["Role"]
+        return self._finish(ctx, res, role)
+
+    def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
+        return self._finish(ctx, res, ctx.client("iam").get_role(RoleName=res.physical)["Role"])
+
+    def _finish(self, ctx: Context, res: Planned,
+                role: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         self._attachments(ctx, res.physical, res.inputs, {})
         return res.physical, {"arn": role["Arn"], "name": res.physical,
                                    "uniqueId": role["RoleId"],

@@ -15,6 +15,7 @@ class Stream(Handler):
     replace_on = frozenset({"name"})
     name_input = "name"
     name_max = 128
+    already_exists = frozenset({"ResourceInUseException"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
@@ -25,9 +26,20 @@ class Stream(Handler):
         if mode == "PROVISIONED":
             kwargs["ShardCount"] = num(inp.get("shardCount") or 1)
         kinesis.create_stream(**kwargs)
+        return self._finish(ctx, res, current_retention=24)
+
+    def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
+        summary = ctx.client("kinesis").describe_stream_summary(StreamName=res.physical)
+        return self._finish(ctx, res, num(summary["StreamDescriptionSummary"][
+            "RetentionPeriodHours"]))
+
+    def _finish(self, ctx: Context, res: Planned,
+                current_retention: int) -> tuple[str, dict[str, Any]]:
+        inp = res.inputs
+        kinesis = ctx.client("kinesis")
         kinesis.get_waiter("stream_exists").wait(StreamName=res.physical,
                                                  WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-        self._settings(ctx, res.physical, inp, set(inp), current_retention=24)
+        self._settings(ctx, res.physical, inp, set(inp), current_retention=current_retention)
         arn = kinesis.describe_stream_summary(StreamName=res.physical)[
             "StreamDescriptionSummary"]["StreamARN"]
         return arn, {"arn": arn, "name": res.physical,
