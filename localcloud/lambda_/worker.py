@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's init phase limit
+# A local-cloud setting, not an AWS one: a loaded machine (2-core CI running tests) can take
+# seconds to import Powertools and boto3 in a cold worker, which AWS's hosts do not.
+INIT_TIMEOUT_ENV = "LOCALCLOUD_INIT_TIMEOUT"
+STDERR_TAIL_LINES = 20
 END_MARKER = "END RequestId: "
 
 LogSink = Callable[[str], None]
@@ -39,6 +43,20 @@ class WorkerTimedOut(Exception):
     pass
 
 
+def init_timeout_seconds() -> float:
+    """The init phase limit: $LOCALCLOUD_INIT_TIMEOUT seconds, else Lambda's 10 s."""
+    raw = os.environ.get(INIT_TIMEOUT_ENV, "")
+    if not raw:
+        return INIT_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"${INIT_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ValueError(f"${INIT_TIMEOUT_ENV}={raw!r} must be more than 0 seconds")
+    return value
+
+
 class Worker:
     """One warm execution environment for one function configuration."""
 
@@ -50,6 +68,7 @@ class Worker:
         self._log_lock = threading.Condition()
         self._ended: set[str] = set()
         self._current_lines: list[str] = []
+        self._logs_closed = False
         self.started_at = time.monotonic()
         self.invocations = 0
         self.idle_since = time.monotonic()
@@ -72,7 +91,19 @@ class Worker:
         threading.Thread(
             target=self._read_logs, daemon=True, name=f"lambda-logs-{self.pid}"
         ).start()
-        ready = self._next_answer(max(INIT_TIMEOUT_SECONDS, float(spec.timeout)))
+        # As on Lambda, an init that overruns 10 s is retried within the first invoke, so
+        # the function's own timeout applies when it is longer.
+        limit = max(init_timeout_seconds(), float(spec.timeout))
+        try:
+            ready = self._next_answer(limit)
+        except (WorkerTimedOut, WorkerDied) as exc:
+            self.kill()
+            what = (f"timed out after {limit:g} s (the init limit: ${INIT_TIMEOUT_ENV} or "
+                    "Lambda's 10 s, or the function timeout when longer)"
+                    if isinstance(exc, WorkerTimedOut) else
+                    f"exited with code {self.proc.returncode} before reporting ready")
+            raise type(exc)(f"worker for {spec.name} {what}; "
+                            f"{self._stderr_tail()}") from None
         if not json.loads(ready).get("ready"):
             self.kill()
             raise WorkerDied(f"worker for {spec.name} did not report ready: {ready!r}")
@@ -97,7 +128,17 @@ class Worker:
             except Exception:
                 logger.exception("log sink failed for %s", self.spec.name)
         with self._log_lock:
+            self._logs_closed = True
             self._log_lock.notify_all()
+
+    def _stderr_tail(self) -> str:
+        """The last lines the (dead) worker wrote to stderr, once its pipe has drained."""
+        with self._log_lock:
+            self._log_lock.wait_for(lambda: self._logs_closed, timeout=2.0)
+            lines = self._current_lines[-STDERR_TAIL_LINES:]
+        if not lines:
+            return "its stderr was empty"
+        return "its stderr ended with:\n" + "\n".join(lines)
 
     def _next_answer(self, timeout: float) -> str:
         try:

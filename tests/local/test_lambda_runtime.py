@@ -6,7 +6,10 @@ import json
 import threading
 from datetime import UTC
 
+import pytest
 from botocore.exceptions import ClientError
+
+from localcloud.lambda_.worker import INIT_TIMEOUT_ENV, init_timeout_seconds
 
 PID = """
 import os
@@ -158,3 +161,56 @@ def test_worker_cap_retires_the_least_recently_used_idle_worker(cloud, aws, make
         assert runtime.worker_count() == runtime.max_workers  # ...by retiring an idle worker
     finally:
         runtime.max_workers = saved
+
+
+SLOW_INIT = """
+import sys, time
+print("loading a large model", file=sys.stderr, flush=True)
+time.sleep(60)
+def handler(event, context):
+    return "never"
+"""
+
+EXITS_IN_INIT = """
+import os, sys
+print("no route to the config store", file=sys.stderr, flush=True)
+os._exit(3)
+"""
+
+
+def _start_failure(cloud, name: str) -> str:
+    # One attempt: botocore would retry the 500, starting another worker each time.
+    lam = cloud.client("lambda", retries={"total_max_attempts": 1})
+    with pytest.raises(ClientError) as info:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    assert info.value.response["Error"]["Code"] == "ServiceException"
+    return str(info.value)
+
+
+def test_worker_missing_the_init_limit_says_who_what_limit_and_stderr(
+    cloud, make_function, monkeypatch
+):
+    monkeypatch.setenv(INIT_TIMEOUT_ENV, "1")
+    name = make_function(SLOW_INIT, timeout=1)
+    message = _start_failure(cloud, name)
+    assert name in message and "timed out after 1 s" in message, message
+    assert INIT_TIMEOUT_ENV in message and "loading a large model" in message, message
+    assert cloud.lambdas.warm_workers(name) == []
+
+
+def test_worker_exiting_during_init_gives_its_code_and_stderr(cloud, make_function):
+    name = make_function(EXITS_IN_INIT)
+    message = _start_failure(cloud, name)
+    assert name in message and "exited with code 3" in message, message
+    assert "no route to the config store" in message, message
+
+
+def test_init_limit_setting_is_validated(monkeypatch):
+    monkeypatch.delenv(INIT_TIMEOUT_ENV, raising=False)
+    assert init_timeout_seconds() == 10.0
+    monkeypatch.setenv(INIT_TIMEOUT_ENV, "2.5")
+    assert init_timeout_seconds() == 2.5
+    for bad in ("soon", "0", "-1"):
+        monkeypatch.setenv(INIT_TIMEOUT_ENV, bad)
+        with pytest.raises(ValueError, match=INIT_TIMEOUT_ENV):
+            init_timeout_seconds()
