@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test test-unit bench scenario-observability scenario-reliability lint clean
+.PHONY: venv demo test test-unit test-scenarios bench scenario-observability scenario-reliability lint clean
 
 venv: $(VENV)/.installed
 
@@ -24,6 +24,10 @@ test-unit: venv
 
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-only -p no:cacheprovider -s
+
+# The seed scenarios at a tiny scale, in their own pytest process (they start their own cloud).
+test-scenarios: venv
+	FAILMODES_SCENARIO_TESTS=1 $(PY) -m pytest tests/local/test_scenarios.py
 
 # The seed scenarios, compressed in time (reports/scenarios/<run-id>/); F=... sets the factor.
 scenario-observability: venv
