@@ -12,6 +12,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +29,14 @@ def pytest_collection_modifyitems(
     """`test_tail_*` tests wait on a stack's own long setting (MaximumEventAgeInSeconds is at
     least 60 s on AWS, and is never compressed): their scenario starts with the session (see
     `_start_long_scenarios_early`) and they run last, so the wait overlaps everything else."""
+    # Last of tests/local, not of the whole session: tests/unit's mock_aws resets moto's
+    # process-wide backends on exit, which would delete the tail scenarios' resources.
+    here = Path(__file__).parent
     tail = [item for item in items if item.name.startswith("test_tail_")]
-    items[:] = [item for item in items if not item.name.startswith("test_tail_")] + tail
+    rest = [item for item in items if not item.name.startswith("test_tail_")]
+    local = [i for i, item in enumerate(rest) if here in Path(str(item.path)).parents]
+    cut = local[-1] + 1 if local else len(rest)
+    items[:] = rest[:cut] + tail + rest[cut:]
 
 
 LONG_SCENARIOS = ("event_age_scenario",)
@@ -47,10 +54,26 @@ def _start_long_scenarios_early(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue(name)
 
 
+_RUNNING: list[localcloud.LocalCloud] = []
+
+
 @pytest.fixture(scope="session")
 def cloud() -> Iterator[localcloud.LocalCloud]:
     with localcloud.start(time_scale=TEST_TIME_SCALE) as running:
+        _RUNNING.append(running)
         yield running
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the session cloud when tests/local ends, not when the session does: its pollers
+    and alarm evaluator act on moto's process-wide backends, which the mock_aws tests after
+    it share (a guard alarm set there was re-evaluated by this cloud's evaluator)."""
+    here = Path(__file__).parent
+    if _RUNNING and (nextitem is None or here not in Path(str(nextitem.path)).parents):
+        for running in _RUNNING:
+            running.stop()  # safe twice: the session fixture's exit stops it again
+        _RUNNING.clear()
 
 
 @pytest.fixture
