@@ -82,6 +82,17 @@ def aws(cloud: localcloud.LocalCloud) -> Callable[..., Any]:
     return cloud.client
 
 
+@pytest.fixture
+def delete_new_mappings(aws: Callable[..., Any]) -> Iterator[None]:
+    """Mappings made by a test stop with it, so idle pollers don't load the shared cloud."""
+    lam = aws("lambda")
+    before = {m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]}
+    yield
+    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+        if mapping["UUID"] not in before:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

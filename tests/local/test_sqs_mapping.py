@@ -12,18 +12,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.local
-
-
-@pytest.fixture(autouse=True)
-def _delete_new_mappings(aws):  # type: ignore[no-untyped-def]
-    """Mappings made by a test stop with it, so idle pollers don't load the shared cloud."""
-    lam = aws("lambda")
-    before = {m["UUID"] for m in lam.list_event_source_mappings()["EventSourceMappings"]}
-    yield
-    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
-        if mapping["UUID"] not in before:
-            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+pytestmark = [pytest.mark.local, pytest.mark.usefixtures("delete_new_mappings")]
 
 
 RECORDER = """
