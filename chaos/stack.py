@@ -28,6 +28,7 @@ from components import outputs as keys
 logger = logging.getLogger(__name__)
 
 LOCAL_STATE_DIR = ".localcloud"
+POOL_CONNECTIONS = 32  # HTTP connections per client: at least drive()'s threads
 # The local cloud accepts any credentials; these are used only when an endpoint is set and none are.
 _TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -48,7 +49,10 @@ class Stack:
             if service not in self._clients:
                 kwargs: dict[str, Any] = {
                     "region_name": self.region,
-                    "config": Config(retries={"mode": "standard", "max_attempts": 5}),
+                    # Traffic drivers send from up to 32 threads on one client; botocore's default
+                    # pool of 10 would discard (and re-open) connections under that.
+                    "config": Config(retries={"mode": "standard", "max_attempts": 5},
+                                     max_pool_connections=POOL_CONNECTIONS),
                 }
                 if self.endpoint:
                     kwargs["endpoint_url"] = self.endpoint

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import requests.adapters
 
 from chaos.errors import ChaosError, FaultValueError
-from chaos.stack import Stack
+from chaos.stack import POOL_CONNECTIONS, Stack
 from chaos.types import SentEvent
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,10 @@ def stepfunctions_driver(stack: Stack, state_machine_arn: str) -> Send:
 
 def api_driver(url: str, api_key: str | None, *, timeout: float = 35.0) -> Send:
     session = requests.Session()
+    # As many pooled connections as drive() may use threads (requests keeps 10 by default).
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_CONNECTIONS)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     headers = {"content-type": "application/json"}
     if api_key:
         headers["x-api-key"] = api_key
