@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
 from localcloud import clock, extensions, moto_reach
+from localcloud.lambda_ import limits as lambda_limits
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ class _QuietHandler(moto_reach.request_handler_class()):  # type: ignore[misc]
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+class CloudAlreadyRunningError(RuntimeError):
+    """`start()` while another local cloud runs in the same process."""
 
 
 class LocalCloud:
@@ -112,6 +117,17 @@ class LocalCloud:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalCloud:
+        running = moto_reach.active_cloud()
+        if running is not None:
+            # moto keeps its backends per process: a second cloud would serve the same queues,
+            # tables and functions, and each cloud's pollers and alarm evaluator would act on
+            # the other's resources (seen as lost and duplicated events). One per process.
+            raise CloudAlreadyRunningError(
+                f"a local cloud already runs in this process on {running.endpoint}; moto's "
+                "backends are process-wide, so a second cloud would share (and poll) its "
+                "resources. Stop it first, or start the other cloud in its own process "
+                "(python -m localcloud serve)."
+            )
         began = time.perf_counter()
         moto_reach.configure_moto_before_backends()
         self._moto_app = moto_reach.moto_wsgi_app()
@@ -246,6 +262,7 @@ class LocalCloud:
             "moto_version": moto_reach.moto_version(),
             "mounts": [prefix for prefix, _ in self._mounts],
             "lambda_max_workers": self.lambdas.pool.max_workers if self.lambdas else None,
+            "host_limits": lambda_limits.current(),
             "extensions": list(extensions.INSTALLERS),
         }
 

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from localcloud.lambda_ import limits
 from localcloud.lambda_.destinations import Destinations
 from localcloud.lambda_.types import (
     FunctionSpec,
@@ -42,7 +43,6 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_EVENT_AGE = 21600
 RETRY_DELAYS = (60.0, 120.0)  # before retry 1 and retry 2, in AWS seconds
 THROTTLE_BACKOFF_MIN, THROTTLE_BACKOFF_MAX = 1.0, 300.0
-MAX_PARALLEL_ATTEMPTS = 32  # local cap on threads running attempts; concurrency limits still apply
 
 
 @dataclass
@@ -74,7 +74,9 @@ class AsyncInvoker:
         self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
-        self._pool = ThreadPoolExecutor(MAX_PARALLEL_ATTEMPTS, thread_name_prefix="lambda-async")
+        # At most this many attempts run at once (a host limit, see limits.py); the rest wait.
+        self._pool = ThreadPoolExecutor(limits.async_concurrency(),
+                                        thread_name_prefix="lambda-async")
         self._thread = threading.Thread(
             target=self._schedule, name="lambda-async-scheduler", daemon=True
         )

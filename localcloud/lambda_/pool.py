@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 
+from localcloud.lambda_ import limits
 from localcloud.lambda_.types import FunctionSpec
 from localcloud.lambda_.worker import Worker
 
@@ -19,23 +19,11 @@ logger = logging.getLogger(__name__)
 IDLE_WORKER_SECONDS = 120.0
 REAP_INTERVAL_SECONDS = 5.0
 # Each worker is a process (~40 MB): a local machine cannot hold AWS's 1000 environments, so
-# beyond this many the least recently used idle worker is retired first (see checkout).
-MAX_WORKERS_ENV = "LOCALCLOUD_MAX_WORKERS"
-DEFAULT_MAX_WORKERS = 32
+# beyond a cap the least recently used idle worker is retired first (see checkout).
+MAX_WORKERS_ENV = limits.MAX_WORKERS_ENV
+DEFAULT_MAX_WORKERS = limits.DEFAULT_MAX_WORKERS
 MAX_CAPACITY_WAIT_SECONDS = 5.0
-
-
-def max_workers() -> int:
-    raw = os.environ.get(MAX_WORKERS_ENV, "")
-    if not raw:
-        return DEFAULT_MAX_WORKERS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"${MAX_WORKERS_ENV}={raw!r} is not an integer") from None
-    if value < 1:
-        raise ValueError(f"${MAX_WORKERS_ENV}={raw!r} must be at least 1")
-    return value
+max_workers = limits.max_workers
 
 
 class WorkerPool:

@@ -20,15 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from localcloud.lambda_ import limits
 from localcloud.lambda_.types import FunctionSpec
 
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
-INIT_TIMEOUT_SECONDS = 10.0  # Lambda's init phase limit
-# A local-cloud setting, not an AWS one: a loaded machine (2-core CI running tests) can take
-# seconds to import Powertools and boto3 in a cold worker, which AWS's hosts do not.
-INIT_TIMEOUT_ENV = "LOCALCLOUD_INIT_TIMEOUT"
+INIT_TIMEOUT_SECONDS = limits.DEFAULT_INIT_TIMEOUT  # Lambda's init phase limit
+INIT_TIMEOUT_ENV = limits.INIT_TIMEOUT_ENV  # see localcloud/lambda_/limits.py
 STDERR_TAIL_LINES = 20
 END_MARKER = "END RequestId: "
 
@@ -43,18 +42,7 @@ class WorkerTimedOut(Exception):
     pass
 
 
-def init_timeout_seconds() -> float:
-    """The init phase limit: $LOCALCLOUD_INIT_TIMEOUT seconds, else Lambda's 10 s."""
-    raw = os.environ.get(INIT_TIMEOUT_ENV, "")
-    if not raw:
-        return INIT_TIMEOUT_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"${INIT_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
-    if not value > 0:
-        raise ValueError(f"${INIT_TIMEOUT_ENV}={raw!r} must be more than 0 seconds")
-    return value
+init_timeout_seconds = limits.init_timeout_seconds
 
 
 class Worker:
