@@ -6,6 +6,6 @@ with localcloud.start() as cloud:
 
 from __future__ import annotations
 
-from localcloud.server import LocalCloud, start
+from localcloud.server import CloudAlreadyRunningError, LocalCloud, start
 
-__all__ = ["LocalCloud", "start"]
+__all__ = ["CloudAlreadyRunningError", "LocalCloud", "start"]

@@ -172,9 +172,27 @@ def test_a_bad_extension_entry_fails_start_and_leaves_nothing_running(monkeypatc
     from localcloud import extensions, moto_reach
 
     monkeypatch.setattr(extensions, "INSTALLERS", ["localcloud.clock"])
+    # As if the session cloud were not running (one cloud per process is allowed).
+    monkeypatch.setattr(moto_reach, "_active", [])
     port = _free_port()
     with pytest.raises(ValueError, match="'localcloud.clock' is not 'module:function'"):
         localcloud.start(port=port)
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0  # the port was released
+    assert moto_reach.active_cloud() is None
+
+
+def test_a_second_cloud_in_the_same_process_is_refused(cloud):
+    import pytest
+
+    import localcloud
+    from localcloud import moto_reach
+
+    # GIVEN the session cloud running, WHEN another is started in this process
+    port = _free_port()
+    with pytest.raises(localcloud.CloudAlreadyRunningError, match=cloud.endpoint):
+        localcloud.start(port=port)
+    # THEN it never bound its port and the running cloud is still the active one
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
     assert moto_reach.active_cloud() is cloud
