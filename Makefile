@@ -25,13 +25,14 @@ test-unit: venv
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-only -p no:cacheprovider -s
 
-# The seed scenarios at a tiny scale, in their own pytest process (they start their own cloud).
+# The seed scenarios at a tiny scale, each run by its command in its own process (own cloud).
 test-scenarios: venv
 	FAILMODES_SCENARIO_TESTS=1 $(PY) -m pytest tests/local/test_scenarios.py
 
-# The seed scenarios, compressed in time (reports/scenarios/<run-id>/); F=... sets the factor.
+# The seed scenarios, compressed in time (reports/scenarios/<run-id>/); F=... sets the time
+# factor, R=... the observability scenario's rate divisor.
 scenario-observability: venv
-	$(PY) -m scenarios observability $(if $(F),--compress $(F))
+	$(PY) -m scenarios observability $(if $(F),--compress $(F)) $(if $(R),--rate-scale $(R))
 
 scenario-reliability: venv
 	$(PY) -m scenarios reliability $(if $(F),--compress $(F))

@@ -21,7 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scenarios", description=__doc__)
     parser.add_argument("scenario", choices=("observability", "reliability"))
     parser.add_argument("--compress", type=float, default=None,
-                        help="time-compression factor (observability 10, reliability 6)")
+                        help="time-compression factor (observability 5, reliability 6)")
+    parser.add_argument("--rate-scale", type=float, default=None,
+                        help="observability: divide every rate (arrivals and the usage plan) by "
+                             "this (default 4)")
     parser.add_argument("--max-requests", type=int, default=None,
                         help="cap the requests sent (a smaller run of the same profile)")
     parser.add_argument("--drain", type=float, default=None,
@@ -53,7 +56,13 @@ def run(options: argparse.Namespace) -> Path:
 
     module = observability if options.scenario == "observability" else reliability
     compress = options.compress or module.DEFAULT_COMPRESS
-    params = module.parameters(compress)
+    if options.scenario == "observability":
+        params = module.parameters(compress, options.rate_scale or module.DEFAULT_RATE_SCALE)
+    elif options.rate_scale not in (None, 1):
+        raise base.ScenarioError("--rate-scale is for observability only: the reliability "
+                                 "scenario's rate meets a capacity unit, itself a rate")
+    else:
+        params = module.parameters(compress)
     run_dir = base.new_run_dir(Path(options.reports), options.scenario)
     # Every dead letter as read (with its error attributes), for a look at why it failed.
     params["record_to"] = run_dir / "dead_letters.jsonl"
@@ -64,7 +73,7 @@ def run(options: argparse.Namespace) -> Path:
             f"unknown variant(s) {unknown}; choose from {list(module.VARIANTS)}")
     with tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir, \
             base.local_deployment(time_scale=params["time_scale"], state_dir=Path(state_dir),
-                                  say=print) as deployment:
+                                  say=print, limits=base.HOST_LIMITS) as deployment:
         print(f"deploying the program (emulated deploy), compress {compress:g}x")
         if options.scenario == "observability":
             doc = observability.run(deployment, params, variants=variants,

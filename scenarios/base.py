@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,13 @@ logger = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = PROJECT_DIR / "reports" / "scenarios"
 POLL_SECONDS = 1.0
+# The scenarios' load wants more Lambda concurrency than the local cloud's defaults (32
+# workers, 32 async attempts): with those, the LRU eviction of warm workers at the cap turns
+# into a storm of cold starts on 2 cores, and async events age out waiting for a thread
+# rather than in Lambda's retries. Cold starts all at once also take longer than Lambda's
+# 10 s init limit on such a host, so that limit is relaxed. Recorded in every report.
+HOST_LIMITS = {"LOCALCLOUD_MAX_WORKERS": "160", "LOCALCLOUD_ASYNC_CONCURRENCY": "128",
+               "LOCALCLOUD_INIT_TIMEOUT": "30"}
 
 
 class ScenarioError(RuntimeError):
@@ -70,25 +78,80 @@ class Deployment:
 def local_deployment(
     *, time_scale: float, state_dir: Path, stack_name: str = "local",
     say: Callable[[str], None] = logger.info, destroy: bool = True,
+    limits: Mapping[str, str] | None = None,
 ) -> Iterator[Deployment]:
     """Start a local cloud, hand out a Deployment (deployed on the first `reconfigure`), then
     destroy the stack and stop the cloud whatever happened. `destroy=False` only stops the
     cloud, for a throwaway state directory (the cloud keeps everything in memory)."""
     import localcloud
 
-    say(f"starting the local cloud (time scale {time_scale})")
-    cloud = localcloud.start(time_scale=time_scale)
-    deployment = Deployment(cloud=cloud, stack_name=stack_name, state_dir=state_dir)
-    try:
-        yield deployment
-    finally:
+    with host_limits(limits or {}):
+        say(f"starting the local cloud (time scale {time_scale}, host limits {limits or {}})")
+        cloud = localcloud.start(time_scale=time_scale)
+        deployment = Deployment(cloud=cloud, stack_name=stack_name, state_dir=state_dir)
         try:
-            if destroy and deployment.stack is not None:
-                say("destroying the stack")
-                deployment.engine(deployment.overrides).destroy()
-        except Exception:  # the cloud stops next anyway; a failed destroy must not hide results
-            logger.exception("destroy of stack %s failed", stack_name)
-        cloud.stop()
+            yield deployment
+        finally:
+            try:
+                if destroy and deployment.stack is not None:
+                    say("destroying the stack")
+                    deployment.engine(deployment.overrides).destroy()
+            except Exception:  # the cloud stops next anyway; a failed destroy must not hide
+                logger.exception("destroy of stack %s failed", stack_name)
+            cloud.stop()
+
+
+@contextlib.contextmanager
+def host_limits(limits: Mapping[str, str]) -> Iterator[None]:
+    """Set the local cloud's host limits (localcloud/lambda_/limits.py) for one run, unless
+    the caller's environment already sets them; restore the environment afterwards."""
+    import os
+
+    saved = {name: os.environ.get(name) for name in limits}
+    for name, value in limits.items():
+        os.environ.setdefault(name, str(value))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def warm_up(stack: Stack, environments: Mapping[str, int], deadline_seconds: float = 180.0) -> int:
+    """Start `environments[function]` execution environments of each function before a run's
+    clock starts, by invoking each that many times at once with `{}` (every handler refuses
+    an event without an id, so nothing happens). On a 2-core host, dozens of workers
+    cold-starting at once in the middle of a run slow every invocation past its timeout, a
+    failure AWS's hosts do not have. A cold start that fails is tried again, within a
+    deadline. Returns the environments warmed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lam = stack.client("lambda")
+    deadline = time.monotonic() + deadline_seconds
+
+    def warm(function: str) -> bool:
+        while time.monotonic() < deadline:
+            try:
+                lam.invoke(FunctionName=function, Payload=b"{}")
+                return True
+            except Exception as exc:  # a failed cold start: 5xx from the Invoke API
+                logger.warning("warm-up of %s failed, trying again: %s", function, exc)
+        return False
+
+    calls = [name for name, count in environments.items() for _ in range(count)]
+    with ThreadPoolExecutor(max(1, len(calls))) as pool:
+        warmed = sum(pool.map(warm, calls))
+    if warmed < len(calls):
+        logger.warning("only %d of %d execution environments warmed up", warmed, len(calls))
+    # Metrics are per whole second and a run's are read from 1 s before its start: start the
+    # run in the second after next, so the warm-up's (refused) invocations are not counted.
+    # A wait for the clock itself, not for a condition.
+    now = time.time()
+    time.sleep(math.floor(now) + 2 - now)
+    return warmed
 
 
 # ---- accounting -------------------------------------------------------------------------
@@ -130,6 +193,7 @@ def conservation(
         "dead_lettered": len(dead_ids - processed),
         "buffered": len(buffered - processed - dead_ids),
         "lost": len(accepted - accounted),
+        "lost_ids": sorted(accepted - accounted),
         "processed_and_dead_lettered": len(processed & dead_ids),
         "dlq_messages": {name: len(ids) for name, ids in dead.items()},
         "dlq_duplicates": sum(len(ids) for ids in dead.values()) - len(

@@ -37,7 +37,8 @@ def concurrency_png(doc: dict[str, Any], path: Path) -> Path:
         handles = ax.get_legend_handles_labels()[0] + rates.get_legend_handles_labels()[0]
         labels = ax.get_legend_handles_labels()[1] + rates.get_legend_handles_labels()[1]
         ax.legend(handles, labels, loc="upper left", fontsize=8)
-    fig.suptitle(f"Observability demo replayed, compressed {doc['compress']:g}x")
+    fig.suptitle(f"Observability demo replayed: time /{doc['compress']:g}, "
+                 f"rates /{doc.get('rate_scale', 1):g}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
