@@ -48,7 +48,18 @@ def role(cloud: localcloud.LocalCloud) -> str:
     ]["Arn"]
 
 
-def test_invoke_warm(benchmark, cloud, role):
+def _record(benchmark, bench_results, name: str, cloud: localcloud.LocalCloud) -> None:
+    stats = benchmark.stats.stats
+    figures = {"median_ms": round(stats.median * 1000, 2), "mean_ms": round(stats.mean * 1000, 2),
+               "min_ms": round(stats.min * 1000, 2), "max_ms": round(stats.max * 1000, 2),
+               "rounds": stats.rounds, "cloud_start_seconds": round(cloud.started_in or 0, 3),
+               "cloud_core_start_seconds": round(cloud.core_started_in or 0, 3)}
+    print(f"\n{name}: median {figures['median_ms']} ms (min {figures['min_ms']}, max "
+          f"{figures['max_ms']}) over {stats.rounds} invokes")
+    bench_results(name, figures)
+
+
+def test_invoke_warm(benchmark, cloud, role, bench_results):
     lam = cloud.client("lambda")
     lam.create_function(
         FunctionName="bench-warm",
@@ -63,9 +74,10 @@ def test_invoke_warm(benchmark, cloud, role):
         return lam.invoke(FunctionName="bench-warm", Payload=b'{"id": "w"}')["Payload"].read()
 
     assert json.loads(benchmark(invoke)) == {"id": "w"}
+    _record(benchmark, bench_results, "localcloud_invoke_warm", cloud)
 
 
-def test_invoke_cold(benchmark, cloud, role):
+def test_invoke_cold(benchmark, cloud, role, bench_results):
     lam = cloud.client("lambda")
     names = (f"bench-cold-{n}" for n in itertools.count())
 
@@ -85,3 +97,4 @@ def test_invoke_cold(benchmark, cloud, role):
 
     result = benchmark.pedantic(invoke, setup=setup, rounds=10)
     assert json.loads(result) == {"id": "c"}
+    _record(benchmark, bench_results, "localcloud_invoke_cold", cloud)
