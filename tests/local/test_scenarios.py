@@ -21,6 +21,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 # traffic (about 3 min each on a 2-core host), which `make test` leaves to this target.
 pytestmark = [
     pytest.mark.local,
+    pytest.mark.timeout(960),  # above the command's own 900 s limit, so that one reports
     pytest.mark.skipif(
         os.environ.get("FAILMODES_SCENARIO_TESTS") != "1",
         reason="seed scenario tests are opt-in: run `make test-scenarios` (each deploys the "
