@@ -74,6 +74,10 @@ def parameters(compress: float, rate_scale: float = 1.0) -> dict[str, Any]:
         # Counts (requests at once, executions at once) are rate x time: divided by both.
         "slowApiBurstLimit": max(1, round(SEED["burst_limit"] / (f * r))),
         "slowApiTimeout": timeout,
+        # The notifier's too (every function's): at the local default of 3 s, a notifier
+        # slowed by the direct variant's dozens of workers on a small host timed out after
+        # its PutEvents, so the sender saw a 502 for an event already on its way.
+        "functionTimeout": timeout,
         "slowApiSeed": "",
         "deliveryTimeout": timeout,
         "deliveryAttempts": SEED["attempts"],
