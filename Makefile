@@ -39,7 +39,7 @@ scenario-reliability: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components chaos functions localcloud
+	$(VENV)/bin/mypy components chaos functions localcloud scenarios
 
 clean:
 	rm -rf $(VENV) .localcloud reports .pytest_cache .hypothesis .benchmarks

@@ -113,11 +113,11 @@ def host_limits(limits: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
+        for name, before in saved.items():
+            if before is None:
                 os.environ.pop(name, None)
             else:
-                os.environ[name] = value
+                os.environ[name] = before
 
 
 def warm_up(stack: Stack, environments: Mapping[str, int], deadline_seconds: float = 180.0) -> int:
@@ -181,7 +181,7 @@ def settle(
 def conservation(
     accepted: set[str], processed: set[str], dead: Mapping[str, list[str]],
     buffered: set[str] | None = None,
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Counts over accepted ids: each must be processed, dead-lettered or buffered, else lost."""
     dead_ids = {i for ids in dead.values() for i in ids} & accepted
     processed = processed & accepted
