@@ -19,11 +19,8 @@ logger = logging.getLogger(__name__)
 IDLE_WORKER_SECONDS = 120.0
 REAP_INTERVAL_SECONDS = 5.0
 # Each worker is a process (~40 MB): a local machine cannot hold AWS's 1000 environments, so
-# beyond a cap the least recently used idle worker is retired first (see checkout).
-MAX_WORKERS_ENV = limits.MAX_WORKERS_ENV
-DEFAULT_MAX_WORKERS = limits.DEFAULT_MAX_WORKERS
+# beyond a cap (limits.max_workers) the least recently used idle worker is retired first.
 MAX_CAPACITY_WAIT_SECONDS = 5.0
-max_workers = limits.max_workers
 
 
 class WorkerPool:
@@ -35,7 +32,7 @@ class WorkerPool:
         self._starting = 0
         self._stopping = threading.Event()
         self.cold_starts = 0
-        self.max_workers = max_workers()
+        self.max_workers = limits.max_workers()
         self.idle_worker_seconds = IDLE_WORKER_SECONDS
         self.reap_interval_seconds = REAP_INTERVAL_SECONDS
 

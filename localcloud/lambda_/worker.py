@@ -26,8 +26,6 @@ from localcloud.lambda_.types import FunctionSpec
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
-INIT_TIMEOUT_SECONDS = limits.DEFAULT_INIT_TIMEOUT  # Lambda's init phase limit
-INIT_TIMEOUT_ENV = limits.INIT_TIMEOUT_ENV  # see localcloud/lambda_/limits.py
 STDERR_TAIL_LINES = 20
 END_MARKER = "END RequestId: "
 
@@ -40,9 +38,6 @@ class WorkerDied(Exception):
 
 class WorkerTimedOut(Exception):
     pass
-
-
-init_timeout_seconds = limits.init_timeout_seconds
 
 
 class Worker:
@@ -81,12 +76,12 @@ class Worker:
         ).start()
         # As on Lambda, an init that overruns 10 s is retried within the first invoke, so
         # the function's own timeout applies when it is longer.
-        limit = max(init_timeout_seconds(), float(spec.timeout))
+        limit = max(limits.init_timeout_seconds(), float(spec.timeout))
         try:
             ready = self._next_answer(limit)
         except (WorkerTimedOut, WorkerDied) as exc:
             self.kill()
-            what = (f"timed out after {limit:g} s (the init limit: ${INIT_TIMEOUT_ENV} or "
+            what = (f"timed out after {limit:g} s (the init limit: ${limits.INIT_TIMEOUT_ENV} or "
                     "Lambda's 10 s, or the function timeout when longer)"
                     if isinstance(exc, WorkerTimedOut) else
                     f"exited with code {self.proc.returncode} before reporting ready")

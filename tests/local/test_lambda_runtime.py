@@ -9,7 +9,7 @@ from datetime import UTC
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.lambda_.worker import INIT_TIMEOUT_ENV, init_timeout_seconds
+from localcloud.lambda_.limits import INIT_TIMEOUT_ENV, init_timeout_seconds
 
 PID = """
 import os
