@@ -246,3 +246,28 @@ def event_age_scenario(cloud, lambda_role, name_for, zipped) -> dict[str, Any]:
         "request_id": answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"],
         "status": answer["StatusCode"],
     }
+
+
+EVERY_TYPE_PROGRAM = Path(__file__).parent / "deploy_programs" / "every_type"
+
+
+@pytest.fixture
+def engine_for(cloud: localcloud.LocalCloud, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Emulated-deploy engines on the session cloud with a per-test state dir (the program
+    with one resource of every type unless another is given; the cloud's clients unless a
+    `client_factory` is); whatever a test deployed is destroyed at teardown."""
+    from localcloud.deploy import Engine
+
+    made: list[Engine] = []
+
+    def make(program: Path = EVERY_TYPE_PROGRAM, **kwargs: Any) -> Engine:
+        kwargs.setdefault("client_factory", cloud.client)
+        engine = Engine(program, "local", cloud.endpoint, state_dir=tmp_path / "state", **kwargs)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.hook = None
+        if engine.load_state().resources:
+            engine.destroy()

@@ -28,31 +28,6 @@ EVERY_TYPE = PROGRAMS / "every_type"
 pytestmark = pytest.mark.local
 
 
-@pytest.fixture
-def engine_for(cloud: Any, tmp_path: Path):
-    """Engines on the session cloud with a per-test state dir; whatever a test deployed is
-    destroyed at teardown."""
-    made: list[Engine] = []
-
-    def make(program: Path = EVERY_TYPE, **kwargs: Any) -> Engine:
-        engine = Engine(
-            program,
-            "local",
-            cloud.endpoint,
-            state_dir=tmp_path / "state",
-            client_factory=cloud.client,
-            **kwargs,
-        )
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        engine.hook = None
-        if engine.load_state().resources:
-            engine.destroy()
-
-
 def _custom(engine: Engine) -> list[Any]:
     return [r for r in engine.load_state().resources.values() if r.custom]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,28 +17,9 @@ from deploy_programs.readback import mismatches
 
 from localcloud.deploy import Engine, InterruptedDeploy, ResourceError
 
-EVERY_TYPE = Path(__file__).parent / "deploy_programs" / "every_type"
 TABLE = "aws:dynamodb/table:Table"
 
 pytestmark = pytest.mark.local
-
-
-@pytest.fixture
-def engine_for(cloud: Any, tmp_path: Path):
-    made: list[Engine] = []
-
-    def make(**kwargs: Any) -> Engine:
-        kwargs.setdefault("client_factory", cloud.client)
-        engine = Engine(EVERY_TYPE, "local", cloud.endpoint, state_dir=tmp_path / "state",
-                        **kwargs)
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        engine.hook = None
-        if engine.load_state().resources:
-            engine.destroy()
 
 
 def _send_out_of_band(request: Any) -> None:
