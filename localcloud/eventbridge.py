@@ -23,6 +23,7 @@ the cloud's time scale. The event age limit is the stack's setting and is not.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -285,7 +286,7 @@ class EventBridgeDelivery:
     def _attempt(self, delivery: Delivery) -> None:
         self._metric("Invocations", delivery)
         try:
-            self._deliver(delivery.target, delivery.event)
+            self._deliver(delivery.target, delivery.event, delivery.rule_arn)
             return
         except DeliveryError as exc:
             error = exc
@@ -309,13 +310,14 @@ class EventBridgeDelivery:
             return
         self._dead_letter(delivery, error, value if isinstance(value, str) else None)
 
-    def _deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+    def _deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
         arn = target["Arn"]
         body = target_input(target, event)
         service = arn.split(":")[2]
         if service == "lambda":
-            # Lambda's async queue owns retries of function errors from here on.
-            self._invoke(arn, body.encode(), invocation_type="Event")
+            # Lambda's async queue owns retries of function errors from here on. The
+            # function's resource policy must let events.amazonaws.com in from this rule.
+            self._invoke(arn, body.encode(), invocation_type="Event", source_arn=rule_arn)
         elif service == "sqs":
             sqs = self._clients("sqs")
             url = sqs.get_queue_url(
@@ -395,7 +397,7 @@ def install(cloud: Any) -> EventBridgeDelivery:
 
     delivery = EventBridgeDelivery(
         clients=endpoint_client_factory(cloud.endpoint, attempts=1),
-        invoke=cloud.lambdas.invoke,
+        invoke=functools.partial(cloud.lambdas.invoke_as, "events.amazonaws.com"),
         time_scale=time_scale_of(cloud),
         emit_metric=emit_metric,
     )

@@ -167,8 +167,15 @@ class SnsLambdaDelivery:
         delays = delivery_delays()
         while not self._stopping.is_set():
             try:
-                self.cloud.lambdas.invoke(
-                    function, payload, invocation_type="Event", qualifier=qualifier
+                # SNS may invoke only with the function's grant to sns.amazonaws.com for
+                # this topic; without it, AccessDenied: a client error, sent to the DLQ.
+                self.cloud.lambdas.invoke_as(
+                    "sns.amazonaws.com",
+                    function,
+                    payload,
+                    source_arn=event["Records"][0]["Sns"]["TopicArn"],
+                    invocation_type="Event",
+                    qualifier=qualifier,
                 )
                 return
             except LambdaApiError as exc:

@@ -77,10 +77,16 @@ def test_rule_to_sqs_target_delivers_matching_events_only(aws, queue, rule, drai
     assert drain(sqs, url, expect=1, timeout=1) == []
 
 
-def test_rule_to_lambda_target_invokes_asynchronously(aws, queue, rule, make_function, drain):
+ANY_RULE = "arn:aws:events:us-east-1:123456789012:rule/*"
+
+
+def test_rule_to_lambda_target_invokes_asynchronously(
+    aws, queue, rule, make_function, drain, allow_service
+):
     sqs = aws("sqs")
     seen_url, _ = queue("seen")
     fn = make_function(RECORDER, env={"SEEN_URL": seen_url})
+    allow_service(fn, "events.amazonaws.com", ANY_RULE)
     fn_arn = aws("lambda").get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
     source = rule([{"Id": "fn", "Arn": fn_arn, "InputPath": "$.detail"}])
     put_event(aws, source, {"id": "e-lambda"})
@@ -209,3 +215,34 @@ def test_missing_lambda_target_goes_to_the_dlq(aws, queue, rule, drain):
     attrs = attributes(message)
     assert attrs["ERROR_CODE"] == "NO_RESOURCE" and attrs["TARGET_ARN"] == missing
     assert attrs["RETRY_ATTEMPTS"] == "0"
+
+
+def test_lambda_target_without_a_grant_goes_to_the_dlq_as_no_permissions(
+    aws, queue, rule, make_function, drain, allow_service
+):
+    # GIVEN a function whose resource policy lets SNS in, but not EventBridge
+    sqs = aws("sqs")
+    seen_url, _ = queue("seen")
+    dlq_url, dlq_arn = queue("eb-dlq")
+    fn = make_function(RECORDER, env={"SEEN_URL": seen_url})
+    allow_service(fn, "sns.amazonaws.com", "arn:aws:sns:us-east-1:123456789012:*")
+    fn_arn = aws("lambda").get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
+    # WHEN a rule targets it with a DLQ and an event matches
+    source = rule(
+        [
+            {
+                "Id": "fn",
+                "Arn": fn_arn,
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "RetryPolicy": {"MaximumRetryAttempts": 3},
+            }
+        ]
+    )
+    put_event(aws, source, {"id": "e-denied"})
+    # THEN EventBridge sends it to the target DLQ at once (not retried), and the function
+    # never ran
+    (message,) = drain(sqs, dlq_url, expect=1, timeout=10)
+    attrs = attributes(message)
+    assert attrs["ERROR_CODE"] == "NO_PERMISSIONS" and attrs["TARGET_ARN"] == fn_arn
+    assert attrs["RETRY_ATTEMPTS"] == "0"
+    assert drain(sqs, seen_url, expect=1, timeout=1) == []
