@@ -59,12 +59,15 @@ def test_sns_event_envelope_and_filter_policy(aws, make_function, name_for, drai
     assert message["Timestamp"].endswith("Z")
 
 
-def test_undeliverable_message_goes_to_subscription_dlq(aws, make_function, name_for, drain):
+def test_undeliverable_message_goes_to_subscription_dlq(
+    aws, make_function, name_for, drain, allow_queue
+):
     dlq_url, dlq_arn = _queue(aws, name_for)
     name = make_function("def handler(e, c):\n    return 1\n")
     fn_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     sns = aws("sns")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_queue(dlq_url, "sns.amazonaws.com", topic)
     sns.subscribe(
         TopicArn=topic,
         Protocol="lambda",
@@ -145,7 +148,7 @@ def test_server_side_errors_are_retried_then_delivered(
 
 
 def test_a_function_without_the_sns_grant_sends_the_message_to_the_subscription_dlq(
-    aws, make_function, name_for, drain, allow_service
+    aws, make_function, name_for, drain, allow_service, allow_queue
 ):
     # GIVEN a subscription with a DLQ to a function that grants another topic only
     dlq_url, dlq_arn = _queue(aws, name_for)
@@ -155,6 +158,7 @@ def test_a_function_without_the_sns_grant_sends_the_message_to_the_subscription_
     sns = aws("sns")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
     allow_service(name, "sns.amazonaws.com", topic + "-other")
+    allow_queue(dlq_url, "sns.amazonaws.com", topic)
     sns.subscribe(
         TopicArn=topic,
         Protocol="lambda",

@@ -6,11 +6,13 @@ import json
 
 import pytest
 
-from localcloud.lambda_.permissions import AccessDenied, allows, check_service_invoke
+from localcloud.lambda_.permissions import AccessDenied, check_service_invoke
+from localcloud.resource_policy import allows
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:rides"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/bus/deliver"
 ACCOUNT = "123456789012"
+INVOKE = "lambda:InvokeFunction"
 
 
 def statement(principal: str = "sns.amazonaws.com", **extra):  # type: ignore[no-untyped-def]
@@ -26,7 +28,7 @@ def statement(principal: str = "sns.amazonaws.com", **extra):  # type: ignore[no
 
 def test_a_grant_to_the_service_from_its_source_allows() -> None:
     st = statement(Condition={"ArnLike": {"AWS:SourceArn": TOPIC}})
-    assert allows([st], "sns.amazonaws.com", source_arn=TOPIC, source_account=ACCOUNT)
+    assert allows([st], "sns.amazonaws.com", INVOKE, source_arn=TOPIC, source_account=ACCOUNT)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +43,9 @@ def test_a_grant_to_the_service_from_its_source_allows() -> None:
     ],
 )
 def test_no_grant_for_this_invoke_denies(st, why) -> None:  # type: ignore[no-untyped-def]
-    assert not allows([st], "sns.amazonaws.com", source_arn=TOPIC, source_account=ACCOUNT), why
+    assert not allows(
+        [st], "sns.amazonaws.com", INVOKE, source_arn=TOPIC, source_account=ACCOUNT
+    ), why
 
 
 def test_wildcards_and_lists_follow_iam() -> None:
@@ -50,16 +54,20 @@ def test_wildcards_and_lists_follow_iam() -> None:
         Action=["lambda:*"],
         Condition={"ArnLike": {"AWS:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/*"}},
     )
-    assert allows([st], "events.amazonaws.com", source_arn=RULE, source_account=ACCOUNT)
+    assert allows([st], "events.amazonaws.com", INVOKE, source_arn=RULE, source_account=ACCOUNT)
     # ArnEquals is exact: no wildcard matching
     exact = statement(Condition={"ArnEquals": {"AWS:SourceArn": TOPIC[:-1] + "*"}})
-    assert not allows([exact], "sns.amazonaws.com", source_arn=TOPIC, source_account=ACCOUNT)
+    assert not allows(
+        [exact], "sns.amazonaws.com", INVOKE, source_arn=TOPIC, source_account=ACCOUNT
+    )
 
 
 def test_an_explicit_deny_wins_over_an_allow() -> None:
     allow = statement()
     deny = statement(Effect="Deny", Condition={"ArnLike": {"AWS:SourceArn": TOPIC}})
-    assert not allows([allow, deny], "sns.amazonaws.com", source_arn=TOPIC, source_account=ACCOUNT)
+    assert not allows(
+        [allow, deny], "sns.amazonaws.com", INVOKE, source_arn=TOPIC, source_account=ACCOUNT
+    )
 
 
 def test_check_raises_access_denied_naming_the_service_and_source() -> None:
