@@ -25,7 +25,7 @@ from chaos.experiments.model import (
 # FAILMODES_MATCH: only events the traffic marked as targets are hit, healthy ones pass. The
 # middleware exposes the decoded payload (SQS body, SNS Message, Kinesis data, EventBridge detail,
 # API body) as `payload`; a bare event (direct invoke, Step Functions input) carries the mark.
-HIT_ONLY = "payload.chaos_target || chaos_target"
+HIT_ONLY = "payload.chaos_target || payload.detail.chaos_target || chaos_target"
 
 CATALOG: tuple[Experiment, ...] = (
     Experiment(
