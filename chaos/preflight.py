@@ -227,7 +227,10 @@ class _Reader:
         concurrency = (m.get("ScalingConfig") or {}).get("MaximumConcurrency")
         if concurrency is not None:
             props["scalingConfig"] = {"maximumConcurrency": concurrency}
-        name = f"mapping {m['UUID']} ({source.rsplit(':', 1)[-1]} -> {function})"
+        # The resource part: "name" (SQS), "stream/<name>" (Kinesis), "table/<name>/stream/..."
+        resource = source.split(":", 5)[-1].split("/")
+        source_name = resource[1] if len(resource) > 1 else resource[0]
+        name = f"mapping {m['UUID']} ({source_name} -> {function})"
         self._add(MAPPING, name, props)
 
     # -- IAM ----------------------------------------------------------------------------------

@@ -213,3 +213,165 @@ def test_a_resource_the_outputs_name_but_the_cloud_lacks_is_an_aws_error(stack, 
         preflight(stack, PATTERN)
     assert raised.value.resource == "function qw-worker"
     assert raised.value.action == "lambda:GetFunctionConfiguration"
+
+
+def dlq_with_alarm(name: str, topic: str) -> tuple[str, str]:
+    url = queue(name)
+    boto3.client("cloudwatch", region_name=REGION).put_metric_alarm(
+        **dlq_alarm(f"{name}-alarm", name, topic)
+    )
+    return url, arn_of(url)
+
+
+@pytest.fixture
+def async_function(stack: Stack, worker: dict[str, Any]) -> dict[str, Any]:
+    """SNS -> Lambda with a subscription DLQ, a function DLQ and an OnFailure destination."""
+    lam = boto3.client("lambda", region_name=REGION)
+    sns = boto3.client("sns", region_name=REGION)
+    topic = worker["topic"]
+    _, sub_dlq = dlq_with_alarm("af-subscription-dlq", topic)
+    dlq_url, dlq = dlq_with_alarm("af-dlq", topic)
+    on_failure_url, on_failure = dlq_with_alarm("af-on-failure", topic)
+    fn = make_function("af-worker", Timeout=3, DeadLetterConfig={"TargetArn": dlq})
+    lam.put_function_event_invoke_config(
+        FunctionName=fn,
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": on_failure}},
+    )
+    source = sns.create_topic(Name="af-topic")["TopicArn"]
+    fn_arn = lam.get_function_configuration(FunctionName=fn)["FunctionArn"]
+    lam.add_permission(
+        FunctionName=fn,
+        StatementId="sns",
+        Action="lambda:InvokeFunction",
+        Principal="sns.amazonaws.com",
+        SourceArn=source,
+    )
+    sns.subscribe(
+        TopicArn=source,
+        Protocol="lambda",
+        Endpoint=fn_arn,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": sub_dlq})},
+    )
+    stack.outputs[keys.ASYNC_FUNCTION] = {
+        "function": {"name": fn, "arn": fn_arn, "timeout": 3},
+        "topic_arn": source,
+        "dlq_url": dlq_url,
+        "on_failure_queue_url": on_failure_url,
+        "alarms": {},
+    }
+    return {"function": fn, "sub_dlq": sub_dlq}
+
+
+def test_an_async_function_is_read_with_its_three_dlqs(stack, async_function):
+    # GIVEN an SNS-invoked function with every way out WHEN read back
+    resources = live_resources(stack, keys.ASYNC_FUNCTION)
+    verdicts = preflight(stack, keys.ASYNC_FUNCTION)
+    # THEN it passes, and the subscription DLQ (named by no output) was found and checked
+    assert failed(verdicts) == {}
+    names = {r.props.get("name") for r in resources if r.type.endswith("Queue")}
+    assert {"af-subscription-dlq", "af-dlq", "af-on-failure"} <= names
+    assert "af-subscription-dlq-alarm" in {r.name for r in resources}
+
+
+def test_an_async_function_that_lost_both_ways_out_fails(stack, async_function):
+    # GIVEN the function DLQ and the OnFailure destination removed in the cloud
+    lam = boto3.client("lambda", region_name=REGION)
+    lam.delete_function_event_invoke_config(FunctionName="af-worker")
+    lam.update_function_configuration(FunctionName="af-worker", DeadLetterConfig={"TargetArn": ""})
+    # WHEN preflight runs THEN the SNS permission still marks it async, and it is named
+    (line,) = failed(preflight(stack, keys.ASYNC_FUNCTION))[
+        verdict_name("async-failure-destination")
+    ]
+    assert line.startswith("af-worker:") and "neither a DLQ" in line
+
+
+def test_a_subscription_dlq_without_an_alarm_fails(stack, async_function):
+    boto3.client("cloudwatch", region_name=REGION).delete_alarms(
+        AlarmNames=["af-subscription-dlq-alarm"]
+    )
+    (line,) = failed(preflight(stack, keys.ASYNC_FUNCTION))[verdict_name("dlq-alarm-on-one")]
+    assert line.startswith("af-subscription-dlq: DLQ of subscription ")
+
+
+@pytest.fixture
+def pipeline(stack: Stack, worker: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge rule on a bus -> SQS buffer (flow control), with target DLQ and retries."""
+    events = boto3.client("events", region_name=REGION)
+    events.create_event_bus(Name="ep-bus")
+    events.put_rule(Name="ep-rule", EventBusName="ep-bus", EventPattern='{"source": ["x"]}')
+    _, target_dlq = dlq_with_alarm("ep-target-dlq", worker["topic"])
+    target = {
+        "Id": "buffer",
+        "Arn": arn_of(worker["queue_url"]),
+        "DeadLetterConfig": {"Arn": target_dlq},
+        "RetryPolicy": {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 600},
+    }
+    events.put_targets(Rule="ep-rule", EventBusName="ep-bus", Targets=[target])
+    stack.outputs[keys.EVENT_PIPELINE_FLOW] = {
+        "rule_name": "ep-rule",
+        "event_bus_name": "ep-bus",
+        "buffer_queue_url": worker["queue_url"],
+        "alarms": {},
+    }
+    return target
+
+
+def test_an_eventbridge_target_read_back_passes(stack, pipeline):
+    assert failed(preflight(stack, keys.EVENT_PIPELINE_FLOW)) == {}
+
+
+def test_an_eventbridge_target_put_again_without_dlq_and_retry_policy_fails(stack, pipeline):
+    # GIVEN the target replaced by one without DeadLetterConfig and RetryPolicy
+    bare = {"Id": pipeline["Id"], "Arn": pipeline["Arn"]}
+    boto3.client("events", region_name=REGION).put_targets(
+        Rule="ep-rule", EventBusName="ep-bus", Targets=[bare]
+    )
+    # WHEN preflight runs THEN both target rules name it (its old DLQ is nobody's now)
+    problems = failed(preflight(stack, keys.EVENT_PIPELINE_FLOW))
+    assert set(problems) == {
+        verdict_name("event-target-dlq"),
+        verdict_name("event-target-retry-policy"),
+    }
+    assert all(p[0].startswith("rule ep-rule target buffer:") for p in problems.values())
+
+
+@pytest.fixture
+def stream(stack: Stack, worker: dict[str, Any]) -> dict[str, Any]:
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    kinesis.create_stream(StreamName="sp-stream", ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName="sp-stream")[
+        "StreamDescriptionSummary"
+    ]["StreamARN"]
+    _, on_failure = dlq_with_alarm("sp-on-failure", worker["topic"])
+    fn = make_function("sp-processor", Timeout=3)
+    mapping = boto3.client("lambda", region_name=REGION).create_event_source_mapping(
+        EventSourceArn=stream_arn,
+        FunctionName=fn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=100,
+        BisectBatchOnFunctionError=True,
+        MaximumRetryAttempts=2,
+        MaximumRecordAgeInSeconds=60,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        DestinationConfig={"OnFailure": {"Destination": on_failure}},
+    )
+    stack.outputs[keys.STREAM_PROCESSOR] = {
+        "function": {"name": fn, "arn": "", "timeout": 3},
+        "stream_name": "sp-stream",
+        "mapping_uuid": mapping["UUID"],
+        "alarms": {},
+    }
+    return mapping
+
+
+def test_a_kinesis_mapping_read_back_passes(stack, stream):
+    assert failed(preflight(stack, keys.STREAM_PROCESSOR)) == {}
+
+
+def test_a_kinesis_mapping_that_stopped_bisecting_fails(stack, stream):
+    boto3.client("lambda", region_name=REGION).update_event_source_mapping(
+        UUID=stream["UUID"], BisectBatchOnFunctionError=False
+    )
+    (line,) = failed(preflight(stack, keys.STREAM_PROCESSOR))[verdict_name("stream-bisect")]
+    assert line.startswith(f"mapping {stream['UUID']} (sp-stream -> sp-processor):")
