@@ -373,7 +373,7 @@ class _Reader:
     def _follow_references(self) -> None:
         """Read every queue a setting names until no new one appears (a DLQ can have a DLQ)."""
         while True:
-            named = set(dead_letter_arns(list(self.resources.values())))
+            named: set[Any] = set(dead_letter_arns(list(self.resources.values())))
             for r in list(self.resources.values()):
                 if r.type == MAPPING:
                     named.add(r.props.get("eventSourceArn"))

@@ -355,7 +355,7 @@ def check_dlq_alarm(resources: Sequence[Resource]) -> list[Violation]:
             )
             continue
         queue_name = queue.props.get("name")
-        if not known(queue_name):
+        if not isinstance(queue_name, str) or not queue_name:
             continue
         alarms = _watching(index, queue_name)
         reasons = {a.name: _why_not_on_one(a.props) for a in alarms}

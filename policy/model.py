@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 __all__ = [
     "ALARM",
@@ -87,6 +87,10 @@ def get(props: Mapping[str, Any], *path: str) -> Any:
     return value
 
 
+@overload
+def number(value: Any) -> float | None: ...
+@overload
+def number(value: Any, default: float) -> float: ...
 def number(value: Any, default: float | None = None) -> float | None:
     """A number, also from the numeric strings SQS attributes come as; else `default`."""
     if isinstance(value, bool):
