@@ -191,6 +191,7 @@ class FanOutSubscriberOutputs(TypedDict):
     queue_url: str
     queue_arn: str
     dlq_url: str
+    subscription_dlq_url: str  # added: SNS's own delivery failures to this subscriber's queue
     filter_policy: dict[str, object]
     consumer: FunctionOutputs
     ledger_pattern: str  # added: "fan_out.<subscriber>"

@@ -149,6 +149,9 @@ def build_routes(
                 failure: _route("sqs_redrive", out["dlq_url"], message_attributes=attrs)
                 for failure in ("poison", "function_error", "timeout", "throttle")
             },
+            "subscription_delivery": _route(
+                "sns_dlq", out["subscription_dlq_url"], message_attributes=attrs
+            ),
         }
         routes[fan_out_route_key(sub)] = sub_routes
         if first:

@@ -434,6 +434,31 @@ def check_event_target_retry_policy(resources: Sequence[Resource]) -> list[Viola
     return violations
 
 
+def check_subscription_dlq(resources: Sequence[Resource]) -> list[Violation]:
+    """Every SNS subscription to a queue or a function has a redrive policy (a DLQ).
+
+    Subscriptions of an alarm topic (one an alarm's actions name) are the notification path
+    itself: a notification lost there is what the chaos verdict "alarm notified" catches,
+    and a DLQ alarm on it would notify the very topic that cannot deliver."""
+    index = _Index(resources)
+    alarm_topics = {
+        arn for a in index.of_type(ALARM) for arn in (a.props.get("alarmActions") or [])
+    }
+    return [
+        Violation(
+            "subscription-dlq",
+            r.name,
+            "no RedrivePolicy: a message SNS cannot deliver to this "
+            f"{r.props.get('protocol')} endpoint (its grant gone, the endpoint gone) is not "
+            "retried and is lost",
+        )
+        for r in index.of_type(SUBSCRIPTION)
+        if r.props.get("protocol") in ("sqs", "lambda")
+        and r.props.get("topic") not in alarm_topics
+        and not known(get(parse_json(r.props.get("redrivePolicy")) or {}, "deadLetterTargetArn"))
+    ]
+
+
 CHECKS: dict[str, tuple[str, Callable[[Sequence[Resource]], list[Violation]]]] = {
     "async-failure-destination": (
         "Every asynchronously invoked function has a DLQ or an OnFailure destination.",
@@ -478,6 +503,10 @@ CHECKS: dict[str, tuple[str, Callable[[Sequence[Resource]], list[Violation]]]] =
     "event-target-retry-policy": (
         "Every EventBridge target sets its retry policy.",
         check_event_target_retry_policy,
+    ),
+    "subscription-dlq": (
+        "Every SNS subscription to a queue or a function has a DLQ.",
+        check_subscription_dlq,
     ),
     "iam-no-wildcards": (
         "No IAM action or resource wildcard beyond what a pattern needs.",

@@ -319,6 +319,26 @@ CATALOG: tuple[Experiment, ...] = (
         budget=Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
     ),
     Experiment(
+        name="fanout-subscription-denied",
+        pattern="fan_out",
+        title="SNS cannot write to one subscriber's queue: its messages are in that"
+        " subscription's DLQ, the other subscriber's are processed",
+        fault="the first subscriber queue's grant to sns.amazonaws.com revoked",
+        method=(
+            RevokeGrant("queue", "fan_out.subscribers.{failing}.queue_url", "sns.amazonaws.com"),
+            Send("sns", "fan_out.topic_arn", hit=2, per_subscriber=True),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="subscription_delivery",
+            alarms=(
+                AlarmExpect(
+                    "fan_out.subscribers.{failing}.alarms.subscription_dlq", Budget("none")
+                ),
+            ),
+        ),
+    ),
+    Experiment(
         name="dlq-redrive-brings-all-home",
         pattern="queue_worker",
         title="Messages dead-lettered while the worker failed all come home on redrive",

@@ -96,10 +96,13 @@ def test_rule_to_lambda_target_invokes_asynchronously(
     assert json.loads(message["Body"]) == {"id": "e-lambda"}
 
 
-def test_rule_to_sns_and_step_functions_targets(aws, queue, rule, drain, poll, name_for):
+def test_rule_to_sns_and_step_functions_targets(
+    aws, queue, rule, drain, poll, name_for, allow_queue
+):
     sqs, sns, sfn = aws("sqs"), aws("sns"), aws("stepfunctions")
     sub_url, sub_arn = queue("sns-sub")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_queue(sub_url, "sns.amazonaws.com", topic)
     sns.subscribe(
         TopicArn=topic, Protocol="sqs", Endpoint=sub_arn, Attributes={"RawMessageDelivery": "true"}
     )

@@ -171,3 +171,36 @@ def test_a_function_without_the_sns_grant_sends_the_message_to_the_subscription_
     [dead] = drain(aws("sqs"), dlq_url, expect=1, timeout=30)
     assert json.loads(json.loads(dead["Body"])["Message"]) == {"id": "denied"}
     assert drain(aws("sqs"), out_url, expect=1, timeout=1) == []
+
+
+def test_an_sqs_subscriber_without_the_queue_grant_gets_nothing_and_the_dlq_gets_it(
+    aws, name_for, drain, allow_queue
+):
+    # GIVEN a topic with an SQS subscriber whose queue policy grants another topic only,
+    # and a subscription DLQ that SNS may write to
+    sqs, sns = aws("sqs"), aws("sns")
+    target_url, target_arn = _queue(aws, name_for)
+    dlq_url, dlq_arn = _queue(aws, name_for)
+    topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_queue(target_url, "sns.amazonaws.com", topic + "-other")
+    allow_queue(dlq_url, "sns.amazonaws.com", topic)
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=target_arn,
+        Attributes={
+            "RawMessageDelivery": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn}),
+        },
+    )
+    # WHEN a message is published
+    sns.publish(TopicArn=topic, Message=json.dumps({"id": "no-grant"}))
+    # THEN the queue gets nothing (AccessDenied, not retried) and the DLQ the notification
+    [dead] = drain(sqs, dlq_url, expect=1, timeout=10)
+    assert json.loads(json.loads(dead["Body"])["Message"]) == {"id": "no-grant"}
+    assert drain(sqs, target_url, expect=1, timeout=0.5) == []
+    # AND once the queue grants this topic, the next message arrives
+    allow_queue(target_url, "sns.amazonaws.com", topic)
+    sns.publish(TopicArn=topic, Message=json.dumps({"id": "granted"}))
+    [got] = drain(sqs, target_url, expect=1, timeout=10)
+    assert json.loads(got["Body"]) == {"id": "granted"}

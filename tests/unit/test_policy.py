@@ -457,3 +457,28 @@ def test_the_pack_enforces_every_check_and_reports_with_urns():
     assert {p.enforcement_level.value for p in policies.values()} == {"mandatory"}
     (message, urn) = reported[0]
     assert len(reported) == 1 and urn.endswith("::qw-queue") and "no redrive policy" in message
+
+
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+
+
+@pytest.mark.parametrize(
+    "subscription", ["fan-out-orders-subscription", "async-function-subscription"]
+)
+def test_an_sns_subscription_without_a_dlq_fails(program_run, subscription):
+    # GIVEN the program's graph, with one subscription's redrive policy removed
+    resources = resources_from(program_run("local").mocks)
+    broken = edited(resources, SUBSCRIPTION, subscription, drop=("redrivePolicy",))
+    # THEN only the subscription rule speaks, naming that subscription
+    found = check_all(broken)
+    assert [(v.policy, v.resource) for v in found] == [("subscription-dlq", subscription)]
+
+
+def test_the_alarm_topics_own_subscriber_needs_no_dlq_but_any_other_topic_does(program_run):
+    # GIVEN the program's graph: the alarm inbox subscription has no DLQ, and passes
+    resources = resources_from(program_run("local").mocks)
+    inbox = next(r for r in resources if r.name == "shared-alarm-inbox-subscription")
+    assert not inbox.props.get("redrivePolicy") and check_all(resources) == []
+    # WHEN the same subscription is on a topic no alarm notifies THEN it needs a DLQ
+    moved = edited(resources, SUBSCRIPTION, inbox.name, topic="arn:aws:sns:us-east-1:1:other")
+    assert [(v.policy, v.resource) for v in check_all(moved)] == [("subscription-dlq", inbox.name)]
