@@ -4,6 +4,7 @@ fails here, loudly, instead of somewhere in a chaos run."""
 from __future__ import annotations
 
 import inspect
+import json
 import time
 
 import pytest
@@ -174,10 +175,14 @@ def test_sqs_queue_internals_read_by_the_sns_to_sqs_grant_check(cloud, aws, name
     sqs = aws("sqs")
     name = name_for("q")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    policy = '{"Statement": []}'
+    policy = (
+        '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},'
+        ' "Action": "sqs:SendMessage", "Resource": "*"}]}'
+    )
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
     with cloud.lock:
         backend = sqs_backends["123456789012"]["us-east-1"]
         queue = backend.queues.get(name)
-        assert queue is not None and queue.policy == policy
+        # kept as the JSON text it was set with (a dict would fail the grant check loudly)
+        assert queue is not None and json.loads(queue.policy) == json.loads(policy)
         assert callable(backend.send_message)
