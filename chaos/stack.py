@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from chaos.errors import (
 )
 from chaos.types import StackIdentity
 from components import outputs as keys
+from components.program import ProgramConfigError, check_stack_name
 
 logger = logging.getLogger(__name__)
 
@@ -190,18 +190,12 @@ def _local_endpoint(state: dict[str, Any]) -> str | None:
     )
 
 
-# Pulumi's rule for a stack name (letters, digits, '-', '_', '.'); no leading '.', so a name
-# is never a path of its own ("..", ".hidden") under .localcloud/ or .chaos/.
-STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
-
-
 def validate_stack_name(name: str) -> str:
-    if not STACK_NAME_RE.match(name or ""):
-        raise UnknownStackError(
-            f"invalid stack name {name!r}: allowed are letters, digits, '-', '_' and '.'"
-            " (not first), at most 100 characters"
-        )
-    return name
+    """The program's stack-name rule (components.program), as this package's error."""
+    try:
+        return check_stack_name(name)
+    except ProgramConfigError as exc:
+        raise UnknownStackError(str(exc)) from None
 
 
 def load_stack(name: str, *, root: Path | str = ".", endpoint: str | None = None) -> Stack:
