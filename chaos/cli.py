@@ -268,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"report: {run_dir / 'report.json'}")
         return 0 if all(r["verdict"] == "pass" for r in results) else 1
     except (ChaosError, KeyError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        # KeyError's str() quotes its message; one line whatever the terminal's width.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         return 2
 
 

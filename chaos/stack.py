@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -198,22 +199,36 @@ def validate_stack_name(name: str) -> str:
         raise UnknownStackError(str(exc)) from None
 
 
+def check_endpoint_url(endpoint: str | None) -> None:
+    """An endpoint must be an http(s) URL with a host; botocore would raise a bare ValueError."""
+    if not endpoint:
+        return
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UnreachableError(
+            f"endpoint {endpoint!r} is not a URL; allowed: http(s)://HOST[:PORT], or none for AWS"
+        )
+
+
 def load_stack(name: str, *, root: Path | str = ".", endpoint: str | None = None) -> Stack:
     """Outputs from `.localcloud/<name>/state.json` (emulated deploy) or `pulumi stack output`."""
     validate_stack_name(name)
+    check_endpoint_url(endpoint)
     state_file = Path(root) / LOCAL_STATE_DIR / name / "state.json"
     if state_file.exists():
         try:
             state = json.loads(state_file.read_text())
         except json.JSONDecodeError as exc:
             raise MissingOutputError(f"{state_file}: not valid JSON: {exc}") from exc
-        outputs = state.get("outputs")
+        outputs = state.get("outputs") if isinstance(state, dict) else None
         if not isinstance(outputs, dict) or not outputs:
             raise MissingOutputError(f"{state_file} has no 'outputs' (was `up` run to the end?)")
+        local = endpoint or _local_endpoint(state)
+        check_endpoint_url(local)
         return Stack(
             name=name,
             outputs=outputs,
-            endpoint=endpoint or _local_endpoint(state),
+            endpoint=local,
             region=str(outputs.get(keys.REGION) or "us-east-1"),
             source=str(state_file),
         )

@@ -165,7 +165,7 @@ def test_cli_rollback_names_a_bad_stack_name(tmp_path: Path, monkeypatch, capsys
     status = cli.main(["rollback", "--stack", "../x", "--discard"])
     # THEN exit 2 with one line, and nothing written outside .chaos
     assert status == 2
-    assert "invalid stack name '../x'" in capsys.readouterr().out
+    assert "invalid stack name '../x'" in capsys.readouterr().err
     assert not (tmp_path.parent / "x").exists() and not (tmp_path / ".chaos").exists()
 
 
