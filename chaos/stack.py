@@ -154,7 +154,9 @@ class Stack:
 
     def declared_accounts(self) -> set[str]:
         """Accounts named by the stack's own ARNs (empty when no output carries an account)."""
-        return {arn.split(":")[4] for arn in self.arns() if len(arn.split(":")) > 5} - {""}
+        # Only 12-digit accounts: AWS-managed ARNs name "aws" (arn:aws:iam::aws:policy/...).
+        parts = [arn.split(":") for arn in self.arns()]
+        return {p[4] for p in parts if len(p) > 5 and p[4].isdigit() and len(p[4]) == 12}
 
     def check_identity(self) -> None:
         """Refuse, before anything changes, a stack whose outputs or credentials point elsewhere:

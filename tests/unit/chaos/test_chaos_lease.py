@@ -158,3 +158,14 @@ def test_a_region_other_than_the_stacks_refuses(ledger_stack: Stack, tmp_path: P
     # WHEN / THEN prepare refuses
     with pytest.raises(IdentityMismatchError, match="us-east-1.*eu-west-1"):
         prepare(ledger_stack, root=tmp_path)
+
+
+def test_aws_managed_arns_do_not_count_as_an_account(ledger_stack: Stack, tmp_path: Path) -> None:
+    # GIVEN outputs that also name an AWS-managed policy (account "aws") and a bucket (none)
+    ledger_stack.outputs["policies"] = [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:s3:::some-bucket",
+    ]
+    # WHEN / THEN the stack's account is still the one its own ARNs name, and the run starts
+    assert ledger_stack.declared_accounts() == {"123456789012"}
+    prepare(ledger_stack, root=tmp_path).lease.release()
