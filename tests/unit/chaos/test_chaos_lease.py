@@ -169,3 +169,26 @@ def test_aws_managed_arns_do_not_count_as_an_account(ledger_stack: Stack, tmp_pa
     # WHEN / THEN the stack's account is still the one its own ARNs name, and the run starts
     assert ledger_stack.declared_accounts() == {"123456789012"}
     prepare(ledger_stack, root=tmp_path).lease.release()
+
+
+def test_the_holder_renews_while_the_run_lasts(ledger_stack: Stack) -> None:
+    from chaos.expectations import poll_until
+
+    # GIVEN a lease with a short ttl (renewed every ttl / 3)
+    lease = Lease(ledger_stack, owner="long run", ttl=0.9)
+    lease.acquire()
+    try:
+        first = float(lease_item()["expires_at"]["N"])
+        # WHEN the run goes on past the first expiry
+        # THEN the stored expiry keeps moving, so no second run can take the lease
+        poll_until(
+            lambda: float(lease_item()["expires_at"]["N"]),
+            lambda expires: expires > first + 0.9,
+            timeout=10,
+            what="lease renewed past its first expiry",
+        )
+        with pytest.raises(LeaseHeldError, match="long run"):
+            Lease(ledger_stack, owner="second run").acquire()
+    finally:
+        lease.release()
+    assert lease_item() is None
