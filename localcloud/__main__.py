@@ -16,13 +16,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help") or args[0] not in COMMANDS:
+    if args and args[0] not in COMMANDS and args[0] not in ("-h", "--help"):
+        print(f"error: unknown command {args[0]!r}; allowed: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    if not args or args[0] in ("-h", "--help"):
         print("usage: python -m localcloud <command> [options]\n\ncommands:")
         for name, (_, summary) in COMMANDS.items():
             print(f"  {name:<8} {summary}")
-        if args and args[0] not in ("-h", "--help"):
-            print(f"\nerror: unknown command {args[0]!r}", file=sys.stderr)
-            return 2
         return 0
     module = importlib.import_module(COMMANDS[args[0]][0])
     return int(module.main(args) or 0)

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import requests
@@ -27,8 +27,15 @@ logger = logging.getLogger(__name__)
 COMMANDS = ("up", "preview", "destroy", "outputs")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage first; one line names what is wrong and what is
+        # allowed (argparse's message lists the choices), `--help` shows the rest.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m localcloud",
+    parser = _OneLineParser(prog="python -m localcloud",
                                      description="Emulated deploy of the Pulumi program "
                                                  "onto the local cloud.")
     parser.add_argument("command", choices=COMMANDS)

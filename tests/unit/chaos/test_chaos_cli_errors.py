@@ -63,3 +63,19 @@ def test_a_state_file_of_the_wrong_shape_is_one_line(project: Path, capsys, doc)
     # WHEN / THEN
     status = cli.main(["rollback", "--stack", "s"])
     one_line_error(capsys, status, "has no 'outputs'")
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run"], "the following arguments are required: --stack"),
+        (["nosuch"], "invalid choice: 'nosuch'"),
+    ],
+)
+def test_a_usage_error_is_one_line(capsys, argv, needle) -> None:
+    # GIVEN / WHEN argparse rejects the command line
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    # THEN one line (no usage block), exit 2
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and needle in err, err

@@ -107,3 +107,18 @@ def test_a_state_file_of_the_wrong_shape_is_one_line(project: Path, capsys, doc)
     # THEN one line names the file; the file is left as it was
     assert_one_line_error(status, err, "is not a state file")
     assert json.loads(state.read_text()) == doc
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [(["up", "--stack"], "expected one argument"), (["nosuch"], "unknown command 'nosuch'")],
+)
+def test_a_usage_error_is_one_line_on_stderr(capsys, argv, needle) -> None:
+    # GIVEN / WHEN argparse (or the dispatcher) rejects the command line
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    # THEN one line on stderr, exit 2
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and needle in err, err
