@@ -14,6 +14,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _bad_stack_name(args: list[str]) -> str | None:
+    """Every command takes --stack/-s; a name that is a path ("../x") is refused here, before
+    any command can build a path from it (demo's teardown writes a state file)."""
+    from components.program import ProgramConfigError, check_stack_name
+
+    for i, arg in enumerate(args):
+        name = None
+        if arg in ("--stack", "-s") and i + 1 < len(args):
+            name = args[i + 1]
+        elif arg.startswith("--stack="):
+            name = arg.split("=", 1)[1]
+        if name is not None:
+            try:
+                check_stack_name(name)
+            except ProgramConfigError as exc:
+                return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in COMMANDS and args[0] not in ("-h", "--help"):
@@ -25,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_, summary) in COMMANDS.items():
             print(f"  {name:<8} {summary}")
         return 0
+    bad = _bad_stack_name(args[1:])
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     module = importlib.import_module(COMMANDS[args[0]][0])
     return int(module.main(args) or 0)
 
