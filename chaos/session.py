@@ -5,34 +5,42 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chaos import probes
 from chaos.budgets import settle_seconds
 from chaos.errors import (
     ChaosError,
+    ForeignFaultError,
     GuardAlarmError,
+    GuardMissingError,
     JournalError,
     MissingOutputError,
     PollTimeoutError,
+    aws_call,
 )
 from chaos.expectations import Observed, Verdict, conservation, poll_until
 from chaos.experiments.model import AwaitSettled, Experiment, InvokeSync
 from chaos.faults import Faults
-from chaos.journal import Journal
+from chaos.journal import Journal, describe_identity, same_identity
+from chaos.lease import Lease
 from chaos.runner import Context, judge, run_method
 from chaos.stack import Stack
 from components import outputs as keys
+from functions.faults import settings as fault_settings
 
 logger = logging.getLogger(__name__)
 
 STEADY_STATE_TIMEOUT = 120.0
 SETTLE_FACTOR = 2.0
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def watched_queues(ctx: Context) -> dict[str, str]:
@@ -227,17 +235,133 @@ def run_experiment(
     }
 
 
-def prepare(stack: Stack, *, force: bool = False, root: Path | str = ".") -> Faults:
-    """Refuse unsafe starts: not chaos-enabled, or a previous run's faults still in place."""
+def _dead_local_endpoint(endpoint: str | None) -> bool:
+    """A loopback endpoint nothing listens on: a local cloud that is gone, with its stack."""
+    if not endpoint:
+        return False
+    url = urlsplit(endpoint)
+    if url.hostname not in LOOPBACK_HOSTS or url.port is None:
+        return False
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=2):
+            return False
+    except OSError:
+        return True
+
+
+def _settle_dead_clouds(stack: Stack, journal: Journal) -> None:
+    """Pending changes made on a local cloud that no longer runs cannot be restored, and need
+    not be: the cloud and every fault in it are gone. They are discarded (archived), said so."""
+    here = stack.identity()
+    dead = [
+        e
+        for e in journal.pending()
+        if e.get("stack")
+        and not same_identity(e["stack"], here)
+        and _dead_local_endpoint(e["stack"].get("endpoint"))
+    ]
+    if dead and len(dead) == len(journal.pending()):
+        gone = describe_identity(dead[0]["stack"])
+        _, archived = journal.discard()
+        logger.warning(
+            "%d change(s) journalled on %s, a local cloud that is gone, discarded (archived to"
+            " %s): nothing of them can be left",
+            len(dead),
+            gone,
+            archived,
+        )
+
+
+def check_guards_exist(stack: Stack, guards: Iterable[str]) -> None:
+    """A misspelt guard would leave the run unguarded, silently: every one must exist."""
+    names = sorted(set(guards))
+    if not names:
+        return
+    found: set[str] = set()
+    cw = stack.client("cloudwatch")
+    for i in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+        with aws_call(f"guard alarms of {stack.name}", "cloudwatch:DescribeAlarms"):
+            resp = cw.describe_alarms(AlarmNames=names[i : i + 100])
+        found |= {a["AlarmName"] for a in resp.get("MetricAlarms", [])}
+        found |= {a["AlarmName"] for a in resp.get("CompositeAlarms", [])}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise GuardMissingError(
+            f"guard alarm(s) not found on stack {stack.name!r}: {', '.join(missing)}; a guard"
+            " must name an existing CloudWatch alarm (see `aws cloudwatch describe-alarms`)"
+        )
+
+
+def foreign_faults(stack: Stack) -> list[str]:
+    """Fault flags or a reserved concurrency of 0 on the stack's functions, one line each."""
+    found: list[str] = []
+    lam = stack.client("lambda")
+    for fn in stack.function_names():
+        with aws_call(fn, "lambda:GetFunctionConfiguration"):
+            conf = lam.get_function_configuration(FunctionName=fn)
+        env = (conf.get("Environment") or {}).get("Variables") or {}
+        # The deploy sets the master switch "off"; anything else is a fault someone left.
+        flags = {
+            k: env[k]
+            for k in fault_settings.ALL_VARIABLES
+            if k in env and not (k == fault_settings.MASTER and env[k] == "off")
+        }
+        if flags:
+            found.append(f"{fn}: fault flags {', '.join(f'{k}={v}' for k, v in flags.items())}")
+        with aws_call(fn, "lambda:GetFunctionConcurrency"):
+            reserved = lam.get_function_concurrency(FunctionName=fn).get(
+                "ReservedConcurrentExecutions"
+            )
+        if reserved == 0:
+            found.append(f"{fn}: reserved concurrency 0 (throttled)")
+    return found
+
+
+def prepare(
+    stack: Stack,
+    *,
+    force: bool = False,
+    root: Path | str = ".",
+    guards: Iterable[str] = (),
+    lease: bool = True,
+) -> Faults:
+    """Refuse unsafe starts, before any change: not chaos-enabled, outputs or credentials of
+    another stack, account or region, a guard that does not exist, a previous run's faults
+    still journalled, another run holding the stack's lease, or faults no journal accounts
+    for. Returns the run's Faults with the lease (renewed until `faults.lease.release()`)."""
     stack.require_chaos_enabled(force)
-    journal = Journal(stack.name, root)
+    stack.check_identity()
+    check_guards_exist(stack, guards)
+    journal = Journal(stack.name, root, identity=stack.identity())
+    _settle_dead_clouds(stack, journal)
     pending = journal.pending()
     if pending:
+        made_on = pending[-1].get("stack")
+        where = f" on {describe_identity(made_on)}" if made_on else ""
         raise JournalError(
-            f"{len(pending)} change(s) from an earlier run are not rolled back ({journal.path});"
-            f" run `python -m chaos rollback --stack {stack.name}` first"
+            f"{len(pending)} change(s) from an earlier run{where} are not rolled back"
+            f" ({journal.path}); run `python -m chaos rollback --stack {stack.name}` first"
+            f" (or `--discard` if that stack is gone)"
         )
-    return Faults(stack, journal)
+    faults = Faults(stack, journal)
+    if not lease:
+        return faults
+    held = Lease(stack)
+    held.acquire()
+    try:
+        found = foreign_faults(stack)
+    except BaseException:
+        held.release()
+        raise
+    if found:
+        held.release()
+        raise ForeignFaultError(
+            f"stack {stack.name!r} already carries faults its journal ({journal.path}) does not"
+            f" account for: {'; '.join(found)}. Another tool or a lost journal left them;"
+            " restore them (redeploy) before a run"
+        )
+    faults.lease = held
+    return faults
 
 
 def run_all(

@@ -66,6 +66,16 @@ class Place(TypedDict):
 ChangeKind = Literal["env", "concurrency", "mapping", "grant"]
 
 
+class StackIdentity(TypedDict, total=False):
+    """Which stack in which cloud a change was made on (stored in the journal, checked on
+    rollback)."""
+
+    name: str
+    endpoint: str | None  # None: AWS itself
+    account: str | None
+    region: str
+
+
 class JournalEntry(TypedDict, total=False):
     op: Literal["begin", "undone"]
     token: str
@@ -74,3 +84,5 @@ class JournalEntry(TypedDict, total=False):
     target: str  # function name or mapping UUID
     prior: dict[str, Any]  # state before the change, enough to restore it
     change: dict[str, Any]  # what was applied (for the report)
+    stack: StackIdentity  # on begin: where the change was made
+    vanished: bool  # on undone: the target no longer existed, nothing to restore
