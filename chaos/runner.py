@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import probes
+from chaos import budgets, probes
 from chaos.budgets import settle_seconds
 from chaos.errors import ChaosError, GuardAlarmError, MissingOutputError, PollTimeoutError
 from chaos.expectations import (
@@ -20,18 +20,28 @@ from chaos.expectations import (
     Observed,
     Verdict,
     alarm_budget,
+    alarm_fires_on_one,
+    alarm_notified,
+    alarm_watches,
     alarm_within,
+    attempts,
     conservation,
+    duplicates,
     envelope_fields,
+    first_transition,
     place,
     poll_until,
+    queue_name,
 )
 from chaos.experiments.model import (
+    AlarmExpect,
+    Attempts,
     AwaitSettled,
     Contains,
     DisableMapping,
     Experiment,
     FromOutput,
+    FromSetting,
     Inject,
     InvokeSync,
     PlaceRef,
@@ -45,10 +55,14 @@ from chaos.faults import Faults
 from chaos.stack import Stack
 from chaos.traffic import at_rate, drive, new_event, schedule
 from chaos.traffic_entries import driver_for, filter_attributes
-from chaos.types import AlarmTransition, SentEvent
+from chaos.types import AlarmTransition, DeadLetter, SentEvent
 from components import outputs as keys
 
 logger = logging.getLogger(__name__)
+# Alarm budget slack on top of one metric period: SQS publishes per minute on AWS, the local
+# cloud samples every few seconds (stated once here, reported with each alarm verdict).
+ALARM_SLACK_LOCAL = 10.0
+ALARM_SLACK_AWS = 60.0
 Progress = Callable[[str], None]
 
 
@@ -75,6 +89,9 @@ class Context:
     # (queue url, message id) -> when a probe first saw it: SQS keeps the original SentTimestamp
     # across a redrive, so a DLQ arrival time can only be observed.
     first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    # (queue url, message id) -> ApproximateReceiveCount at the probe's first receive of it
+    # (that receive included): what the redrive moved it with, before our peeks add theirs.
+    first_receive_count: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def time_scale(self) -> float:
@@ -146,6 +163,11 @@ class Context:
                 now = time.time()
                 for dl in found:
                     self.first_seen.setdefault((where, dl["message_id"]), now)
+                    if dl.get("receive_count") is not None:
+                        self.first_receive_count.setdefault(
+                            (where, dl["message_id"]),
+                            int(dl["receive_count"]),  # type: ignore[arg-type]
+                        )
                 obs.dead_letters.extend(found)
         return obs
 
@@ -188,6 +210,17 @@ def _expected_value(ctx: Context, want: Any) -> Any:
         present.__doc__ = "a value"
         return present
     return want
+
+
+def step_value(ctx: Context, value: Any) -> Any:
+    """A method step's value: a FromSetting read live, a FromOutput from the outputs."""
+    if isinstance(value, FromSetting):
+        return budgets.live_setting(ctx.stack, value.setting, str(ctx.resolve(value.path))) + (
+            value.plus
+        )
+    if isinstance(value, FromOutput):
+        return int(ctx.resolve(value.path)) + value.plus
+    return value
 
 
 def _send(ctx: Context, step: Send) -> None:
@@ -287,7 +320,9 @@ def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
     for n, step in enumerate(steps):
         final = not any(isinstance(s, AwaitSettled) for s in steps[n + 1 :])
         if isinstance(step, Inject):
-            ctx.tokens.append(ctx.faults.inject(ctx.resolve(step.function), **step.faults))
+            values = {k: step_value(ctx, v) for k, v in step.faults.items()}
+            ctx.progress(f"inject {values} into {step.function}")
+            ctx.tokens.append(ctx.faults.inject(ctx.resolve(step.function), **values))
         elif isinstance(step, SetEnv):
             ctx.tokens.append(ctx.faults.set_env(ctx.resolve(step.function), step.env))
         elif isinstance(step, ReserveConcurrency):
@@ -310,26 +345,16 @@ def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
 
 
 def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, Any]]:
-    """Conservation, envelope fields and alarm verdicts; returns the alarm rows for the report."""
+    """Conservation, duplicates, envelope fields, attempts and alarm verdicts; returns the
+    alarm rows for the report."""
     accepted = ctx.accepted_all()
-    ctx.verdicts.append(
-        conservation(ctx.sent, accepted, observed, max_duplicates=ctx.exp.expect.max_duplicates)
-    )
+    ctx.verdicts.append(conservation(ctx.sent, accepted, observed))
+    if ctx.exp.expect.max_duplicates is not None:
+        ids = [s["id"] for s in ctx.sent]
+        ctx.verdicts.append(duplicates(observed, ids, ctx.exp.expect.max_duplicates))
+    chosen = _failure_dead_letters(ctx, accepted, observed)
     if ctx.exp.expect.envelope:
-        failure_places = {
-            p
-            for i, alts in accepted.items()
-            if ctx.labels[i] in ("hit", "poison")
-            for alt in alts
-            for p in alt
-            if not p.startswith("processed:")
-        }
         expected = {k: _expected_value(ctx, v) for k, v in ctx.exp.expect.envelope.items()}
-        chosen = [
-            dl
-            for dl in observed.dead_letters
-            if place(dl["envelope"], dl["queue_url"]) in failure_places
-        ]
         # A destination record has no RequestID attribute and a DLQ message no condition: judge
         # each field only on the envelope kinds that carry it.
         by_kind: dict[str, list[Any]] = {}
@@ -339,40 +364,198 @@ def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, An
             fields = {k: v for k, v in expected.items() if _carries(kind, k)}
             if fields:
                 ctx.verdicts.append(envelope_fields(dls, fields, name=f"envelope {kind}"))
+    for spec in ctx.exp.expect.attempts:
+        ctx.verdicts.append(_attempts_verdict(ctx, spec, chosen))
     rows = []
     for a in ctx.exp.expect.alarms:
-        name = str(ctx.resolve(a.alarm))
-        conf = probes.alarms(ctx.stack, [name]).get(name)
-        if conf is None:
-            ctx.verdicts.append(Verdict(f"alarm {name}", False, [f"alarm {name} does not exist"]))
-            continue
-        delivery = settle_seconds(ctx.stack, a.budget, ctx.resolve, ctx.time_scale)
-        slack = conf["period"] + (10.0 if ctx.cloud_info else 60.0)
-        budget = alarm_budget(delivery, conf["period"], conf["evaluation_periods"], slack)
-        # Keep watching a while past the budget, so a late alarm is measured, not just missed.
-        remaining = max(budget - (time.time() - started), 1.0) + min(budget * 0.5, 60.0)
-        ctx.progress(f"waiting up to {remaining:.0f}s for {name} -> {a.to_state}")
-        try:
-            history = poll_until(
-                functools.partial(probes.alarm_history, ctx.stack, name, since=started),
-                functools.partial(_reached, a.to_state),
-                timeout=remaining,
-                what=f"{name} -> {a.to_state}",
-            )
-        except PollTimeoutError:
-            history = probes.alarm_history(ctx.stack, name, since=started)
-        verdict = alarm_within(history, name, start=started, budget=budget, to_state=a.to_state)
-        ctx.verdicts.append(verdict)
-        rows.append(
-            {
-                "alarm": name,
-                "to_state": a.to_state,
-                **verdict.figures,
-                "passed": verdict.passed,
-                "transitions": history,
-            }
-        )
+        rows += _judge_alarm(ctx, a, started)
     return rows
+
+
+def _failure_dead_letters(
+    ctx: Context, accepted: dict[str, Any], observed: Observed
+) -> list[DeadLetter]:
+    """Dead letters of the failing events (hit, poison) in the places their routes name."""
+    failure_places = {
+        p
+        for i, alts in accepted.items()
+        if ctx.labels[i] in ("hit", "poison") or ctx.labels[i].startswith("sub:")
+        for alt in alts
+        for p in alt
+        if not p.startswith("processed:")
+    }
+    return [
+        dl
+        for dl in observed.dead_letters
+        if place(dl["envelope"], dl["queue_url"]) in failure_places and dl.get("event_id")
+    ]
+
+
+def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) -> Verdict:
+    """Counts from where AWS puts them (or the handler's attempts ledger) against the live
+    declared number; a missing setting is a failing verdict naming it."""
+    envelope = {
+        "sqs": "sqs_redrive",
+        "async": "destination",
+        "workflow": "failure_record",
+        "eventbridge": "eventbridge_dlq",
+        "stream": "kinesis_on_failure",
+    }[spec.kind]
+    name = f"attempts {envelope}"
+    dls = [dl for dl in chosen if dl["envelope"] == envelope]
+    target = ctx.resolve(spec.path)
+    upper: int | None = None
+    declared: int | dict[str, int]
+    try:
+        if spec.kind == "sqs":
+            declared = budgets.redrive(ctx.stack, str(target))[1]
+            setting = f"maxReceiveCount of {queue_name(str(target))}"
+            counts = {str(dl["event_id"]): _receives_before_peek(ctx, dl) for dl in dls}
+        elif spec.kind == "async":
+            declared = budgets.async_settings(ctx.stack, str(target))[0] + 1
+            setting = f"MaximumRetryAttempts + 1 of {target}"
+            counts = {str(dl["event_id"]): dl.get("approximate_invoke_count") for dl in dls}
+        elif spec.kind == "workflow":
+            step_arn = str(target["step"]["arn"])
+            retriers = budgets.task_retriers(ctx.stack, str(target["state_machine_arn"]), step_arn)
+            executions = {s["id"]: s["detail"] for s in ctx.sent if s["ok"]}
+            declared = {
+                str(dl["event_id"]): budgets.retrier_max_attempts(retriers, dl.get("error_code"))
+                + 1
+                for dl in dls
+            }
+            setting = f"the matching Retry MaxAttempts + 1 of {target['step']['name']}"
+            counts = {
+                str(dl["event_id"]): probes.task_attempts(
+                    ctx.stack, executions[str(dl["event_id"])], step_arn
+                )
+                for dl in dls
+                if str(dl["event_id"]) in executions
+            }
+        elif spec.kind == "eventbridge":
+            declared = budgets.target_retries(
+                ctx.stack, str(target["rule_name"]), str(target["event_bus_name"])
+            )
+            setting = f"RetryPolicy MaximumRetryAttempts of {target['rule_name']}'s target"
+            counts = {str(dl["event_id"]): dl.get("retry_attempts") for dl in dls}
+        else:
+            retries, batch, bisect = budgets.stream_mapping(ctx.stack, str(target))
+            if retries < 0:
+                raise budgets.MissingSettingError(
+                    f"mapping {target} retries forever (MaximumRetryAttempts -1):"
+                    " no attempt count is declared"
+                )
+            declared = retries + 1
+            upper = declared + (budgets.bisect_invokes(batch) if bisect else 0)
+            setting = f"MaximumRetryAttempts + 1 of mapping {target}" + (
+                f" (+ up to {upper - declared} bisect invokes)" if bisect else ""
+            )
+            counts = {str(dl["event_id"]): dl.get("approximate_invoke_count") for dl in dls}
+        if spec.ledger:
+            counts = _ledger_attempts(ctx, spec.ledger, counts)
+            setting += " (counted by the handler's attempts ledger)"
+    except budgets.MissingSettingError as exc:
+        return Verdict(name, False, [f"missing setting: {exc}"])
+    return attempts(counts, declared, what=envelope, setting=setting, upper=upper, name=name)
+
+
+def _receives_before_peek(ctx: Context, dl: DeadLetter) -> int | None:
+    got = ctx.first_receive_count.get((dl["queue_url"], dl["message_id"]))
+    return None if got is None else got - 1  # our own first receive is in the count
+
+
+def _ledger_attempts(
+    ctx: Context, function_path: str, counts: dict[str, int | None]
+) -> dict[str, int | None]:
+    from functions.faults import settings as fault_settings  # the partition's one definition
+
+    function = str(ctx.resolve(function_path))
+    pattern = probes.function_env(ctx.stack, function).get("LEDGER_PATTERN")
+    if not pattern:
+        raise MissingOutputError(f"function {function} has no LEDGER_PATTERN in its env")
+    table = ctx.stack.get(keys.LEDGER_TABLE)
+    seen = probes.ledger(ctx.stack, table, fault_settings.attempts_partition(pattern))
+    return {event_id: seen.get(event_id) for event_id in counts}
+
+
+def _judge_alarm(ctx: Context, a: AlarmExpect, started: float) -> list[dict[str, Any]]:
+    name = str(ctx.resolve(a.alarm))
+    conf = probes.alarms(ctx.stack, [name]).get(name)
+    if conf is None:
+        ctx.verdicts.append(Verdict(f"alarm {name}", False, [f"alarm {name} does not exist"]))
+        return []
+    try:
+        delivery = settle_seconds(ctx.stack, a.budget, ctx.resolve, ctx.time_scale)
+    except budgets.MissingSettingError as exc:
+        ctx.verdicts.append(Verdict(f"alarm {name} budget", False, [f"missing setting: {exc}"]))
+        return []
+    slack = conf["period"] + (ALARM_SLACK_LOCAL if ctx.cloud_info else ALARM_SLACK_AWS)
+    budget = alarm_budget(delivery, conf["period"], conf["evaluation_periods"], slack)
+    # Keep watching a while past the budget, so a late alarm is measured, not just missed.
+    remaining = max(budget - (time.time() - started), 1.0) + min(budget * 0.5, 60.0)
+    ctx.progress(f"waiting up to {remaining:.0f}s for {name} -> {a.to_state}")
+    try:
+        history = poll_until(
+            functools.partial(probes.alarm_history, ctx.stack, name, since=started),
+            functools.partial(_reached, a.to_state),
+            timeout=remaining,
+            what=f"{name} -> {a.to_state}",
+        )
+    except PollTimeoutError:
+        history = probes.alarm_history(ctx.stack, name, since=started)
+    verdict = alarm_within(history, name, start=started, budget=budget, to_state=a.to_state)
+    verdict.figures["budget_slack_s"] = round(slack, 1)
+    ctx.verdicts.append(verdict)
+    fired = first_transition(history, name, start=started, to_state=a.to_state)
+    if a.dlq:
+        queue = str(ctx.resolve(a.dlq))
+        route_queues = {
+            p.split(":", 1)[1]
+            for p in ctx.route_places(ctx.exp.expect.failure)
+            if not p.startswith(("processed:", "rejected:"))
+        }
+        ctx.verdicts.append(alarm_watches(name, conf, queue, route_queues))
+        # One more look, so a message that arrived after the events settled is counted too.
+        for dl in probes.read_dead_letters(ctx.stack, ctx.watch.get(queue, "sqs_redrive"), queue):  # type: ignore[arg-type]
+            ctx.first_seen.setdefault((queue, dl["message_id"]), time.time())
+        arrivals = {m: t for (url, m), t in ctx.first_seen.items() if url == queue}
+        ctx.verdicts.append(alarm_fires_on_one(name, queue, arrivals, fired))
+    ctx.verdicts.append(_notified(ctx, name, a.to_state, started, budget, remaining))
+    return [
+        {
+            "alarm": name,
+            "to_state": a.to_state,
+            **verdict.figures,
+            "passed": verdict.passed,
+            "transitions": history,
+        }
+    ]
+
+
+def _notified(
+    ctx: Context, name: str, to_state: str, started: float, budget: float, wait: float
+) -> Verdict:
+    """The alarm topic's SQS inbox got the notification. The inbox is shared by experiments
+    running at once: it is peeked (never consumed) and filtered by alarm name."""
+    inbox = ctx.stack.outputs.get(keys.ALARM_INBOX_QUEUE_URL)
+    if not inbox:
+        return Verdict(
+            f"alarm {name} notified", False, [f"the stack has no {keys.ALARM_INBOX_QUEUE_URL}"]
+        )
+
+    def check(messages: list[dict[str, Any]]) -> Verdict:
+        return alarm_notified(name, messages, start=started, budget=budget, to_state=to_state)
+
+    try:
+        messages = poll_until(
+            functools.partial(probes.peek_queue, ctx.stack, str(inbox)),
+            lambda got: check(got).passed,
+            timeout=max(wait, 5.0),
+            what=f"{name} notification in the alarm inbox",
+        )
+    except PollTimeoutError:
+        messages = probes.peek_queue(ctx.stack, str(inbox))
+    return check(messages)
 
 
 def _reached(state: str, history: list[AlarmTransition]) -> bool:

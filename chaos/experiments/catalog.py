@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from chaos.experiments.model import (
     AlarmExpect,
+    Attempts,
     AwaitSettled,
     Budget,
     Contains,
     Expect,
     Experiment,
-    FromOutput,
     Inject,
     InvokeSync,
     PlaceRef,
@@ -32,12 +32,19 @@ CATALOG: tuple[Experiment, ...] = (
         pattern="queue_worker",
         title="Poison messages end in the SQS redrive DLQ; healthy ones are processed",
         fault="poison events (the handler always raises on them)",
-        method=(Send("sqs", "queue_worker.queue_url", healthy=8, poison=2), AwaitSettled()),
+        # ONE poison message: the DLQ alarm is shown to fire on one (two would let "> 1" pass).
+        method=(Send("sqs", "queue_worker.queue_url", healthy=8, poison=1), AwaitSettled()),
         expect=Expect(
             envelope={"payload": Present()},
             alarms=(
-                AlarmExpect("queue_worker.alarms.dlq", Budget("sqs", "queue_worker.queue_url")),
+                AlarmExpect(
+                    "queue_worker.alarms.dlq",
+                    Budget("sqs", "queue_worker.queue_url"),
+                    dlq="queue_worker.dlq_url",
+                ),
             ),
+            attempts=(Attempts("sqs", "queue_worker.queue_url"),),
+            max_duplicates=0,
         ),
         budget=Budget("sqs", "queue_worker.queue_url"),
         ci=True,
@@ -49,26 +56,27 @@ CATALOG: tuple[Experiment, ...] = (
         fault="failure rate 1.0 on marked events",
         method=(
             Inject("async_function.function.name", {"failure_rate": 1.0, "match": HIT_ONLY}),
-            Send("invoke", "async_function.function.name", healthy=3, hit=3),
+            # ONE failing event: one destination record and one DLQ message, one per alarm.
+            Send("invoke", "async_function.function.name", healthy=3, hit=1),
             AwaitSettled(),
         ),
         expect=Expect(
             failure="function_error",
-            envelope={
-                "condition": "RetriesExhausted",
-                "approximate_invoke_count": FromOutput(
-                    "async_function.maximum_retry_attempts", 1, at_least=True
-                ),
-            },
+            envelope={"condition": "RetriesExhausted"},
             alarms=(
                 AlarmExpect(
                     "async_function.alarms.on_failure",
                     Budget("async", "async_function.function.name"),
+                    dlq="async_function.on_failure_queue_url",
                 ),
                 AlarmExpect(
-                    "async_function.alarms.dlq", Budget("async", "async_function.function.name")
+                    "async_function.alarms.dlq",
+                    Budget("async", "async_function.function.name"),
+                    dlq="async_function.dlq_url",
                 ),
             ),
+            attempts=(Attempts("async", "async_function.function.name"),),
+            max_duplicates=0,
         ),
         budget=Budget("async", "async_function.function.name"),
         ci=True,
@@ -86,6 +94,7 @@ CATALOG: tuple[Experiment, ...] = (
         expect=Expect(
             failure="timeout",
             envelope={"condition": "RetriesExhausted"},
+            attempts=(Attempts("async", "async_function.function.name"),),
         ),
         budget=Budget("async", "async_function.function.name"),
     ),
@@ -113,7 +122,7 @@ CATALOG: tuple[Experiment, ...] = (
         fault="FAILMODES_THROTTLE dynamodb:1.0 on marked events",
         method=(
             Inject("ride_records.function.name", {"throttle": "dynamodb:1.0", "match": HIT_ONLY}),
-            Send("sns", "ride_records.topic_arn", healthy=3, hit=3),
+            Send("sns", "ride_records.topic_arn", healthy=3, hit=1),
             AwaitSettled(),
         ),
         expect=Expect(
@@ -125,9 +134,12 @@ CATALOG: tuple[Experiment, ...] = (
             },
             alarms=(
                 AlarmExpect(
-                    "ride_records.alarms.dlq", Budget("async", "ride_records.function.name")
+                    "ride_records.alarms.dlq",
+                    Budget("async", "ride_records.function.name"),
+                    dlq="ride_records.dlq_url",
                 ),
             ),
+            max_duplicates=0,
         ),
         budget=Budget("async", "ride_records.function.name"),
         ci=True,
@@ -188,9 +200,13 @@ CATALOG: tuple[Experiment, ...] = (
             envelope={"pointer": Present()},
             alarms=(
                 AlarmExpect(
-                    "stream_processor.alarms.on_failure", Budget("stream", "stream_processor")
+                    "stream_processor.alarms.on_failure",
+                    Budget("stream", "stream_processor"),
+                    dlq="stream_processor.on_failure_queue_url",
                 ),
             ),
+            attempts=(Attempts("stream", "stream_processor.mapping_uuid"),),
+            max_duplicates=0,
         ),
         budget=Budget("stream", "stream_processor"),
         ci=True,
@@ -202,13 +218,22 @@ CATALOG: tuple[Experiment, ...] = (
         fault="failure rate 1.0 on the step for marked events",
         method=(
             Inject("workflow.step.name", {"failure_rate": 1.0, "match": HIT_ONLY}),
-            Send("stepfunctions", "workflow.state_machine_arn", healthy=2, hit=2, poison=1),
+            # ONE failing execution: one failure record for the alarm to fire on.
+            Send("stepfunctions", "workflow.state_machine_arn", healthy=2, hit=1),
             AwaitSettled(),
         ),
         expect=Expect(
             failure="function_error",
             envelope={"error_code": Present()},
-            alarms=(AlarmExpect("workflow.alarms.failures", Budget("workflow", "workflow")),),
+            alarms=(
+                AlarmExpect(
+                    "workflow.alarms.failures",
+                    Budget("workflow", "workflow"),
+                    dlq="workflow.failure_queue_url",
+                ),
+            ),
+            attempts=(Attempts("workflow", "workflow"),),
+            max_duplicates=0,
         ),
         budget=Budget("workflow", "workflow"),
         ci=True,
@@ -225,7 +250,11 @@ CATALOG: tuple[Experiment, ...] = (
         ),
         # Each event carries the attributes of one subscriber's filter (routes "fan_out:<name>"):
         # the failing subscriber's events end in its own DLQ, the others' are processed.
-        expect=Expect(failure="function_error"),
+        expect=Expect(
+            failure="function_error",
+            attempts=(Attempts("sqs", "fan_out.subscribers.{failing}.queue_url"),),
+            max_duplicates=0,
+        ),
         budget=Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
     ),
     Experiment(
@@ -244,8 +273,45 @@ CATALOG: tuple[Experiment, ...] = (
             ),
             AwaitSettled(),
         ),
-        expect=Expect(places={"hit": ((PlaceRef("processed", "queue_worker.function.name"),),)}),
+        expect=Expect(
+            places={"hit": ((PlaceRef("processed", "queue_worker.function.name"),),)},
+            max_duplicates=0,
+        ),
         budget=Budget("sqs", "queue_worker.queue_url"),
+    ),
+)
+
+
+# Several failing events at once (the alarm experiments above leave exactly one each).
+CATALOG += (
+    Experiment(
+        name="sqs-poisons-all-dead-lettered",
+        pattern="queue_worker",
+        title="Several poison messages: each dead-lettered after exactly maxReceiveCount receives",
+        fault="poison events (the handler always raises on them)",
+        method=(Send("sqs", "queue_worker.queue_url", healthy=6, poison=3), AwaitSettled()),
+        expect=Expect(
+            envelope={"payload": Present()},
+            attempts=(Attempts("sqs", "queue_worker.queue_url"),),
+            max_duplicates=0,
+        ),
+        budget=Budget("sqs", "queue_worker.queue_url"),
+    ),
+    Experiment(
+        name="workflow-poison-not-retried",
+        pattern="workflow",
+        title="Step Functions: a poison input is not retried (its Retry has MaxAttempts 0)",
+        fault="poison events (the step always raises its poison error)",
+        method=(
+            Send("stepfunctions", "workflow.state_machine_arn", healthy=1, poison=2),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            envelope={"error_code": Present()},
+            attempts=(Attempts("workflow", "workflow"),),
+            max_duplicates=0,
+        ),
+        budget=Budget("workflow", "workflow"),
     ),
 )
 
