@@ -51,10 +51,8 @@ class Stack:
                     "region_name": self.region,
                     # Traffic drivers send from up to 32 threads on one client; botocore's default
                     # pool of 10 would discard (and re-open) connections under that.
-                    "config": Config(
-                        retries={"mode": "standard", "max_attempts": 5},
-                        max_pool_connections=POOL_CONNECTIONS,
-                    ),
+                    "config": Config(retries={"mode": "standard", "max_attempts": 5},
+                                     max_pool_connections=POOL_CONNECTIONS),
                 }
                 if self.endpoint:
                     kwargs["endpoint_url"] = self.endpoint
