@@ -1,0 +1,271 @@
+"""The failure-contract verdicts on crafted inputs: each must turn red on the broken case."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from chaos_unit_helpers import REGION, make_function, queue
+
+from chaos import budgets
+from chaos import expectations as ex
+from chaos.envelopes import parse_message
+from chaos.expectations import Observed
+
+DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/app-dlq"
+OTHER = "https://sqs.us-east-1.amazonaws.com/123456789012/app-other-dlq"
+ALARM = "app-dlq-alarm"
+
+
+def dlq_alarm(queue_name: str = "app-dlq", metric: str = ex.DLQ_ALARM_METRIC) -> dict:
+    return {
+        "namespace": "AWS/SQS",
+        "metric": metric,
+        "dimensions": {"QueueName": queue_name},
+    }
+
+
+def notification(alarm: str, state: str = "ALARM", sent_s: float = 20.0) -> dict:
+    body = {
+        "AlarmName": alarm,
+        "NewStateValue": state,
+        "OldStateValue": "OK",
+        "StateChangeTime": "2026-12-01T12:00:10.000+0000",
+    }
+    return {
+        "Body": json.dumps(body),
+        "Attributes": {"SentTimestamp": str(int((START + sent_s) * 1000))},
+    }
+
+
+START = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()  # notifications above change at +10 s
+
+
+# ---- alarm fires on ONE message ----
+
+
+def test_an_alarm_that_fired_only_on_the_second_message_fails() -> None:
+    # GIVEN two messages reached the DLQ and the alarm fired after the second
+    arrivals = {"m1": START + 10, "m2": START + 40}
+    # WHEN judged
+    verdict = ex.alarm_fires_on_one(ALARM, DLQ, arrivals, fired_at=START + 45)
+    # THEN it fails: two messages cannot show a threshold of one
+    assert not verdict.passed
+    assert "2 messages were in app-dlq" in verdict.problems[0]
+    assert verdict.name == f"alarm {ALARM} fires on one message"
+
+
+def test_an_alarm_that_never_fired_on_one_message_fails() -> None:
+    # GIVEN one message in the DLQ and no transition (threshold "> 1")
+    verdict = ex.alarm_fires_on_one(ALARM, DLQ, {"m1": START + 10}, fired_at=None)
+    # THEN red, naming the queue
+    assert not verdict.passed
+    assert "never went to ALARM with one message in app-dlq" in verdict.problems[0]
+
+
+def test_an_alarm_that_fired_on_exactly_one_message_passes() -> None:
+    verdict = ex.alarm_fires_on_one(ALARM, DLQ, {"m1": START + 10}, fired_at=START + 30)
+    assert verdict.passed, verdict.message()
+
+
+# ---- alarm watches the route's queue ----
+
+
+def test_an_alarm_whose_dimension_names_another_queue_fails_naming_both() -> None:
+    # GIVEN the alarm's live QueueName is another DLQ than the route's
+    verdict = ex.alarm_watches(ALARM, dlq_alarm("app-other-dlq"), DLQ, [DLQ])
+    # THEN red, with both names
+    assert not verdict.passed
+    assert "'app-other-dlq'" in verdict.problems[0] and "'app-dlq'" in verdict.problems[0]
+    assert verdict.name == f"alarm {ALARM} watches app-dlq"
+
+
+def test_an_alarm_on_a_queue_the_route_does_not_name_fails() -> None:
+    verdict = ex.alarm_watches(ALARM, dlq_alarm("app-other-dlq"), OTHER, [DLQ])
+    assert not verdict.passed
+    assert "app-other-dlq is not a queue the route names (app-dlq)" in verdict.problems[0]
+
+
+def test_an_alarm_on_another_metric_of_the_right_queue_fails() -> None:
+    verdict = ex.alarm_watches(ALARM, dlq_alarm(metric="NumberOfMessagesDeleted"), DLQ, [DLQ])
+    assert not verdict.passed
+    assert "AWS/SQS/NumberOfMessagesDeleted" in verdict.problems[0]
+
+
+def test_an_alarm_on_the_routes_queue_passes() -> None:
+    assert ex.alarm_watches(ALARM, dlq_alarm(), DLQ, [DLQ, OTHER]).passed
+
+
+# ---- alarm notified ----
+
+
+def test_an_inbox_without_the_notification_fails() -> None:
+    verdict = ex.alarm_notified(ALARM, [], start=START, budget=60)
+    assert not verdict.passed
+    assert verdict.name == f"alarm {ALARM} notified"
+
+
+def test_an_inbox_with_another_alarms_notification_fails_and_names_it() -> None:
+    verdict = ex.alarm_notified(ALARM, [notification("some-other-alarm")], start=START, budget=60)
+    assert not verdict.passed
+    assert "some-other-alarm" in verdict.problems[0]
+
+
+def test_an_ok_notification_is_not_the_alarm_notification() -> None:
+    verdict = ex.alarm_notified(ALARM, [notification(ALARM, "OK")], start=START, budget=60)
+    assert not verdict.passed
+
+
+def test_a_notification_from_before_the_experiment_does_not_count() -> None:
+    old = notification(ALARM)
+    body = json.loads(old["Body"]) | {"StateChangeTime": "2026-11-30T12:00:10.000+0000"}
+    old["Body"] = json.dumps(body)
+    assert not ex.alarm_notified(ALARM, [old], start=START, budget=60).passed
+
+
+def test_a_late_notification_fails() -> None:
+    verdict = ex.alarm_notified(ALARM, [notification(ALARM, sent_s=90)], start=START, budget=60)
+    assert not verdict.passed
+    assert "over the budget of 60.0s" in verdict.problems[0]
+
+
+def test_the_notification_in_time_passes_raw_or_in_an_sns_envelope() -> None:
+    raw = notification(ALARM)
+    wrapped = dict(raw, Body=json.dumps({"Type": "Notification", "Message": raw["Body"]}))
+    for message in (raw, wrapped):
+        verdict = ex.alarm_notified(ALARM, [notification("x"), message], start=START, budget=60)
+        assert verdict.passed, verdict.message()
+        assert verdict.figures["notified_after_s"] == 20.0
+
+
+# ---- attempts ----
+
+
+def test_a_dlq_message_with_one_receive_too_many_or_too_few_fails() -> None:
+    # GIVEN maxReceiveCount 3 and DLQ messages received 4 and 2 times before the DLQ
+    verdict = ex.attempts({"e-many": 4, "e-few": 2}, 3, what="sqs_redrive", setting="maxRC")
+    # THEN red for both, naming the id, the count and the declared value
+    assert not verdict.passed
+    assert "e-few: 2 attempts, too few: maxRC = 3" in verdict.problems
+    assert "e-many: 4 attempts, too many: maxRC = 3" in verdict.problems
+
+
+def test_an_invoke_count_of_retries_plus_two_fails() -> None:
+    retries = 2
+    verdict = ex.attempts({"e1": retries + 2}, retries + 1, what="destination", setting="MRA+1")
+    assert not verdict.passed
+    assert verdict.name == "attempts destination"
+
+
+def test_a_missing_count_and_no_dead_letter_at_all_fail() -> None:
+    assert not ex.attempts({"e1": None}, 3, what="destination", setting="s").passed
+    assert not ex.attempts({}, 3, what="destination", setting="s").passed
+
+
+def test_exact_attempts_pass_and_per_event_declared_values_are_used() -> None:
+    assert ex.attempts({"e1": 3, "e2": 3}, 3, what="sqs_redrive", setting="s").passed
+    per_event = {"poison": 1, "hit": 4}
+    assert ex.attempts({"poison": 1, "hit": 4}, per_event, what="fr", setting="s").passed
+    assert not ex.attempts({"poison": 4, "hit": 4}, per_event, what="fr", setting="s").passed
+
+
+def test_a_bisect_range_bounds_the_kinesis_invoke_count() -> None:
+    # GIVEN MaximumRetryAttempts 2 (3 invokes) and a batch of 10 (up to 4 halvings)
+    upper = 3 + budgets.bisect_invokes(10)
+    assert upper == 7
+    assert ex.attempts({"e1": 5}, 3, upper=upper, what="k", setting="s").passed
+    assert not ex.attempts({"e1": 8}, 3, upper=upper, what="k", setting="s").passed
+    assert not ex.attempts({"e1": 2}, 3, upper=upper, what="k", setting="s").passed
+
+
+def test_the_workflow_retry_that_matches_the_error_declares_the_attempts() -> None:
+    retriers = [
+        {"ErrorEquals": ["PoisonEvent"], "MaxAttempts": 0},
+        {"ErrorEquals": ["States.ALL"], "MaxAttempts": 2},
+    ]
+    assert budgets.retrier_max_attempts(retriers, "PoisonEvent") == 0
+    assert budgets.retrier_max_attempts(retriers, "InjectedFailure") == 2
+    assert budgets.retrier_max_attempts([{"ErrorEquals": ["States.ALL"]}], "x") == 3
+
+
+def test_sqs_keeps_the_receive_count_when_it_moves_a_message_to_the_dlq(mocked: None) -> None:
+    # GIVEN a queue with maxReceiveCount 2, and a message received twice without a delete
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = queue("dlq")
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    src = queue(
+        "src",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+    )
+    sqs.send_message(QueueUrl=src, MessageBody=json.dumps({"id": "e1"}))
+    for _ in range(2):
+        assert sqs.receive_message(QueueUrl=src, VisibilityTimeout=0)["Messages"]
+    # WHEN the next receive moves it and a probe receives it from the DLQ
+    assert not sqs.receive_message(QueueUrl=src).get("Messages")
+    got = sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"])["Messages"][0]
+    dl = parse_message("sqs_redrive", dlq, got)
+    # THEN the count is maxReceiveCount plus the probe's own receive
+    assert dl["event_id"] == "e1"
+    assert dl["receive_count"] == 2 + 1
+
+
+# ---- budgets that cannot be talked down ----
+
+
+def test_a_budget_with_a_missing_redrive_policy_fails_naming_it(stack) -> None:
+    url = queue("no-redrive", VisibilityTimeout="30")
+    with pytest.raises(budgets.MissingSettingError, match="no RedrivePolicy maxReceiveCount"):
+        budgets.redrive(stack, url)
+
+
+def test_a_budget_without_an_event_invoke_config_fails_naming_it(stack) -> None:
+    fn = make_function("no-invoke-config")
+    with pytest.raises(budgets.MissingSettingError, match="no event invoke config"):
+        budgets.async_settings(stack, fn)
+
+
+def test_budgets_read_the_live_settings(stack) -> None:
+    dlq = queue("d")
+    arn = f"arn:aws:sqs:{REGION}:123456789012:d"
+    url = queue(
+        "s",
+        VisibilityTimeout="12",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}),
+    )
+    assert dlq and budgets.redrive(stack, url) == (12.0, 3)
+    fn = make_function("with-config", Timeout=4)
+    boto3.client("lambda", region_name=REGION).put_function_event_invoke_config(
+        FunctionName=fn, MaximumRetryAttempts=1, MaximumEventAgeInSeconds=60
+    )
+    assert budgets.async_settings(stack, fn) == (1, 60, 4.0)
+
+
+def test_a_settle_past_the_budget_fails_with_both_numbers() -> None:
+    verdict = ex.settled_within(95.0, computed=60.0, slack=30.0)
+    assert not verdict.passed
+    assert "60.0s from the stack's settings + 30.0s slack" in verdict.problems[0]
+    assert verdict.figures["budget_s"] == 90.0
+
+
+def test_never_settling_fails_and_settling_in_time_passes() -> None:
+    assert not ex.settled_within(None, computed=60.0, slack=30.0).passed
+    assert ex.settled_within(89.9, computed=60.0, slack=30.0).passed
+
+
+# ---- duplicates ----
+
+
+def test_a_duplicate_ledger_count_fails() -> None:
+    observed = Observed(processed={"qw": {"e1": 1, "e2": 2}})
+    verdict = ex.duplicates(observed, ["e1", "e2"], 0)
+    assert not verdict.passed
+    assert "e2 x2 in qw" in verdict.problems[0]
+    assert verdict.name == "duplicates"
+
+
+def test_single_side_effects_pass_the_duplicates_verdict() -> None:
+    assert ex.duplicates(Observed(processed={"qw": {"e1": 1}}), ["e1"], 0).passed
