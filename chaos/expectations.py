@@ -508,7 +508,12 @@ def attempts(
             problems.append(f"{event_id}: {got} attempts, too many: {setting} = {expected}")
     if not counts:
         problems.append(f"no dead-lettered event in {what} to count the attempts of")
-    figures = {"declared": ", ".join(sorted(shown)), "checked": len(counts), "setting": setting}
+    figures = {
+        "declared": ", ".join(sorted(shown)),
+        "observed": ", ".join(sorted({str(c) for c in counts.values()})),
+        "checked": len(counts),
+        "setting": setting,
+    }
     return Verdict(name or f"attempts {what}", not problems, problems, figures)
 
 

@@ -509,9 +509,12 @@ def _judge_alarm(ctx: Context, a: AlarmExpect, started: float) -> list[dict[str,
     fired = first_transition(history, name, start=started, to_state=a.to_state)
     if a.dlq:
         queue = str(ctx.resolve(a.dlq))
+        # Every queue the routes name for this experiment's failing events (hit, poison, ...).
         route_queues = {
             p.split(":", 1)[1]
-            for p in ctx.route_places(ctx.exp.expect.failure)
+            for alts in ctx.accepted_all().values()
+            for alt in alts
+            for p in alt
             if not p.startswith(("processed:", "rejected:"))
         }
         ctx.verdicts.append(alarm_watches(name, conf, queue, route_queues))
