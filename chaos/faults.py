@@ -26,6 +26,9 @@ FAULT_KEYS: dict[str, str] = {
     "throttle": settings.THROTTLE,
     "match": settings.MATCH,
     "seed": settings.SEED,
+    "fail_attempts": settings.FAIL_ATTEMPTS,
+    "fail_phase": settings.FAIL_PHASE,
+    "record_attempts": settings.RECORD_ATTEMPTS,
 }
 WAIT_TIMEOUT = 300.0
 
