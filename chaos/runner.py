@@ -401,7 +401,9 @@ def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) ->
         "eventbridge": "eventbridge_dlq",
         "stream": "kinesis_on_failure",
     }[spec.kind]
-    name = f"attempts {envelope}"
+    name = f"attempts {envelope}" + (" (ledger)" if spec.ledger else "")
+    if spec.events == "hit":
+        name = f"attempts of processed hit events ({spec.kind})"
     dls = [dl for dl in chosen if dl["envelope"] == envelope]
     target = ctx.resolve(spec.path)
     upper: int | None = None
@@ -451,6 +453,13 @@ def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) ->
                 f" (+ up to {upper - declared} bisect invokes)" if bisect else ""
             )
             counts = {str(dl["event_id"]): dl.get("approximate_invoke_count") for dl in dls}
+        if spec.events == "hit":
+            if not spec.ledger:
+                raise ChaosError(f"{name}: events='hit' needs a ledger (the handler's count)")
+            counts = {i: None for i, label in ctx.labels.items() if label == "hit"}
+            if spec.kind == "workflow":
+                # A hit event fails with the injected error, which only States.ALL matches.
+                declared = budgets.retrier_max_attempts(retriers, None) + 1
         if spec.ledger:
             counts = _ledger_attempts(ctx, spec.ledger, counts)
             setting += " (counted by the handler's attempts ledger)"

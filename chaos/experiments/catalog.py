@@ -11,6 +11,7 @@ from chaos.experiments.model import (
     Contains,
     Expect,
     Experiment,
+    FromSetting,
     Inject,
     InvokeSync,
     PlaceRef,
@@ -121,7 +122,10 @@ CATALOG: tuple[Experiment, ...] = (
         title="Ride-record writer: DynamoDB throttling -> retries -> function DLQ, nothing lost",
         fault="FAILMODES_THROTTLE dynamodb:1.0 on marked events",
         method=(
-            Inject("ride_records.function.name", {"throttle": "dynamodb:1.0", "match": HIT_ONLY}),
+            Inject(
+                "ride_records.function.name",
+                {"throttle": "dynamodb:1.0", "match": HIT_ONLY, "record_attempts": True},
+            ),
             Send("sns", "ride_records.topic_arn", healthy=3, hit=1),
             AwaitSettled(),
         ),
@@ -137,6 +141,12 @@ CATALOG: tuple[Experiment, ...] = (
                     "ride_records.alarms.dlq",
                     Budget("async", "ride_records.function.name"),
                     dlq="ride_records.dlq_url",
+                ),
+            ),
+            # A function DLQ message carries no count: the handler's attempts ledger does.
+            attempts=(
+                Attempts(
+                    "async", "ride_records.function.name", ledger="ride_records.function.name"
                 ),
             ),
             max_duplicates=0,
@@ -281,6 +291,217 @@ CATALOG: tuple[Experiment, ...] = (
     ),
 )
 
+
+QW_PROCESSED = {"hit": ((PlaceRef("processed", "queue_worker.function.name"),),)}
+AF_PROCESSED = {"hit": ((PlaceRef("processed", "async_function.function.name"),),)}
+WF_PROCESSED = {"hit": ((PlaceRef("processed", "workflow.step.name"),),)}
+
+# Attempt boundaries, N from the LIVE setting: attempts 1..N-1 fail -> processed on attempt N;
+# attempts 1..N fail -> dead-lettered after exactly N. A stack whose declared setting is not
+# what it does (maxReceiveCount, MaximumRetryAttempts, Retry MaxAttempts) fails one of each pair.
+CATALOG += (
+    Experiment(
+        name="sqs-attempts-below-boundary",
+        pattern="queue_worker",
+        title="SQS: an event failing maxReceiveCount-1 receives is processed, not dead-lettered",
+        fault="fail attempts 1..maxReceiveCount-1 of marked events",
+        method=(
+            Inject(
+                "queue_worker.function.name",
+                {
+                    "fail_attempts": FromSetting("max_receive_count", "queue_worker.queue_url", -1),
+                    "match": HIT_ONLY,
+                    "record_attempts": True,
+                },
+            ),
+            Send("sqs", "queue_worker.queue_url", healthy=2, hit=2),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            places=QW_PROCESSED,
+            attempts=(
+                Attempts(
+                    "sqs",
+                    "queue_worker.queue_url",
+                    ledger="queue_worker.function.name",
+                    events="hit",
+                ),
+            ),
+            max_duplicates=0,
+        ),
+        budget=Budget("sqs", "queue_worker.queue_url"),
+        ci=True,
+    ),
+    Experiment(
+        name="sqs-attempts-at-boundary",
+        pattern="queue_worker",
+        title="SQS: an event failing maxReceiveCount receives is dead-lettered after exactly those",
+        fault="fail attempts 1..maxReceiveCount of marked events",
+        method=(
+            Inject(
+                "queue_worker.function.name",
+                {
+                    "fail_attempts": FromSetting("max_receive_count", "queue_worker.queue_url"),
+                    "match": HIT_ONLY,
+                    "record_attempts": True,
+                },
+            ),
+            Send("sqs", "queue_worker.queue_url", healthy=2, hit=1),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="function_error",
+            attempts=(
+                Attempts("sqs", "queue_worker.queue_url"),
+                Attempts("sqs", "queue_worker.queue_url", ledger="queue_worker.function.name"),
+            ),
+            max_duplicates=0,
+        ),
+        budget=Budget("sqs", "queue_worker.queue_url"),
+        ci=True,
+    ),
+    Experiment(
+        name="sqs-crash-after-write-no-duplicate",
+        pattern="queue_worker",
+        title="SQS: a worker that fails after its write is redelivered; the write is not repeated",
+        fault="fail attempt 1 of marked events after the handler's side effect",
+        method=(
+            Inject(
+                "queue_worker.function.name",
+                {"fail_attempts": 1, "fail_phase": "after", "match": HIT_ONLY},
+            ),
+            Send("sqs", "queue_worker.queue_url", healthy=2, hit=3),
+            AwaitSettled(),
+        ),
+        expect=Expect(places=QW_PROCESSED, max_duplicates=0),
+        budget=Budget("sqs", "queue_worker.queue_url"),
+        ci=True,
+    ),
+    Experiment(
+        name="async-attempts-below-boundary",
+        pattern="async_function",
+        title="Async: an event failing MaximumRetryAttempts attempts succeeds on its last one",
+        fault="fail attempts 1..MaximumRetryAttempts of marked events",
+        method=(
+            Inject(
+                "async_function.function.name",
+                {
+                    "fail_attempts": FromSetting(
+                        "maximum_retry_attempts", "async_function.function.name"
+                    ),
+                    "match": HIT_ONLY,
+                    "record_attempts": True,
+                },
+            ),
+            Send("invoke", "async_function.function.name", healthy=1, hit=2),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            places=AF_PROCESSED,
+            attempts=(
+                Attempts(
+                    "async",
+                    "async_function.function.name",
+                    ledger="async_function.function.name",
+                    events="hit",
+                ),
+            ),
+            max_duplicates=0,
+        ),
+        budget=Budget("async", "async_function.function.name"),
+        ci=True,
+    ),
+    Experiment(
+        name="async-attempts-at-boundary",
+        pattern="async_function",
+        title="Async: an event failing all MaximumRetryAttempts+1 attempts is dead-lettered",
+        fault="fail attempts 1..MaximumRetryAttempts+1 of marked events",
+        method=(
+            Inject(
+                "async_function.function.name",
+                {
+                    "fail_attempts": FromSetting(
+                        "maximum_retry_attempts", "async_function.function.name", 1
+                    ),
+                    "match": HIT_ONLY,
+                    "record_attempts": True,
+                },
+            ),
+            Send("invoke", "async_function.function.name", healthy=1, hit=1),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="function_error",
+            envelope={"condition": "RetriesExhausted"},
+            attempts=(
+                Attempts("async", "async_function.function.name"),
+                Attempts(
+                    "async", "async_function.function.name", ledger="async_function.function.name"
+                ),
+            ),
+            max_duplicates=0,
+        ),
+        budget=Budget("async", "async_function.function.name"),
+    ),
+    Experiment(
+        name="async-crash-after-write-no-duplicate",
+        pattern="async_function",
+        title="Async: a retry after the side effect does not repeat it (idempotent worker)",
+        fault="fail attempt 1 of marked events after the handler's side effect",
+        method=(
+            Inject(
+                "async_function.function.name",
+                {"fail_attempts": 1, "fail_phase": "after", "match": HIT_ONLY},
+            ),
+            Send("invoke", "async_function.function.name", healthy=1, hit=2),
+            AwaitSettled(),
+        ),
+        expect=Expect(places=AF_PROCESSED, max_duplicates=0),
+        budget=Budget("async", "async_function.function.name"),
+    ),
+    Experiment(
+        name="workflow-attempts-below-boundary",
+        pattern="workflow",
+        title="Step Functions: a step failing Retry MaxAttempts times succeeds on its last attempt",
+        fault="fail attempts 1..MaxAttempts of the step for marked events",
+        method=(
+            Inject(
+                "workflow.step.name",
+                {
+                    "fail_attempts": FromSetting(
+                        "retry_max_attempts", "workflow.state_machine_arn"
+                    ),
+                    "match": HIT_ONLY,
+                    "record_attempts": True,
+                },
+            ),
+            Send("stepfunctions", "workflow.state_machine_arn", healthy=1, hit=2),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            places=WF_PROCESSED,
+            attempts=(Attempts("workflow", "workflow", ledger="workflow.step.name", events="hit"),),
+            max_duplicates=0,
+        ),
+        budget=Budget("workflow", "workflow"),
+    ),
+    Experiment(
+        name="fanout-crash-after-write-no-duplicate",
+        pattern="fan_out",
+        title="SNS fan-out: a consumer failing after its write is redelivered without a duplicate",
+        fault="fail attempt 1 of every event after the first subscriber's side effect",
+        method=(
+            Inject(
+                "fan_out.subscribers.{failing}.consumer.name",
+                {"fail_attempts": 1, "fail_phase": "after"},
+            ),
+            Send("sns", "fan_out.topic_arn", hit=6, per_subscriber=True),
+            AwaitSettled(),
+        ),
+        expect=Expect(failure="none", max_duplicates=0),
+        budget=Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
+    ),
+)
 
 # Several failing events at once (the alarm experiments above leave exactly one each).
 CATALOG += (

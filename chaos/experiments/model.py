@@ -73,11 +73,14 @@ class Attempts:
     message's RETRY_ATTEMPTS), "stream" (path: mapping UUID; MaximumRetryAttempts + 1, plus up
     to log2(BatchSize) bisect invokes, = the OnFailure record's approximateInvokeCount).
     `ledger`: a function name path whose handler counted its attempts (Inject
-    record_attempts=True): the counts come from its ledger attempts partition instead."""
+    record_attempts=True or fail_attempts): the counts come from its ledger attempts partition
+    instead. `events`: "failed" judges the dead-lettered events; "hit" judges every hit event
+    from the ledger (a boundary experiment: attempts 1..N-1 failed, attempt N succeeded)."""
 
     kind: AttemptsKind
     path: str
     ledger: str = ""
+    events: Literal["failed", "hit"] = "failed"
 
 
 @dataclass(frozen=True)
