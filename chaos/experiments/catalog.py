@@ -207,7 +207,7 @@ CATALOG: tuple[Experiment, ...] = (
                     ),
                 )
             },
-            envelope={"pointer": Present()},
+            envelope={"pointer": Present(), "condition": "RetryAttemptsExhausted"},
             alarms=(
                 AlarmExpect(
                     "stream_processor.alarms.on_failure",
