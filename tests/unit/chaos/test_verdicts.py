@@ -269,3 +269,54 @@ def test_a_duplicate_ledger_count_fails() -> None:
 
 def test_single_side_effects_pass_the_duplicates_verdict() -> None:
     assert ex.duplicates(Observed(processed={"qw": {"e1": 1}}), ["e1"], 0).passed
+
+
+# ---- the runner's wiring: declared value read live, count taken from the envelope ----
+
+
+def _context(stack, tmp_path):
+    from chaos.experiments.model import Expect, Experiment
+    from chaos.runner import Context
+
+    exp = Experiment(
+        name="u", pattern="queue_worker", title="t", fault="f", method=(), expect=Expect()
+    )
+    return Context(stack, exp, faults=None, run_dir=tmp_path, cloud_info={}, progress=print)  # type: ignore[arg-type]
+
+
+def _dead_letter(queue_url: str) -> dict:
+    return {"event_id": "e1", "envelope": "sqs_redrive", "queue_url": queue_url, "message_id": "m1"}
+
+
+@pytest.mark.parametrize(("first_receive", "passed"), [(5, False), (3, False), (4, True)])
+def test_sqs_attempts_come_from_the_first_peek_against_the_live_max_receive_count(
+    stack, tmp_path, first_receive: int, passed: bool
+) -> None:
+    from chaos.experiments.model import Attempts
+    from chaos.runner import _attempts_verdict
+
+    # GIVEN a source queue whose live RedrivePolicy says maxReceiveCount 3
+    arn = f"arn:aws:sqs:{REGION}:123456789012:dlq"
+    dlq = queue("dlq")
+    src = queue("src", RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}))
+    stack.outputs["queue_worker"] = {"queue_url": src}
+    ctx = _context(stack, tmp_path)
+    # AND the probe's first receive of the DLQ message saw this ApproximateReceiveCount
+    ctx.first_receive_count[(dlq, "m1")] = first_receive
+    # WHEN the attempts verdict is taken
+    verdict = _attempts_verdict(ctx, Attempts("sqs", "queue_worker.queue_url"), [_dead_letter(dlq)])
+    # THEN only 3 receives before the move (4 with the peek) pass
+    assert verdict.passed is passed, verdict.message()
+    assert verdict.figures.get("declared") == "3"
+
+
+def test_sqs_attempts_without_a_redrive_policy_fail_naming_the_setting(stack, tmp_path) -> None:
+    from chaos.experiments.model import Attempts
+    from chaos.runner import _attempts_verdict
+
+    src, dlq = queue("src"), queue("dlq")
+    stack.outputs["queue_worker"] = {"queue_url": src}
+    ctx = _context(stack, tmp_path)
+    verdict = _attempts_verdict(ctx, Attempts("sqs", "queue_worker.queue_url"), [_dead_letter(dlq)])
+    assert not verdict.passed
+    assert "missing setting" in verdict.problems[0] and "RedrivePolicy" in verdict.problems[0]
