@@ -392,8 +392,9 @@ def _failure_dead_letters(
 
 
 def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) -> Verdict:
-    """Counts from where AWS puts them (or the handler's attempts ledger) against the live
-    declared number; a missing setting is a failing verdict naming it."""
+    """Counts from where AWS puts them (or the handler's attempts ledger) against the number
+    the stack declares (its output, when the spec names one) AND its live setting; a live
+    setting that differs from the declared one, or is missing, fails the verdict by name."""
     envelope = {
         "sqs": "sqs_redrive",
         "async": "destination",
@@ -406,20 +407,38 @@ def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) ->
         name = f"attempts of processed hit events ({spec.kind})"
     dls = [dl for dl in chosen if dl["envelope"] == envelope]
     target = ctx.resolve(spec.path)
+    problems: list[str] = []
     upper: int | None = None
     declared: int | dict[str, int]
     try:
+        live, setting = _live_attempt_setting(ctx, spec, target)
+        value = live
+        if spec.declared:
+            value = int(ctx.resolve(spec.declared))
+            if value != live:
+                problems.append(
+                    f"live {setting} is {live}, the stack declares {value} ({spec.declared})"
+                )
         if spec.kind == "sqs":
-            declared = budgets.redrive(ctx.stack, str(target))[1]
-            setting = f"maxReceiveCount of {queue_name(str(target))}"
+            declared = value
             counts = {str(dl["event_id"]): _receives_before_peek(ctx, dl) for dl in dls}
-        elif spec.kind == "async":
-            declared = budgets.async_settings(ctx.stack, str(target))[0] + 1
-            setting = f"MaximumRetryAttempts + 1 of {target}"
+        elif spec.kind in ("async", "stream"):
+            declared = value + 1
+            setting += " + 1"
+            if spec.kind == "stream":
+                _, batch, bisect = budgets.stream_mapping(ctx.stack, str(target))
+                if bisect:
+                    upper = declared + budgets.bisect_invokes(batch)
+                    setting += f" (+ up to {upper - declared} bisect invokes)"
             counts = {str(dl["event_id"]): dl.get("approximate_invoke_count") for dl in dls}
         elif spec.kind == "workflow":
             step_arn = str(target["step"]["arn"])
             retriers = budgets.task_retriers(ctx.stack, str(target["state_machine_arn"]), step_arn)
+            # The declared MaxAttempts is the catch-all retrier's; others (poison) keep theirs.
+            retriers = [
+                {**r, "MaxAttempts": value} if "States.ALL" in r.get("ErrorEquals", []) else r
+                for r in retriers
+            ]
             executions = {s["id"]: s["detail"] for s in ctx.sent if s["ok"]}
             declared = {
                 str(dl["event_id"]): budgets.retrier_max_attempts(retriers, dl.get("error_code"))
@@ -434,25 +453,9 @@ def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) ->
                 for dl in dls
                 if str(dl["event_id"]) in executions
             }
-        elif spec.kind == "eventbridge":
-            declared = budgets.target_retries(
-                ctx.stack, str(target["rule_name"]), str(target["event_bus_name"])
-            )
-            setting = f"RetryPolicy MaximumRetryAttempts of {target['rule_name']}'s target"
-            counts = {str(dl["event_id"]): dl.get("retry_attempts") for dl in dls}
         else:
-            retries, batch, bisect = budgets.stream_mapping(ctx.stack, str(target))
-            if retries < 0:
-                raise budgets.MissingSettingError(
-                    f"mapping {target} retries forever (MaximumRetryAttempts -1):"
-                    " no attempt count is declared"
-                )
-            declared = retries + 1
-            upper = declared + (budgets.bisect_invokes(batch) if bisect else 0)
-            setting = f"MaximumRetryAttempts + 1 of mapping {target}" + (
-                f" (+ up to {upper - declared} bisect invokes)" if bisect else ""
-            )
-            counts = {str(dl["event_id"]): dl.get("approximate_invoke_count") for dl in dls}
+            declared = value
+            counts = {str(dl["event_id"]): dl.get("retry_attempts") for dl in dls}
         if spec.events == "hit":
             if not spec.ledger:
                 raise ChaosError(f"{name}: events='hit' needs a ledger (the handler's count)")
@@ -465,7 +468,41 @@ def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) ->
             setting += " (counted by the handler's attempts ledger)"
     except budgets.MissingSettingError as exc:
         return Verdict(name, False, [f"missing setting: {exc}"])
-    return attempts(counts, declared, what=envelope, setting=setting, upper=upper, name=name)
+    verdict = attempts(counts, declared, what=envelope, setting=setting, upper=upper, name=name)
+    verdict.problems[:0] = problems
+    verdict.passed = verdict.passed and not problems
+    return verdict
+
+
+def _live_attempt_setting(ctx: Context, spec: Attempts, target: Any) -> tuple[int, str]:
+    """The live number behind the declared attempts, and how to name it."""
+    if spec.kind == "sqs":
+        return budgets.redrive(ctx.stack, str(target))[1], (
+            f"maxReceiveCount of {queue_name(str(target))}"
+        )
+    if spec.kind == "async":
+        return budgets.async_settings(ctx.stack, str(target))[0], (
+            f"MaximumRetryAttempts of {target}"
+        )
+    if spec.kind == "stream":
+        retries = budgets.stream_mapping(ctx.stack, str(target))[0]
+        if retries < 0:
+            raise budgets.MissingSettingError(
+                f"mapping {target} retries forever (MaximumRetryAttempts -1):"
+                " no attempt count is declared"
+            )
+        return retries, f"MaximumRetryAttempts of mapping {target}"
+    if spec.kind == "workflow":
+        retriers = budgets.task_retriers(
+            ctx.stack, str(target["state_machine_arn"]), str(target["step"]["arn"])
+        )
+        return budgets.retrier_max_attempts(retriers, None), (
+            f"Retry MaxAttempts (States.ALL) of {target['step']['name']}"
+        )
+    rule = str(target["rule_name"])
+    return budgets.target_retries(ctx.stack, rule, str(target["event_bus_name"])), (
+        f"RetryPolicy MaximumRetryAttempts of {rule}'s target"
+    )
 
 
 def _receives_before_peek(ctx: Context, dl: DeadLetter) -> int | None:

@@ -11,7 +11,7 @@ from chaos.experiments.model import (
     Contains,
     Expect,
     Experiment,
-    FromSetting,
+    FromOutput,
     Inject,
     InvokeSync,
     PlaceRef,
@@ -44,7 +44,11 @@ CATALOG: tuple[Experiment, ...] = (
                     dlq="queue_worker.dlq_url",
                 ),
             ),
-            attempts=(Attempts("sqs", "queue_worker.queue_url"),),
+            attempts=(
+                Attempts(
+                    "sqs", "queue_worker.queue_url", declared="queue_worker.max_receive_count"
+                ),
+            ),
             max_duplicates=0,
         ),
         budget=Budget("sqs", "queue_worker.queue_url"),
@@ -76,7 +80,13 @@ CATALOG: tuple[Experiment, ...] = (
                     dlq="async_function.dlq_url",
                 ),
             ),
-            attempts=(Attempts("async", "async_function.function.name"),),
+            attempts=(
+                Attempts(
+                    "async",
+                    "async_function.function.name",
+                    declared="async_function.maximum_retry_attempts",
+                ),
+            ),
             max_duplicates=0,
         ),
         budget=Budget("async", "async_function.function.name"),
@@ -95,7 +105,13 @@ CATALOG: tuple[Experiment, ...] = (
         expect=Expect(
             failure="timeout",
             envelope={"condition": "RetriesExhausted"},
-            attempts=(Attempts("async", "async_function.function.name"),),
+            attempts=(
+                Attempts(
+                    "async",
+                    "async_function.function.name",
+                    declared="async_function.maximum_retry_attempts",
+                ),
+            ),
         ),
         budget=Budget("async", "async_function.function.name"),
     ),
@@ -215,7 +231,13 @@ CATALOG: tuple[Experiment, ...] = (
                     dlq="stream_processor.on_failure_queue_url",
                 ),
             ),
-            attempts=(Attempts("stream", "stream_processor.mapping_uuid"),),
+            attempts=(
+                Attempts(
+                    "stream",
+                    "stream_processor.mapping_uuid",
+                    declared="stream_processor.maximum_retry_attempts",
+                ),
+            ),
             max_duplicates=0,
         ),
         budget=Budget("stream", "stream_processor"),
@@ -242,7 +264,7 @@ CATALOG: tuple[Experiment, ...] = (
                     dlq="workflow.failure_queue_url",
                 ),
             ),
-            attempts=(Attempts("workflow", "workflow"),),
+            attempts=(Attempts("workflow", "workflow", declared="workflow.retry_max_attempts"),),
             max_duplicates=0,
         ),
         budget=Budget("workflow", "workflow"),
@@ -296,9 +318,10 @@ QW_PROCESSED = {"hit": ((PlaceRef("processed", "queue_worker.function.name"),),)
 AF_PROCESSED = {"hit": ((PlaceRef("processed", "async_function.function.name"),),)}
 WF_PROCESSED = {"hit": ((PlaceRef("processed", "workflow.step.name"),),)}
 
-# Attempt boundaries, N from the LIVE setting: attempts 1..N-1 fail -> processed on attempt N;
-# attempts 1..N fail -> dead-lettered after exactly N. A stack whose declared setting is not
-# what it does (maxReceiveCount, MaximumRetryAttempts, Retry MaxAttempts) fails one of each pair.
+# Attempt boundaries, N as the stack declares it (its output): attempts 1..N-1 fail -> processed
+# on attempt N; attempts 1..N fail -> dead-lettered after exactly N. A stack that does not do
+# what it declares (maxReceiveCount, MaximumRetryAttempts, Retry MaxAttempts) fails one of each
+# pair; the attempts verdicts also compare the live setting with the declared one.
 CATALOG += (
     Experiment(
         name="sqs-attempts-below-boundary",
@@ -309,7 +332,7 @@ CATALOG += (
             Inject(
                 "queue_worker.function.name",
                 {
-                    "fail_attempts": FromSetting("max_receive_count", "queue_worker.queue_url", -1),
+                    "fail_attempts": FromOutput("queue_worker.max_receive_count", -1),
                     "match": HIT_ONLY,
                     "record_attempts": True,
                 },
@@ -323,6 +346,7 @@ CATALOG += (
                 Attempts(
                     "sqs",
                     "queue_worker.queue_url",
+                    declared="queue_worker.max_receive_count",
                     ledger="queue_worker.function.name",
                     events="hit",
                 ),
@@ -341,7 +365,7 @@ CATALOG += (
             Inject(
                 "queue_worker.function.name",
                 {
-                    "fail_attempts": FromSetting("max_receive_count", "queue_worker.queue_url"),
+                    "fail_attempts": FromOutput("queue_worker.max_receive_count"),
                     "match": HIT_ONLY,
                     "record_attempts": True,
                 },
@@ -352,8 +376,15 @@ CATALOG += (
         expect=Expect(
             failure="function_error",
             attempts=(
-                Attempts("sqs", "queue_worker.queue_url"),
-                Attempts("sqs", "queue_worker.queue_url", ledger="queue_worker.function.name"),
+                Attempts(
+                    "sqs", "queue_worker.queue_url", declared="queue_worker.max_receive_count"
+                ),
+                Attempts(
+                    "sqs",
+                    "queue_worker.queue_url",
+                    declared="queue_worker.max_receive_count",
+                    ledger="queue_worker.function.name",
+                ),
             ),
             max_duplicates=0,
         ),
@@ -386,9 +417,7 @@ CATALOG += (
             Inject(
                 "async_function.function.name",
                 {
-                    "fail_attempts": FromSetting(
-                        "maximum_retry_attempts", "async_function.function.name"
-                    ),
+                    "fail_attempts": FromOutput("async_function.maximum_retry_attempts"),
                     "match": HIT_ONLY,
                     "record_attempts": True,
                 },
@@ -402,6 +431,7 @@ CATALOG += (
                 Attempts(
                     "async",
                     "async_function.function.name",
+                    declared="async_function.maximum_retry_attempts",
                     ledger="async_function.function.name",
                     events="hit",
                 ),
@@ -420,9 +450,7 @@ CATALOG += (
             Inject(
                 "async_function.function.name",
                 {
-                    "fail_attempts": FromSetting(
-                        "maximum_retry_attempts", "async_function.function.name", 1
-                    ),
+                    "fail_attempts": FromOutput("async_function.maximum_retry_attempts", 1),
                     "match": HIT_ONLY,
                     "record_attempts": True,
                 },
@@ -434,9 +462,16 @@ CATALOG += (
             failure="function_error",
             envelope={"condition": "RetriesExhausted"},
             attempts=(
-                Attempts("async", "async_function.function.name"),
                 Attempts(
-                    "async", "async_function.function.name", ledger="async_function.function.name"
+                    "async",
+                    "async_function.function.name",
+                    declared="async_function.maximum_retry_attempts",
+                ),
+                Attempts(
+                    "async",
+                    "async_function.function.name",
+                    declared="async_function.maximum_retry_attempts",
+                    ledger="async_function.function.name",
                 ),
             ),
             max_duplicates=0,
@@ -468,9 +503,7 @@ CATALOG += (
             Inject(
                 "workflow.step.name",
                 {
-                    "fail_attempts": FromSetting(
-                        "retry_max_attempts", "workflow.state_machine_arn"
-                    ),
+                    "fail_attempts": FromOutput("workflow.retry_max_attempts"),
                     "match": HIT_ONLY,
                     "record_attempts": True,
                 },
@@ -480,7 +513,15 @@ CATALOG += (
         ),
         expect=Expect(
             places=WF_PROCESSED,
-            attempts=(Attempts("workflow", "workflow", ledger="workflow.step.name", events="hit"),),
+            attempts=(
+                Attempts(
+                    "workflow",
+                    "workflow",
+                    declared="workflow.retry_max_attempts",
+                    ledger="workflow.step.name",
+                    events="hit",
+                ),
+            ),
             max_duplicates=0,
         ),
         budget=Budget("workflow", "workflow"),
@@ -513,7 +554,11 @@ CATALOG += (
         method=(Send("sqs", "queue_worker.queue_url", healthy=6, poison=3), AwaitSettled()),
         expect=Expect(
             envelope={"payload": Present()},
-            attempts=(Attempts("sqs", "queue_worker.queue_url"),),
+            attempts=(
+                Attempts(
+                    "sqs", "queue_worker.queue_url", declared="queue_worker.max_receive_count"
+                ),
+            ),
             max_duplicates=0,
         ),
         budget=Budget("sqs", "queue_worker.queue_url"),
@@ -529,7 +574,7 @@ CATALOG += (
         ),
         expect=Expect(
             envelope={"error_code": Present()},
-            attempts=(Attempts("workflow", "workflow"),),
+            attempts=(Attempts("workflow", "workflow", declared="workflow.retry_max_attempts"),),
             max_duplicates=0,
         ),
         budget=Budget("workflow", "workflow"),

@@ -81,6 +81,9 @@ class Attempts:
     path: str
     ledger: str = ""
     events: Literal["failed", "hit"] = "failed"
+    # Output path of the number the stack declares (e.g. "queue_worker.max_receive_count"):
+    # the live setting must equal it, and the counts are judged against it.
+    declared: str = ""
 
 
 @dataclass(frozen=True)

@@ -320,3 +320,40 @@ def test_sqs_attempts_without_a_redrive_policy_fail_naming_the_setting(stack, tm
     verdict = _attempts_verdict(ctx, Attempts("sqs", "queue_worker.queue_url"), [_dead_letter(dlq)])
     assert not verdict.passed
     assert "missing setting" in verdict.problems[0] and "RedrivePolicy" in verdict.problems[0]
+
+
+def test_a_live_max_receive_count_other_than_the_declared_one_fails(stack, tmp_path) -> None:
+    from chaos.experiments.model import Attempts
+    from chaos.runner import _attempts_verdict
+
+    # GIVEN the stack declares maxReceiveCount 2, but the live queue says 3
+    arn = f"arn:aws:sqs:{REGION}:123456789012:dlq"
+    dlq = queue("dlq")
+    src = queue("src", RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}))
+    stack.outputs["queue_worker"] = {"queue_url": src, "max_receive_count": 2}
+    ctx = _context(stack, tmp_path)
+    # AND the message was received 3 times before the move (what the live setting does)
+    ctx.first_receive_count[(dlq, "m1")] = 4
+    spec = Attempts("sqs", "queue_worker.queue_url", declared="queue_worker.max_receive_count")
+    # WHEN judged
+    verdict = _attempts_verdict(ctx, spec, [_dead_letter(dlq)])
+    # THEN red twice: the live setting differs from the declared one, and 3 receives are too many
+    assert not verdict.passed
+    assert "live maxReceiveCount of src is 3, the stack declares 2" in verdict.problems[0]
+    assert "e1: 3 attempts, too many" in verdict.problems[1]
+
+
+def test_a_step_value_from_a_live_setting_or_an_output(stack, tmp_path) -> None:
+    from chaos.experiments.model import FromOutput, FromSetting
+    from chaos.runner import step_value
+
+    # GIVEN a queue whose live maxReceiveCount is 4, declared 4 in the outputs
+    arn = f"arn:aws:sqs:{REGION}:123456789012:dlq"
+    queue("dlq")
+    src = queue("src", RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 4}))
+    stack.outputs["queue_worker"] = {"queue_url": src, "max_receive_count": 4}
+    ctx = _context(stack, tmp_path)
+    # THEN both resolve when the step runs, with their offsets
+    assert step_value(ctx, FromSetting("max_receive_count", "queue_worker.queue_url", -1)) == 3
+    assert step_value(ctx, FromOutput("queue_worker.max_receive_count", 1)) == 5
+    assert step_value(ctx, "fixed") == "fixed"
