@@ -36,6 +36,7 @@ from chaos.expectations import (
 from chaos.experiments.model import (
     AlarmExpect,
     Attempts,
+    AwaitAttempts,
     AwaitSettled,
     Contains,
     DisableMapping,
@@ -341,7 +342,34 @@ def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
             ctx.tokens.clear()
         elif isinstance(step, InvokeSync):
             _invoke_sync(ctx, step)
+        elif isinstance(step, AwaitAttempts):
+            _await_attempts(ctx, step, settle_timeout)
     return observed
+
+
+def _await_attempts(ctx: Context, step: AwaitAttempts, timeout: float) -> None:
+    label = step.label.format(failing=ctx.subscribers()[0]) if "{" in step.label else step.label
+    ids = [s["id"] for s in ctx.sent if s["ok"] and ctx.labels.get(s["id"]) == label]
+    name = f"attempts reached {step.count}"
+    ctx.progress(
+        f"waiting up to {timeout:.0f}s for {len(ids)} events to reach attempt {step.count}"
+    )
+    counts: dict[str, int | None] = {}
+    try:
+        counts = poll_until(
+            lambda: _ledger_attempts(ctx, step.function, dict.fromkeys(ids)),
+            lambda got: all((got.get(i) or 0) >= step.count for i in ids),
+            timeout=timeout,
+            what=f"{ctx.exp.name}: {len(ids)} {label} events at attempt {step.count}",
+            check=ctx.check_guards,
+        )
+    except PollTimeoutError as exc:
+        ctx.verdicts.append(Verdict(name, False, [str(exc)]))
+        raise
+    if not ids:
+        ctx.verdicts.append(Verdict(name, False, [f"no {label} event was sent"]))
+        raise ChaosError(f"{name}: no {label} event was sent")
+    ctx.verdicts.append(Verdict(name, True, [], {"events": len(counts)}))
 
 
 def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, Any]]:
@@ -402,10 +430,15 @@ def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) ->
         "eventbridge": "eventbridge_dlq",
         "stream": "kinesis_on_failure",
     }[spec.kind]
+    dls = [dl for dl in chosen if dl["envelope"] == envelope]
+    if spec.ledger:
+        # The handler counted them: every failing event's dead letter names it, whatever the
+        # envelope (a function DLQ message carries no count of its own).
+        dls = list({str(dl["event_id"]): dl for dl in chosen}.values())
+        envelope = "+".join(sorted({dl["envelope"] for dl in chosen})) or envelope
     name = f"attempts {envelope}" + (" (ledger)" if spec.ledger else "")
     if spec.events == "hit":
         name = f"attempts of processed hit events ({spec.kind})"
-    dls = [dl for dl in chosen if dl["envelope"] == envelope]
     target = ctx.resolve(spec.path)
     problems: list[str] = []
     upper: int | None = None

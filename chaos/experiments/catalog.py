@@ -6,6 +6,7 @@ from __future__ import annotations
 from chaos.experiments.model import (
     AlarmExpect,
     Attempts,
+    AwaitAttempts,
     AwaitSettled,
     Budget,
     Contains,
@@ -399,9 +400,17 @@ CATALOG += (
         method=(
             Inject(
                 "queue_worker.function.name",
-                {"fail_attempts": 1, "fail_phase": "after", "match": HIT_ONLY},
+                {
+                    "fail_attempts": 1,
+                    "fail_phase": "after",
+                    "match": HIT_ONLY,
+                    "record_attempts": True,
+                },
             ),
             Send("sqs", "queue_worker.queue_url", healthy=2, hit=3),
+            # The first attempt's write makes an event look processed: judge the duplicates
+            # only once the redelivery has run.
+            AwaitAttempts("queue_worker.function.name", 2),
             AwaitSettled(),
         ),
         expect=Expect(places=QW_PROCESSED, max_duplicates=0),
@@ -486,9 +495,15 @@ CATALOG += (
         method=(
             Inject(
                 "async_function.function.name",
-                {"fail_attempts": 1, "fail_phase": "after", "match": HIT_ONLY},
+                {
+                    "fail_attempts": 1,
+                    "fail_phase": "after",
+                    "match": HIT_ONLY,
+                    "record_attempts": True,
+                },
             ),
             Send("invoke", "async_function.function.name", healthy=1, hit=2),
+            AwaitAttempts("async_function.function.name", 2),
             AwaitSettled(),
         ),
         expect=Expect(places=AF_PROCESSED, max_duplicates=0),
@@ -534,9 +549,10 @@ CATALOG += (
         method=(
             Inject(
                 "fan_out.subscribers.{failing}.consumer.name",
-                {"fail_attempts": 1, "fail_phase": "after"},
+                {"fail_attempts": 1, "fail_phase": "after", "record_attempts": True},
             ),
             Send("sns", "fan_out.topic_arn", hit=6, per_subscriber=True),
+            AwaitAttempts("fan_out.subscribers.{failing}.consumer.name", 2, "sub:{failing}"),
             AwaitSettled(),
         ),
         expect=Expect(failure="none", max_duplicates=0),

@@ -147,6 +147,19 @@ class AwaitSettled:
 
 
 @dataclass(frozen=True)
+class AwaitAttempts:
+    """Wait until every event labelled `label` ("hit", or "sub:{failing}" for the faulted
+    fan-out subscriber) has reached `count` attempts in the function's attempts ledger (Inject
+    record_attempts=True): a redelivery is judged only once it happened, not when the first
+    attempt's side effect already makes the event look settled. Not reached in the budget:
+    the experiment fails ("attempts reached")."""
+
+    function: str  # output path of the function name
+    count: int
+    label: str = "hit"
+
+
+@dataclass(frozen=True)
 class UndoFaults:
     """Undo the faults made so far (journal-closed), before the next steps of the method."""
 
@@ -167,6 +180,7 @@ Step = (
     | DisableMapping
     | Send
     | AwaitSettled
+    | AwaitAttempts
     | UndoFaults
     | InvokeSync
 )
