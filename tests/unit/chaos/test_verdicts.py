@@ -357,3 +357,55 @@ def test_a_step_value_from_a_live_setting_or_an_output(stack, tmp_path) -> None:
     assert step_value(ctx, FromSetting("max_receive_count", "queue_worker.queue_url", -1)) == 3
     assert step_value(ctx, FromOutput("queue_worker.max_receive_count", 1)) == 5
     assert step_value(ctx, "fixed") == "fixed"
+
+
+def _ledger_table() -> None:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="ledger",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pattern", "KeyType": "HASH"},
+            {"AttributeName": "event_id", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pattern", "AttributeType": "S"},
+            {"AttributeName": "event_id", "AttributeType": "S"},
+        ],
+    )
+
+
+def _attempted(event_id: str, count: int) -> None:
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName="ledger",
+        Item={
+            "pattern": {"S": "attempts:qw"},
+            "event_id": {"S": event_id},
+            "count": {"N": str(count)},
+        },
+    )
+
+
+def test_await_attempts_fails_when_the_redelivery_never_happens(stack, tmp_path) -> None:
+    from chaos.errors import PollTimeoutError
+    from chaos.experiments.model import AwaitAttempts
+    from chaos.runner import _await_attempts
+
+    # GIVEN a worker whose attempts ledger shows e1 attempted once, e2 twice
+    _ledger_table()
+    stack.outputs.update({"ledger_table": "ledger", "queue_worker": {"function": {"name": "w"}}})
+    make_function("w", env={"LEDGER_PATTERN": "qw"})
+    _attempted("e1", 1)
+    _attempted("e2", 2)
+    ctx = _context(stack, tmp_path)
+    ctx.sent = [{"id": i, "ok": True} for i in ("e1", "e2")]  # type: ignore[typeddict-item]
+    ctx.labels = {"e1": "hit", "e2": "hit"}
+    # WHEN the method waits for attempt 2 of every hit event
+    with pytest.raises(PollTimeoutError):
+        _await_attempts(ctx, AwaitAttempts("queue_worker.function.name", 2), timeout=1.0)
+    # THEN the wait is a failing verdict, not a silent pass
+    assert [v.name for v in ctx.verdicts if not v.passed] == ["attempts reached 2"]
+    # AND once e1 has been redelivered it passes
+    _attempted("e1", 2)
+    ctx.verdicts.clear()
+    _await_attempts(ctx, AwaitAttempts("queue_worker.function.name", 2), timeout=1.0)
+    assert ctx.verdicts and ctx.verdicts[0].passed
