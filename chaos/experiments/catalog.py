@@ -315,9 +315,10 @@ CATALOG: tuple[Experiment, ...] = (
 )
 
 
-QW_PROCESSED = {"hit": ((PlaceRef("processed", "queue_worker.function.name"),),)}
-AF_PROCESSED = {"hit": ((PlaceRef("processed", "async_function.function.name"),),)}
-WF_PROCESSED = {"hit": ((PlaceRef("processed", "workflow.step.name"),),)}
+Places = dict[str, tuple[tuple[PlaceRef, ...], ...]]
+QW_PROCESSED: Places = {"hit": ((PlaceRef("processed", "queue_worker.function.name"),),)}
+AF_PROCESSED: Places = {"hit": ((PlaceRef("processed", "async_function.function.name"),),)}
+WF_PROCESSED: Places = {"hit": ((PlaceRef("processed", "workflow.step.name"),),)}
 
 # Attempt boundaries, N as the stack declares it (its output): attempts 1..N-1 fail -> processed
 # on attempt N; attempts 1..N fail -> dead-lettered after exactly N. A stack that does not do
