@@ -360,7 +360,12 @@ def first_transition(
 
 
 def alarm_fires_on_one(
-    alarm: str, queue_url: str, arrivals: Mapping[str, float], fired_at: float | None
+    alarm: str,
+    queue_url: str,
+    arrivals: Mapping[str, float],
+    fired_at: float | None,
+    *,
+    label: str | None = None,
 ) -> Verdict:
     """The alarm went to ALARM while exactly one message had ever been in its DLQ.
 
@@ -368,7 +373,7 @@ def alarm_fires_on_one(
     Two messages prove nothing about a threshold of one (`> 1` fires on the second), so the
     experiment must leave exactly one; the verdict fails on any other number.
     """
-    name = f"alarm {alarm} fires on one message"
+    name = f"alarm {label or alarm} fires on one message"
     figures: dict[str, Any] = {"messages_in_dlq": len(arrivals), "fired": fired_at is not None}
     problems = []
     if len(arrivals) != 1:
@@ -382,11 +387,18 @@ def alarm_fires_on_one(
 
 
 def alarm_watches(
-    alarm: str, conf: Mapping[str, Any], queue_url: str, route_queues: Iterable[str]
+    alarm: str,
+    conf: Mapping[str, Any],
+    queue_url: str,
+    route_queues: Iterable[str],
+    *,
+    label: str | None = None,
+    queue_label: str | None = None,
 ) -> Verdict:
-    """The alarm's live metric is the depth of the queue the route names (DescribeAlarms)."""
+    """The alarm's live metric is the depth of the queue the route names (DescribeAlarms).
+    `label` / `queue_label`: stable names for the verdict (output paths), else the live ones."""
     want = queue_name(queue_url)
-    name = f"alarm {alarm} watches {want}"
+    name = f"alarm {label or alarm} watches {queue_label or want}"
     problems = []
     routes = sorted(route_queues)
     if queue_url not in routes:
@@ -422,13 +434,14 @@ def alarm_notified(
     start: float,
     budget: float,
     to_state: str = "ALARM",
+    label: str | None = None,
 ) -> Verdict:
     """The alarm topic's inbox got the notification: Message JSON with AlarmName = the alarm
     and NewStateValue = to_state, changed since `start`, arrived within the budget.
 
     `inbox`: SQS messages of the inbox (raw delivery: the body is CloudWatch's JSON; an SNS
     envelope is unwrapped too)."""
-    name = f"alarm {alarm} notified"
+    name = f"alarm {label or alarm} notified"
     mine, others = [], set()
     for m in inbox:
         body = _alarm_message(m.get("Body"))

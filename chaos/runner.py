@@ -561,12 +561,14 @@ def _judge_alarm(ctx: Context, a: AlarmExpect, started: float) -> list[dict[str,
     name = str(ctx.resolve(a.alarm))
     conf = probes.alarms(ctx.stack, [name]).get(name)
     if conf is None:
-        ctx.verdicts.append(Verdict(f"alarm {name}", False, [f"alarm {name} does not exist"]))
+        ctx.verdicts.append(
+            Verdict(f"alarm {a.alarm} exists", False, [f"alarm {name} does not exist"])
+        )
         return []
     try:
         delivery = settle_seconds(ctx.stack, a.budget, ctx.resolve, ctx.time_scale)
     except budgets.MissingSettingError as exc:
-        ctx.verdicts.append(Verdict(f"alarm {name} budget", False, [f"missing setting: {exc}"]))
+        ctx.verdicts.append(Verdict(f"alarm {a.alarm} budget", False, [f"missing setting: {exc}"]))
         return []
     slack = conf["period"] + (ALARM_SLACK_LOCAL if ctx.cloud_info else ALARM_SLACK_AWS)
     budget = alarm_budget(delivery, conf["period"], conf["evaluation_periods"], slack)
@@ -582,7 +584,17 @@ def _judge_alarm(ctx: Context, a: AlarmExpect, started: float) -> list[dict[str,
         )
     except PollTimeoutError:
         history = probes.alarm_history(ctx.stack, name, since=started)
-    verdict = alarm_within(history, name, start=started, budget=budget, to_state=a.to_state)
+    # Verdicts are named by the alarm's output path (stable across deploys: the mutation
+    # runner reports them as "the check that caught it"); problems name the live alarm.
+    label = a.alarm
+    verdict = alarm_within(
+        history,
+        name,
+        start=started,
+        budget=budget,
+        to_state=a.to_state,
+        name=f"alarm {label} -> {a.to_state}",
+    )
     verdict.figures["budget_slack_s"] = round(slack, 1)
     ctx.verdicts.append(verdict)
     fired = first_transition(history, name, start=started, to_state=a.to_state)
@@ -596,13 +608,15 @@ def _judge_alarm(ctx: Context, a: AlarmExpect, started: float) -> list[dict[str,
             for p in alt
             if not p.startswith(("processed:", "rejected:"))
         }
-        ctx.verdicts.append(alarm_watches(name, conf, queue, route_queues))
+        ctx.verdicts.append(
+            alarm_watches(name, conf, queue, route_queues, label=label, queue_label=a.dlq)
+        )
         # One more look, so a message that arrived after the events settled is counted too.
         for dl in probes.read_dead_letters(ctx.stack, ctx.watch.get(queue, "sqs_redrive"), queue):  # type: ignore[arg-type]
             ctx.first_seen.setdefault((queue, dl["message_id"]), time.time())
         arrivals = {m: t for (url, m), t in ctx.first_seen.items() if url == queue}
-        ctx.verdicts.append(alarm_fires_on_one(name, queue, arrivals, fired))
-    ctx.verdicts.append(_notified(ctx, name, a.to_state, started, budget, remaining))
+        ctx.verdicts.append(alarm_fires_on_one(name, queue, arrivals, fired, label=label))
+    ctx.verdicts.append(_notified(ctx, name, label, a.to_state, started, budget, remaining))
     return [
         {
             "alarm": name,
@@ -615,18 +629,26 @@ def _judge_alarm(ctx: Context, a: AlarmExpect, started: float) -> list[dict[str,
 
 
 def _notified(
-    ctx: Context, name: str, to_state: str, started: float, budget: float, wait: float
+    ctx: Context,
+    name: str,
+    label: str,
+    to_state: str,
+    started: float,
+    budget: float,
+    wait: float,
 ) -> Verdict:
     """The alarm topic's SQS inbox got the notification. The inbox is shared by experiments
     running at once: it is peeked (never consumed) and filtered by alarm name."""
     inbox = ctx.stack.outputs.get(keys.ALARM_INBOX_QUEUE_URL)
     if not inbox:
         return Verdict(
-            f"alarm {name} notified", False, [f"the stack has no {keys.ALARM_INBOX_QUEUE_URL}"]
+            f"alarm {label} notified", False, [f"the stack has no {keys.ALARM_INBOX_QUEUE_URL}"]
         )
 
     def check(messages: list[dict[str, Any]]) -> Verdict:
-        return alarm_notified(name, messages, start=started, budget=budget, to_state=to_state)
+        return alarm_notified(
+            name, messages, start=started, budget=budget, to_state=to_state, label=label
+        )
 
     try:
         messages = poll_until(

@@ -409,3 +409,22 @@ def test_await_attempts_fails_when_the_redelivery_never_happens(stack, tmp_path)
     ctx.verdicts.clear()
     _await_attempts(ctx, AwaitAttempts("queue_worker.function.name", 2), timeout=1.0)
     assert ctx.verdicts and ctx.verdicts[0].passed
+
+
+def test_alarm_verdicts_are_named_by_output_path_and_problems_by_live_name() -> None:
+    # GIVEN the stable labels the runner passes (output paths, the same for every deploy)
+    watches = ex.alarm_watches(
+        ALARM,
+        dlq_alarm("app-other-dlq"),
+        DLQ,
+        [DLQ],
+        label="queue_worker.alarms.dlq",
+        queue_label="queue_worker.dlq_url",
+    )
+    one = ex.alarm_fires_on_one(ALARM, DLQ, {}, None, label="queue_worker.alarms.dlq")
+    told = ex.alarm_notified(ALARM, [], start=START, budget=1, label="queue_worker.alarms.dlq")
+    # THEN the names are stable and each problem names the live alarm
+    assert watches.name == "alarm queue_worker.alarms.dlq watches queue_worker.dlq_url"
+    assert one.name == "alarm queue_worker.alarms.dlq fires on one message"
+    assert told.name == "alarm queue_worker.alarms.dlq notified"
+    assert all(ALARM in v.problems[-1] for v in (watches, told))
