@@ -561,6 +561,34 @@ CATALOG += (
     ),
 )
 
+# A fan-out subscriber's DLQ alarm, shown on ONE dead message (one event per subscriber).
+CATALOG += (
+    Experiment(
+        name="fanout-dlq-alarm-fires-on-one",
+        pattern="fan_out",
+        title="SNS fan-out: the failing subscriber's DLQ alarm fires on its one dead message",
+        fault="failure rate 1.0 on the first subscriber's consumer, one event per subscriber",
+        method=(
+            Inject("fan_out.subscribers.{failing}.consumer.name", {"failure_rate": 1.0}),
+            Send("sns", "fan_out.topic_arn", hit=2, per_subscriber=True),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="function_error",
+            alarms=(
+                AlarmExpect(
+                    "fan_out.subscribers.{failing}.alarms.dlq",
+                    Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
+                    dlq="fan_out.subscribers.{failing}.dlq_url",
+                ),
+            ),
+            attempts=(Attempts("sqs", "fan_out.subscribers.{failing}.queue_url"),),
+            max_duplicates=0,
+        ),
+        budget=Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
+    ),
+)
+
 # Several failing events at once (the alarm experiments above leave exactly one each).
 CATALOG += (
     Experiment(
