@@ -428,3 +428,17 @@ def test_alarm_verdicts_are_named_by_output_path_and_problems_by_live_name() -> 
     assert one.name == "alarm queue_worker.alarms.dlq fires on one message"
     assert told.name == "alarm queue_worker.alarms.dlq notified"
     assert all(ALARM in v.problems[-1] for v in (watches, told))
+
+
+def test_every_dlq_alarm_experiment_leaves_exactly_one_failing_event() -> None:
+    from chaos.experiments import CATALOG
+    from chaos.experiments.model import Send
+
+    # GIVEN the catalogue's experiments that show a DLQ alarm fires on one message
+    shown = [e for e in CATALOG if any(a.dlq for a in e.expect.alarms)]
+    assert {e.name for e in shown} >= {"sqs-poison-to-dlq", "async-retries-exhausted"}
+    for exp in shown:
+        sends = [s for s in exp.method if isinstance(s, Send) and not s.per_subscriber]
+        # THEN each sends one failing event (hit or poison): two would let "> 1" pass
+        if sends:
+            assert sum(s.hit + s.poison for s in sends) == 1, exp.name
