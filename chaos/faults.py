@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from chaos import grants
 from chaos.errors import ChaosError, FaultValueError, aws_call
 from chaos.journal import Journal
 from chaos.stack import Stack
@@ -127,6 +128,7 @@ _RESTORERS: dict[str, Callable[[Stack, JournalEntry], bool]] = {
     "env": lambda s, e: _apply_env(s, e["target"], e["prior"]["env"]),
     "concurrency": lambda s, e: _apply_concurrency(s, e["target"], e["prior"]["reserved"]),
     "mapping": lambda s, e: _apply_mapping(s, e["target"], e["prior"]["enabled"]),
+    "grant": lambda s, e: grants.restore(s, e["target"], e["prior"]),
 }
 
 
@@ -185,6 +187,16 @@ class Faults:
         prior = _mapping_state(self.stack, uuid) in ("Enabled", "Enabling", "Updating")
         token = self.journal.begin("mapping", uuid, {"enabled": prior}, {"enabled": enabled})
         _apply_mapping(self.stack, uuid, enabled)
+        return token
+
+    def revoke_grant(self, on: grants.GrantOn, target: str, principal: str) -> str:
+        """Take a service principal's grant away from a function or a queue (the hop from
+        SNS / EventBridge / API Gateway then fails as AWS fails it)."""
+        prior = grants.current(self.stack, on, target, principal)
+        token = self.journal.begin("grant", target, prior, {"revoke": principal, "on": on})
+        removed = grants.revoke(self.stack, on, target, principal)
+        if not removed:
+            logger.warning("%s %s has no grant to %s: nothing revoked", on, target, principal)
         return token
 
     def undo(self, token: str) -> None:

@@ -48,6 +48,7 @@ from chaos.experiments.model import (
     PlaceRef,
     Present,
     ReserveConcurrency,
+    RevokeGrant,
     Send,
     SetEnv,
     UndoFaults,
@@ -330,6 +331,10 @@ def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
         elif isinstance(step, ReserveConcurrency):
             ctx.tokens.append(
                 ctx.faults.set_reserved_concurrency(ctx.resolve(step.function), step.value)
+            )
+        elif isinstance(step, RevokeGrant):
+            ctx.tokens.append(
+                ctx.faults.revoke_grant(step.on, ctx.resolve(step.target), step.principal)
             )
         elif isinstance(step, DisableMapping):
             ctx.tokens.append(ctx.faults.set_mapping_enabled(ctx.resolve(step.mapping_uuid), False))

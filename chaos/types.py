@@ -66,7 +66,7 @@ class Place(TypedDict):
     where: str  # ledger pattern for "processed", the queue URL otherwise
 
 
-ChangeKind = Literal["env", "concurrency", "mapping"]
+ChangeKind = Literal["env", "concurrency", "mapping", "grant"]
 
 
 class JournalEntry(TypedDict, total=False):

@@ -18,6 +18,7 @@ from chaos.experiments.model import (
     PlaceRef,
     Present,
     ReserveConcurrency,
+    RevokeGrant,
     Send,
     SetEnv,
     UndoFaults,
@@ -26,7 +27,7 @@ from chaos.experiments.model import (
 # FAILMODES_MATCH: only events the traffic marked as targets are hit, healthy ones pass. The
 # middleware exposes the decoded payload (SQS body, SNS Message, Kinesis data, EventBridge detail,
 # API body) as `payload`; a bare event (direct invoke, Step Functions input) carries the mark.
-HIT_ONLY = "payload.chaos_target || chaos_target"
+HIT_ONLY = "payload.chaos_target || payload.detail.chaos_target || chaos_target"
 
 CATALOG: tuple[Experiment, ...] = (
     Experiment(
@@ -204,6 +205,95 @@ CATALOG: tuple[Experiment, ...] = (
         budget=Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
     ),
     Experiment(
+        name="eventbridge-target-denied",
+        pattern="event_pipeline",
+        title="EventBridge cannot invoke its target: the event is in the target DLQ at once",
+        fault="the delivery function's grant to events.amazonaws.com revoked",
+        method=(
+            RevokeGrant("function", "event_pipeline.delivery.name", "events.amazonaws.com"),
+            Send("api", "event_pipeline.api_url", hit=1, rate=5.0),
+            AwaitSettled(),
+        ),
+        # Missing permissions are not retried (EventBridge guide, dead-letter queues).
+        expect=Expect(
+            failure="target_delivery",
+            envelope={"error_code": "NO_PERMISSIONS", "retry_attempts": 0, "rule_arn": Present()},
+            alarms=(AlarmExpect("event_pipeline.alarms.target_dlq", Budget("none")),),
+        ),
+        lock="slow_api",
+        ci=True,
+    ),
+    Experiment(
+        name="eventbridge-flow-buffer-denied",
+        pattern="event_pipeline_flow",
+        title="EventBridge cannot write to the flow-control buffer: the event is in the target DLQ",
+        fault="the buffer queue's grant to events.amazonaws.com revoked",
+        method=(
+            RevokeGrant("queue", "event_pipeline_flow.buffer_queue_url", "events.amazonaws.com"),
+            Send("api", "event_pipeline_flow.api_url", hit=1, rate=5.0),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="target_delivery",
+            envelope={"error_code": "NO_PERMISSIONS", "retry_attempts": 0, "rule_arn": Present()},
+            alarms=(AlarmExpect("event_pipeline_flow.alarms.target_dlq", Budget("none")),),
+        ),
+        lock="slow_api",
+    ),
+    Experiment(
+        name="eventbridge-flow-delivery-fails",
+        pattern="event_pipeline_flow",
+        title="The buffer's consumer keeps failing: the event reaches the buffer DLQ after"
+        " maxReceiveCount",
+        fault="failure rate 1.0 on the delivery function for marked events",
+        method=(
+            Inject("event_pipeline_flow.delivery.name", {"failure_rate": 1.0, "match": HIT_ONLY}),
+            Send("api", "event_pipeline_flow.api_url", hit=1, rate=5.0),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="function_error",
+            alarms=(
+                AlarmExpect(
+                    "event_pipeline_flow.alarms.delivery_dlq",
+                    Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
+                ),
+            ),
+        ),
+        lock="slow_api",
+        budget=Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
+    ),
+    Experiment(
+        name="sns-subscription-denied",
+        pattern="async_function",
+        title="SNS cannot invoke the subscribed function: the message is in the subscription DLQ",
+        fault="the function's grant to sns.amazonaws.com revoked",
+        method=(
+            RevokeGrant("function", "async_function.function.name", "sns.amazonaws.com"),
+            Send("sns", "async_function.topic_arn", hit=1),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="subscription_delivery",
+            alarms=(AlarmExpect("async_function.alarms.subscription_dlq", Budget("none")),),
+        ),
+    ),
+    Experiment(
+        name="ride-sns-subscription-denied",
+        pattern="ride_records",
+        title="SNS cannot invoke the ride writer: the ride is in the subscription DLQ, not lost",
+        fault="the writer's grant to sns.amazonaws.com revoked",
+        method=(
+            RevokeGrant("function", "ride_records.function.name", "sns.amazonaws.com"),
+            Send("sns", "ride_records.topic_arn", hit=1),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="subscription_delivery",
+            alarms=(AlarmExpect("ride_records.alarms.subscription_dlq", Budget("none")),),
+        ),
+    ),
+    Experiment(
         name="kinesis-poison-bisect",
         pattern="stream_processor",
         title="Kinesis poison record: bisect isolates it, the OnFailure pointer resolves to it",
@@ -289,6 +379,26 @@ CATALOG: tuple[Experiment, ...] = (
             max_duplicates=0,
         ),
         budget=Budget("sqs", "fan_out.subscribers.{failing}.queue_url"),
+    ),
+    Experiment(
+        name="fanout-subscription-denied",
+        pattern="fan_out",
+        title="SNS cannot write to one subscriber's queue: its messages are in that"
+        " subscription's DLQ, the other subscriber's are processed",
+        fault="the first subscriber queue's grant to sns.amazonaws.com revoked",
+        method=(
+            RevokeGrant("queue", "fan_out.subscribers.{failing}.queue_url", "sns.amazonaws.com"),
+            Send("sns", "fan_out.topic_arn", hit=2, per_subscriber=True),
+            AwaitSettled(),
+        ),
+        expect=Expect(
+            failure="subscription_delivery",
+            alarms=(
+                AlarmExpect(
+                    "fan_out.subscribers.{failing}.alarms.subscription_dlq", Budget("none")
+                ),
+            ),
+        ),
     ),
     Experiment(
         name="dlq-redrive-brings-all-home",

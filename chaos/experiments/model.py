@@ -110,6 +110,17 @@ class ReserveConcurrency:
 
 
 @dataclass(frozen=True)
+class RevokeGrant:
+    """Take a service principal's grant away from a function (its resource policy) or a
+    queue (its queue policy): the hop from SNS / EventBridge / API Gateway then fails before
+    any function runs, as after a deploy that dropped the Permission or QueuePolicy."""
+
+    on: Literal["function", "queue"]
+    target: str  # output path of the function name / queue URL
+    principal: str  # e.g. "events.amazonaws.com"
+
+
+@dataclass(frozen=True)
 class DisableMapping:
     mapping_uuid: str  # output path of the mapping's UUID
 
@@ -177,6 +188,7 @@ Step = (
     Inject
     | SetEnv
     | ReserveConcurrency
+    | RevokeGrant
     | DisableMapping
     | Send
     | AwaitSettled

@@ -215,8 +215,9 @@ def inject_faults(handler: Callable, event: Any, context: Any, per_record: bool 
         return handler(event, context)
     config = draws.config
     failure: InjectedFailure | None = None
+    attempt: int | None = None  # of the invocation's event (not per_record)
+    attempts: dict[str, int | None] = {}  # of each record (per_record)
     if per_record:
-        attempts: dict[str, int | None] = {}
         if config.counts_attempts:
             for record in _records(event):
                 key = _record_key(record)
@@ -225,7 +226,8 @@ def inject_faults(handler: Callable, event: Any, context: Any, per_record: bool 
         hit = config.match is None or any(_matches(config, r) for r in _records(event))
     else:
         hit = _matches(config, event)
-        attempt = _attempt(config, _single(event), hit) if config.counts_attempts else None
+        if config.counts_attempts:
+            attempt = _attempt(config, _single(event), hit)
     batch_token = _batch.set(_Batch(draws, attempts) if per_record else None)
     armed_token = _armed.set(draws if hit and not per_record else None)
     try:

@@ -50,8 +50,8 @@ FAILMODES_FAIL_PHASE    "before" | "after" (default before): when an injected fa
                         after its write. A handler that raised on its own is not touched.
 FAILMODES_RECORD_ATTEMPTS "on" | "off" (default off): every attempt of every event (for batch
                         handlers: every record) that carries an `id` is counted in the ledger
-                        table (env LEDGER_TABLE) under partition attempts_partition(
-                        LEDGER_PATTERN) = "attempts:<LEDGER_PATTERN>", key event_id = the id,
+                        table (env LEDGER_TABLE): partition "attempts:<LEDGER_PATTERN>"
+                        (attempts_partition(), prefix ATTEMPTS_PREFIX), key event_id = the id,
                         `count` bumped with an atomic ADD. FAILMODES_MATCH does not limit it,
                         and it happens before any fault (latency, timeout, failure), so failed
                         attempts count. Only attempts that reach the function's code count (a
