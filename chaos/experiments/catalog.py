@@ -218,7 +218,13 @@ CATALOG: tuple[Experiment, ...] = (
         expect=Expect(
             failure="target_delivery",
             envelope={"error_code": "NO_PERMISSIONS", "retry_attempts": 0, "rule_arn": Present()},
-            alarms=(AlarmExpect("event_pipeline.alarms.target_dlq", Budget("none")),),
+            alarms=(
+                AlarmExpect(
+                    "event_pipeline.alarms.target_dlq",
+                    Budget("none"),
+                    dlq="event_pipeline.target_dlq_url",
+                ),
+            ),
         ),
         lock="slow_api",
         ci=True,
@@ -236,7 +242,13 @@ CATALOG: tuple[Experiment, ...] = (
         expect=Expect(
             failure="target_delivery",
             envelope={"error_code": "NO_PERMISSIONS", "retry_attempts": 0, "rule_arn": Present()},
-            alarms=(AlarmExpect("event_pipeline_flow.alarms.target_dlq", Budget("none")),),
+            alarms=(
+                AlarmExpect(
+                    "event_pipeline_flow.alarms.target_dlq",
+                    Budget("none"),
+                    dlq="event_pipeline_flow.target_dlq_url",
+                ),
+            ),
         ),
         lock="slow_api",
     ),
@@ -257,8 +269,10 @@ CATALOG: tuple[Experiment, ...] = (
                 AlarmExpect(
                     "event_pipeline_flow.alarms.delivery_dlq",
                     Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
+                    dlq="event_pipeline_flow.delivery_dlq_url",
                 ),
             ),
+            attempts=(Attempts("sqs", "event_pipeline_flow.buffer_queue_url"),),
         ),
         lock="slow_api",
         budget=Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
@@ -275,7 +289,13 @@ CATALOG: tuple[Experiment, ...] = (
         ),
         expect=Expect(
             failure="subscription_delivery",
-            alarms=(AlarmExpect("async_function.alarms.subscription_dlq", Budget("none")),),
+            alarms=(
+                AlarmExpect(
+                    "async_function.alarms.subscription_dlq",
+                    Budget("none"),
+                    dlq="async_function.subscription_dlq_url",
+                ),
+            ),
         ),
     ),
     Experiment(
@@ -290,7 +310,13 @@ CATALOG: tuple[Experiment, ...] = (
         ),
         expect=Expect(
             failure="subscription_delivery",
-            alarms=(AlarmExpect("ride_records.alarms.subscription_dlq", Budget("none")),),
+            alarms=(
+                AlarmExpect(
+                    "ride_records.alarms.subscription_dlq",
+                    Budget("none"),
+                    dlq="ride_records.subscription_dlq_url",
+                ),
+            ),
         ),
     ),
     Experiment(
@@ -395,7 +421,9 @@ CATALOG: tuple[Experiment, ...] = (
             failure="subscription_delivery",
             alarms=(
                 AlarmExpect(
-                    "fan_out.subscribers.{failing}.alarms.subscription_dlq", Budget("none")
+                    "fan_out.subscribers.{failing}.alarms.subscription_dlq",
+                    Budget("none"),
+                    dlq="fan_out.subscribers.{failing}.subscription_dlq_url",
                 ),
             ),
         ),
