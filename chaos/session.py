@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaos import probes
-from chaos.budgets import settle_seconds
+from chaos.budgets import MissingSettingError, settle_seconds
 from chaos.errors import (
     ChaosError,
     ForeignFaultError,
@@ -26,7 +26,7 @@ from chaos.errors import (
     PollTimeoutError,
     aws_call,
 )
-from chaos.expectations import Observed, Verdict, conservation, poll_until
+from chaos.expectations import Observed, Verdict, conservation, poll_until, settled_within
 from chaos.experiments.model import AwaitSettled, Experiment, InvokeSync
 from chaos.faults import Faults
 from chaos.journal import Journal, describe_identity, same_identity
@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 STEADY_STATE_TIMEOUT = 120.0
 SETTLE_FACTOR = 2.0
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Checks of the stack's configuration before any traffic (chaos.preflight.preflight):
+# (stack, pattern) -> verdicts; a failing one stops the experiment before it sends.
+Preflight = Callable[[Stack, str], list[Verdict]]
 
 
 def watched_queues(ctx: Context) -> dict[str, str]:
@@ -145,8 +148,12 @@ def run_experiment(
     progress: Callable[[str], None] | None = None,
     extra_guards: Iterable[str] = (),
     cancel: threading.Event | None = None,
+    preflight: Preflight | None = None,
 ) -> dict[str, Any]:
-    """One experiment, whatever happens: faults are undone and its queues drained to run_dir."""
+    """One experiment, whatever happens: faults are undone and its queues drained to run_dir.
+
+    `preflight` (default: none) judges the stack's configuration before any traffic; a failing
+    preflight verdict ends the experiment there."""
     ctx = Context(
         stack,
         exp,
@@ -164,19 +171,33 @@ def run_experiment(
     error: str | None = None
     stopped = False
     queues: dict[str, str] = {}
-    budget = 0.0
+    budget = computed = 0.0
     try:
+        if preflight is not None:
+            checks = preflight(stack, exp.pattern)
+            ctx.verdicts.extend(checks)
+            failing = [v.name for v in checks if not v.passed]
+            if failing:
+                raise ChaosError(f"preflight failed ({', '.join(failing)}): no traffic sent")
         queues = watched_queues(ctx)
         ctx.watch = dict(queues)
+        try:
+            computed = settle_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale)
+        except MissingSettingError as exc:
+            ctx.verdicts.append(Verdict("budget from live settings", False, [str(exc)]))
+            raise
+        budget = computed + exp.extra_seconds
         _steady_state(ctx, queues)
-        budget = settle_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale) + exp.extra_seconds
         started = time.time()
-        # The budget is what the stack's settings promise; waiting up to twice as long lets a
-        # slow machine show up as late (settled_after_s > budget_s, alarms fired late) rather
-        # than as lost events, which would be a different and false claim.
+        # The budget is what the stack's settings promise plus the stated slack; waiting up to
+        # twice as long lets a slow machine show up as late ("settled within budget" fails)
+        # rather than as lost events, which would be a different and false claim.
         observed = run_method(ctx, budget * SETTLE_FACTOR)
         if observed is None:
             observed = ctx.observe(ctx.accepted_all())
+        stages = ctx.settled_after
+        latest = None if not stages or None in stages else max(s for s in stages if s is not None)
+        ctx.verdicts.append(settled_within(latest, computed, exp.extra_seconds))
         alarm_rows = judge(ctx, observed, started)
     except GuardAlarmError as exc:
         error, stopped = str(exc), True
@@ -226,6 +247,8 @@ def run_experiment(
         "time_compressed": bool(cloud_info),
         "time_scale": ctx.time_scale if cloud_info else 1.0,
         "budget_s": round(budget, 1),
+        "budget_computed_s": round(computed, 1),
+        "budget_slack_s": round(exp.extra_seconds, 1),
         "settled_after_s": ctx.settled_after[-1] if ctx.settled_after else None,
         "wall_time_s": round(time.monotonic() - t0, 2),
         "verdicts": [v.message() for v in ctx.verdicts],
@@ -376,6 +399,7 @@ def run_all(
     on_result: Callable[[dict[str, Any]], None] | None = None,
     extra_guards: Iterable[str] = (),
     max_parallel: int | None = None,
+    preflight: Preflight | None = None,
 ) -> list[dict[str, Any]]:
     """Run experiments, concurrently across locks (patterns) when `parallel`; results in the
     given order. Experiments on one pattern share its queues and functions, so they never
@@ -401,6 +425,7 @@ def run_all(
                 progress=functools.partial(progress, exp.name) if progress else None,
                 extra_guards=extra_guards,
                 cancel=cancel,
+                preflight=preflight,
             )
             with lock:
                 results[exp.name] = result

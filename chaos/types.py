@@ -47,6 +47,9 @@ class DeadLetter(TypedDict, total=False):
     target_arn: str | None
     retry_attempts: int | None
     pointer: KinesisPointer | None
+    # SQS ApproximateReceiveCount of the DLQ message as received (the probe's own receive
+    # included): a redrive moves the message with its count (moto keeps it; AWS's docs do not say)
+    receive_count: int | None
 
 
 class AlarmTransition(TypedDict):
