@@ -21,6 +21,7 @@ from chaos.errors import ChaosError
 from chaos.experiments import CATALOG, by_name, ci_subset
 from chaos.faults import rollback
 from chaos.journal import Journal
+from chaos.preflight import preflight
 from chaos.session import prepare, run_all
 from chaos.stack import Stack, load_stack, validate_stack_name
 
@@ -237,6 +238,7 @@ def _drive(
             faults=faults,
             run_dir=run_dir,
             cloud_info=info,
+            preflight=preflight,
             parallel=parallel,
             extra_guards=guards or (),
             on_result=on_result,

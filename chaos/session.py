@@ -152,8 +152,8 @@ def run_experiment(
 ) -> dict[str, Any]:
     """One experiment, whatever happens: faults are undone and its queues drained to run_dir.
 
-    `preflight` (default: none) judges the stack's configuration before any traffic; a failing
-    preflight verdict ends the experiment there."""
+    `preflight` (default: none) judges the stack's configuration, read back from the cloud,
+    before any traffic; each finding is a failing verdict of the experiment."""
     ctx = Context(
         stack,
         exp,
@@ -174,11 +174,12 @@ def run_experiment(
     budget = computed = 0.0
     try:
         if preflight is not None:
-            checks = preflight(stack, exp.pattern)
-            ctx.verdicts.extend(checks)
-            failing = [v.name for v in checks if not v.passed]
-            if failing:
-                raise ChaosError(f"preflight failed ({', '.join(failing)}): no traffic sent")
+            # A finding fails the experiment, but its traffic still runs: the report then
+            # shows what the misconfiguration does to events, as well as that it is there.
+            try:
+                ctx.verdicts.extend(preflight(stack, exp.pattern))
+            except ChaosError as exc:  # e.g. a resource the outputs name is gone
+                ctx.verdicts.append(Verdict("preflight", False, [str(exc)]))
         queues = watched_queues(ctx)
         ctx.watch = dict(queues)
         try:

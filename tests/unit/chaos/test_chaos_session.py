@@ -287,7 +287,9 @@ def test_settling_past_the_budget_fails_the_experiment(run, monkeypatch) -> None
     assert late and "0.0s from the stack's settings + 4.0s slack" in late[0]
 
 
-def test_a_failing_preflight_stops_the_experiment_before_traffic(run, deployed, tmp_path) -> None:
+def test_a_failing_preflight_fails_the_experiment_and_its_traffic_still_runs(
+    run, deployed, tmp_path
+) -> None:
     from chaos.expectations import Verdict
 
     # GIVEN a preflight that finds the stack misconfigured
@@ -304,6 +306,8 @@ def test_a_failing_preflight_stops_the_experiment_before_traffic(run, deployed, 
         cloud_info={},
         preflight=preflight,
     )
-    # THEN the preflight verdict is reported and no event is sent
-    assert result["verdict"] != "pass" and result["sent"] == 0
+    # THEN the preflight verdict is reported and fails the experiment, whose events were
+    # still sent and judged (what the finding does to them is the other half of the report)
+    assert result["verdict"] == "fail" and result["sent"] > 0
     assert any(v.startswith("preflight dlq alarm threshold: FAIL") for v in result["verdicts"])
+    assert any(v.startswith("conservation: ") for v in result["verdicts"])
