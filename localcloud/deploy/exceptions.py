@@ -35,6 +35,18 @@ class ResourceError(DeployError):
         self.action = action
 
 
+class PolicyViolations(DeployError):
+    """The policy pack's mandatory checks refused the program; nothing was created.
+
+    `violations` are the pack's own objects; each prints as `[rule] resource: message`."""
+
+    def __init__(self, violations: list) -> None:
+        rules = sorted({str(getattr(v, "policy", "?")) for v in violations})
+        super().__init__(f"{len(violations)} policy violation(s) ({', '.join(rules)}); "
+                         "nothing was created")
+        self.violations = list(violations)
+
+
 class StaleState(DeployError):
     """The state file describes resources the local cloud does not have (it was restarted:
     its resources live in memory)."""
