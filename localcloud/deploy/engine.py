@@ -176,7 +176,8 @@ class Engine:
         run_program(self.project_dir, self.stack, mocks, preview=True,
                     config_overrides=self.config_overrides,
                     transformations=self.transformations)
-        return list(self.policy(mocks.registrations))
+        # Sorted: the SDK registers from a thread pool, so the graph's order varies by run.
+        return sorted(self.policy(mocks.registrations), key=str)
 
     def forget(self) -> Path | None:
         """Move the state file aside (state.json.stale-<time>); returns where it went."""

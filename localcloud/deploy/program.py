@@ -156,7 +156,7 @@ def load_policy_pack(pack_dir: Path) -> PolicyCheck:
     here is a Python package (beside PulumiPolicy.yaml) whose `invariants` module has
     `check_all(resources)`, the functions the pack registers as its mandatory policies.
     """
-    import importlib
+    import importlib.util
 
     pack_dir = Path(pack_dir).resolve()
     if not (pack_dir / "PulumiPolicy.yaml").is_file():
@@ -164,15 +164,17 @@ def load_policy_pack(pack_dir: Path) -> PolicyCheck:
     if not (pack_dir / "invariants.py").is_file():
         raise ProgramError(f"{pack_dir / 'invariants.py'} not found: the emulated deploy runs "
                            "the pack's `invariants.check_all`")
-    parent = str(pack_dir.parent)
-    added = parent not in sys.path
-    if added:
-        sys.path.insert(0, parent)
-    try:
-        module = importlib.import_module(f"{pack_dir.name}.invariants")
-    finally:
-        if added:
-            sys.path.remove(parent)
+    # Loaded from its file under a name of its own: the project's `policy` package may be
+    # imported already, and another project's pack must not be answered from that cache.
+    name = f"_policy_pack_{abs(hash(str(pack_dir)))}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, pack_dir / "invariants.py")
+        if spec is None or spec.loader is None:
+            raise ProgramError(f"{pack_dir / 'invariants.py'} cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses resolve their module while it executes
+        spec.loader.exec_module(module)
     check = getattr(module, "check_all", None)
     if not callable(check):
         raise ProgramError(f"{pack_dir / 'invariants.py'} has no check_all(resources)")
