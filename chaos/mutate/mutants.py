@@ -73,7 +73,8 @@ def enumerate_mutants(
     out: list[Mutant] = []
     for op in operators:
         by_component: dict[str, Mutant] = {}
-        for node in graph:
+        # By name: the SDK registers from a thread pool, so the graph's order varies by run.
+        for node in sorted(graph, key=lambda n: (n.name, n.type)):
             params = op.params(graph, node)
             if params is None:
                 continue
