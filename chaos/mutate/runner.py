@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 # experiments run side by side; both mutants are refused by the policy pack, and the
 # missing redrive is also caught by today's checks (events lost).
 FAST: dict[str, str] = {"dlq-alarm-gt-1": keys.QUEUE_WORKER, "queue-no-redrive": keys.FAN_OUT}
-CAUGHT, REFUSED, MISSED = "caught", "refused", "missed"
+CAUGHT, REFUSED, MISSED, ERROR = "caught", "refused", "missed", "error"
 
 
 @dataclass
@@ -63,7 +63,8 @@ class MutationRun:
 
     @property
     def missed(self) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["outcome"] == MISSED]
+        """Mutants no gate refused and no experiment caught, or that could not be judged."""
+        return [r for r in self.rows if r["outcome"] in (MISSED, ERROR)]
 
 
 def _new_run_dir(root: Path | str) -> Path:
@@ -134,7 +135,7 @@ def run_mutation(
     reports_root: Path | str = report.REPORTS_DIR,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> MutationRun:
-    from localcloud.deploy import Engine, ResourceError, load_policy_pack
+    from localcloud.deploy import DeployError, Engine, ResourceError, load_policy_pack
 
     t0 = time.monotonic()
     run = MutationRun(_new_run_dir(reports_root))
@@ -202,16 +203,22 @@ def run_mutation(
             )
             try:
                 result = engine.up()
-            except ResourceError as exc:
-                culprit = [m for m in wave if exc.key.endswith(f"::{m.name}")]
+            except DeployError as exc:
+                key = getattr(exc, "key", "")
+                culprit = [
+                    m for m in wave if key.endswith(f"::{m.name}") or f"'{m.name}'" in str(exc)
+                ]
                 if not culprit and len(wave) > 1:
                     pending[:0] = [[m] for m in wave]  # one at a time to find the refused one
                     continue
-                refused = culprit[0] if culprit else wave[0]
-                rows[refused.id].update(
-                    outcome=REFUSED, by=f"cloud: {_error_code(exc)}", error=str(exc)
-                )
-                rest = [m for m in wave if m is not refused]
+                failed = culprit[0] if culprit else wave[0]
+                if isinstance(exc, ResourceError):
+                    # The cloud refused the call, as AWS would (e.g. visibility < timeout).
+                    rows[failed.id].update(outcome=REFUSED, by=f"cloud: {_error_code(exc)}")
+                else:  # the emulation cannot deploy it: no verdict either way
+                    rows[failed.id].update(outcome=ERROR, by=f"not deployable here: {exc}")
+                rows[failed.id]["error"] = str(exc)
+                rest = [m for m in wave if m is not failed]
                 if rest:
                     pending.insert(0, rest)
                 continue
@@ -295,6 +302,7 @@ def write(run: MutationRun, stack: str, baseline: dict[str, Any], unreliable: se
         "caught": sum(r["outcome"] == CAUGHT for r in run.rows),
         "refused": sum(r["outcome"] == REFUSED for r in run.rows),
         "missed": sum(r["outcome"] == MISSED for r in run.rows),
+        "errors": sum(r["outcome"] == ERROR for r in run.rows),
         "mutation_score": run.score,
         "restored": run.restored,
         "baseline": {n: r["verdict"] for n, r in baseline.items()},

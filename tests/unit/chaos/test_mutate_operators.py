@@ -449,3 +449,72 @@ def test_the_engine_gate_runs_the_projects_pack_on_the_transformed_program():
         ).policy_violations()
         == []
     )
+
+
+# ---- planning: mutants, covering experiments, waves --------------------------------------
+def test_one_mutant_per_operator_by_default_and_per_component_with_all(baseline):
+    from chaos.mutate.mutants import enumerate_mutants
+
+    # GIVEN the catalog and the program
+    # WHEN mutants are enumerated by default and with --all
+    default = enumerate_mutants(baseline, CATALOG)
+    every = enumerate_mutants(baseline, CATALOG, every_instance=True)
+    # THEN one per operator, or one per (operator, top-level component) it matches
+    assert [m.operator.id for m in default] == [op.id for op in CATALOG]
+    pairs = [(m.operator.id, m.component) for m in every]
+    assert len(pairs) == len(set(pairs))
+    assert {c for op, c in pairs if op == "dlq-alarm-gt-1"} == {
+        "queue-worker",
+        "async-function",
+        "ride-records",
+        "event-pipeline",
+        "event-pipeline-flow",
+        "stream-processor",
+        "fan-out",
+    }
+
+
+def test_experiments_are_chosen_by_pattern_and_by_the_outputs_they_read():
+    from chaos.experiments import CATALOG as EXPERIMENTS
+    from chaos.mutate.mutants import covering
+
+    # GIVEN the experiment catalog
+    # WHEN asked which experiments exercise the redriver and the queue worker
+    redriver = {e.name for e in covering(EXPERIMENTS, ["dlq_redriver"])}
+    worker = covering(EXPERIMENTS, ["queue_worker"])
+    # THEN the redriver is exercised by the experiment that invokes it, under another pattern
+    assert redriver == {"dlq-redrive-brings-all-home"}
+    assert worker and all(e.pattern == "queue_worker" for e in worker)
+
+
+def test_a_wave_never_holds_two_mutants_of_one_pattern_or_experiment(baseline):
+    from chaos.mutate.mutants import enumerate_mutants, plan_waves
+    from chaos.mutate.runner import experiments_for
+
+    # GIVEN every mutant of the catalog
+    mutants = enumerate_mutants(baseline, CATALOG, every_instance=True)
+    # WHEN planned into waves
+    waves = plan_waves(mutants, lambda m: experiments_for(m, fast=False))
+    # THEN every mutant is in exactly one wave, and within a wave patterns and experiments
+    # are disjoint, so each experiment sees exactly one bug
+    assert sorted(m.id for w in waves for m in w) == sorted(m.id for m in mutants)
+    for wave in waves:
+        pats = [p for m in wave for p in m.patterns]
+        names = [e.name for m in wave for e in experiments_for(m, fast=False)]
+        assert len(pats) == len(set(pats)) and len(names) == len(set(names))
+
+
+def test_the_check_that_caught_a_mutant_is_the_first_failing_verdict():
+    from chaos.mutate.runner import _first_failure
+
+    # GIVEN an experiment result whose second verdict failed
+    result = {
+        "verdict": "fail",
+        "verdicts": [
+            "envelope sqs_redrive: PASS (checked=2)",
+            "conservation: FAIL (sent=10, lost=2)\n  - 2 lost (seen nowhere): a, b",
+            "alarm x -> ALARM: FAIL (expected_within_s=48.0)",
+        ],
+    }
+    # WHEN named / THEN it is the first failing verdict's name
+    assert _first_failure(result) == "conservation"
