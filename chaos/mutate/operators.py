@@ -246,7 +246,20 @@ def _lambda_subscription_dlq(graph: Graph, node: Node) -> Params | None:
 
 
 def _filtered_subscription(graph: Graph, node: Node) -> Params | None:
-    return {} if node.props.get("filterPolicy") else None
+    """A filtered subscription, with the union of every filter on its topic: the policy
+    that lets this subscriber receive its siblings' messages too."""
+    own = loads(node.props.get("filterPolicy"))
+    if not isinstance(own, dict) or not own:
+        return None
+    union: dict[str, list[Any]] = {}
+    for sub in sorted(graph.of_type(SUBSCRIPTION), key=lambda n: n.name):  # stable order
+        policy = loads(sub.props.get("filterPolicy"))
+        if sub.props.get("topic") != node.props.get("topic") or not isinstance(policy, dict):
+            continue
+        for key, values in policy.items():
+            union.setdefault(key, [])
+            union[key] += [v for v in values if v not in union[key]]
+    return {"to": json.dumps(union)} if union != own else None
 
 
 def _redelivered(graph: Graph, node: Node) -> bool:
@@ -492,11 +505,13 @@ CATALOG: tuple[Operator, ...] = (
         _drop("redrive_policy"),
     ),
     Operator(
-        "fan-out-filter-dropped",
-        "fan-out subscription without its filter policy: it receives every message",
+        # Broadened rather than removed: the same bug (the subscriber gets every message)
+        # without clearing the attribute, which the local cloud's SNS (moto) cannot undo.
+        "fan-out-filter-broadened",
+        "fan-out subscription whose filter accepts its siblings' messages too",
         (SUBSCRIPTION,),
         _filtered_subscription,
-        _drop("filter_policy", "filter_policy_scope"),
+        _set_param("filter_policy"),
     ),
     Operator(
         "idempotency-disabled",

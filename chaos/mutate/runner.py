@@ -211,7 +211,11 @@ def run_mutation(
                 if not culprit and len(wave) > 1:
                     pending[:0] = [[m] for m in wave]  # one at a time to find the refused one
                     continue
-                failed = culprit[0] if culprit else wave[0]
+                if not culprit:  # a resource of no mutant here: earlier residue, not this bug
+                    for m in wave:
+                        rows[m.id].update(outcome=ERROR, by=f"stack could not be updated: {exc}")
+                    continue
+                failed = culprit[0]
                 if isinstance(exc, ResourceError):
                     # The cloud refused the call, as AWS would (e.g. visibility < timeout).
                     rows[failed.id].update(outcome=REFUSED, by=f"cloud: {_error_code(exc)}")
@@ -251,8 +255,12 @@ def run_mutation(
                     wall_time_s=round(up_s + max([r["wall_time_s"] for r in mine] or [0]), 1),
                 )
         progress("restoring the correct stack")
-        Engine(PROJECT_DIR, stack_name, endpoint, state_dir=state_dir).up()
-        run.restored = _inputs(state_dir, stack_name) == correct
+        try:
+            Engine(PROJECT_DIR, stack_name, endpoint, state_dir=state_dir).up()
+            run.restored = _inputs(state_dir, stack_name) == correct
+        except DeployError as exc:
+            logger.error("the correct stack could not be restored: %s", exc)
+            run.restored = False
     for m in mutants:
         row = rows[m.id]
         if row.get("outcome"):
@@ -262,6 +270,8 @@ def run_mutation(
             row.update(outcome=REFUSED, by=f"policy: {', '.join(rules)}")
         elif row.get("caught_by"):
             row.update(outcome=CAUGHT, by=row["caught_by"])
+        elif "caught_by" not in row:
+            row.update(outcome=ERROR, by="not judged")
         else:
             none = not exps[m.id]
             row.update(

@@ -181,9 +181,9 @@ EXPECTED: dict[str, tuple[set[str], Expect]] = {
         {"async-function-subscription", "ride-records-subscription"},
         lambda p, g: _without(p, "redrivePolicy"),
     ),
-    "fan-out-filter-dropped": (
+    "fan-out-filter-broadened": (
         {"fan-out-orders-subscription", "fan-out-refunds-subscription"},
-        lambda p, g: _without(p, "filterPolicy", "filterPolicyScope"),
+        lambda p, g: {**p, "filterPolicy": {"kind": ["order", "refund"]}},
     ),
     "idempotency-disabled": (
         {
@@ -210,7 +210,7 @@ EXPECTED: dict[str, tuple[set[str], Expect]] = {
 def comparable(props: Props) -> Props:
     """Inputs as the deploy compares them (archives by content), JSON documents parsed."""
     out = normalize(props, PROJECT_DIR)
-    for key in ("redrivePolicy", "definition"):
+    for key in ("redrivePolicy", "definition", "filterPolicy"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
     return out
