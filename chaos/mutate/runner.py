@@ -138,7 +138,6 @@ def run_mutation(
     from localcloud.deploy import DeployError, Engine, ResourceError, load_policy_pack
 
     t0 = time.monotonic()
-    run = MutationRun(_new_run_dir(reports_root))
     check = load_policy_pack(PROJECT_DIR / "policy")
     progress("recording the program's graph and planning mutants")
     baseline_graph = record(stack_name, PROJECT_DIR)
@@ -161,6 +160,7 @@ def run_mutation(
     }
     deployable = [m for m in mutants if not (respect_policy and m.violations)]
     waves = plan_waves(deployable, lambda m: exps[m.id])
+    run = MutationRun(_new_run_dir(reports_root))  # after planning: bad input writes nothing
     state_dir = run.run_dir / "state"
     with local_stack(stack_name, state_dir=state_dir) as (stack, cloud):
         endpoint = cloud.endpoint
