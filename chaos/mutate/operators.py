@@ -296,6 +296,12 @@ def _throttled_plan(graph: Graph, node: Node) -> Params | None:
     return {} if node.props.get("throttleSettings") else None
 
 
+# A limit no caller reaches: the plan no longer protects the API (set, not removed, since the
+# local cloud's API Gateway (moto) cannot clear a usage plan's throttle).
+UNTHROTTLED_RATE = 10_000.0
+UNTHROTTLED_BURST = 5_000
+
+
 def _redriver(graph: Graph, node: Node) -> Params | None:
     env = dig(node.props, "environment", "variables") or {}
     sources = loads(env.get(REDRIVE_SOURCES))
@@ -529,10 +535,14 @@ CATALOG: tuple[Operator, ...] = (
     ),
     Operator(
         "usage-plan-unthrottled",
-        "API usage plan without throttle settings: the slow API is not protected",
+        "API usage plan throttle raised out of reach: the slow API is not protected",
         (USAGE_PLAN,),
         _throttled_plan,
-        _drop("throttle_settings"),
+        _set(
+            throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
+                rate_limit=UNTHROTTLED_RATE, burst_limit=UNTHROTTLED_BURST
+            )
+        ),
         # The pipelines are the slow API's callers; their experiments load it.
         also_patterns=("event_pipeline", "event_pipeline_flow"),
     ),

@@ -117,8 +117,12 @@ def _inputs(state_dir: Path, stack: str) -> dict[str, Any]:
     return {k: r.inputs for k, r in state.resources.items()}
 
 
+# What the local cloud answers when the emulator itself failed: no AWS verdict either way.
+EMULATOR_FAILURE = "ServiceException"
+
+
 def _error_code(exc: BaseException) -> str:
-    cause = exc.__cause__ or exc
+    cause = getattr(exc, "cause", None) or exc.__cause__ or exc
     response = getattr(cause, "response", None)
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code") or type(cause).__name__)
@@ -216,7 +220,7 @@ def run_mutation(
                         rows[m.id].update(outcome=ERROR, by=f"stack could not be updated: {exc}")
                     continue
                 failed = culprit[0]
-                if isinstance(exc, ResourceError):
+                if isinstance(exc, ResourceError) and _error_code(exc) != EMULATOR_FAILURE:
                     # The cloud refused the call, as AWS would (e.g. visibility < timeout).
                     rows[failed.id].update(outcome=REFUSED, by=f"cloud: {_error_code(exc)}")
                 else:  # the emulation cannot deploy it: no verdict either way

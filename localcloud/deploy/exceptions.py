@@ -33,6 +33,9 @@ class ResourceError(DeployError):
         super().__init__(f"{action} {key}: {cause}")
         self.key = key
         self.action = action
+        # Kept here: the engine re-raises the first failure `from None`, which clears
+        # __cause__, and callers classify by the cloud's error code.
+        self.cause = cause
 
 
 class PolicyViolations(DeployError):

@@ -202,7 +202,10 @@ EXPECTED: dict[str, tuple[set[str], Expect]] = {
         {"ride-records-rides"},
         lambda p, g: {**p, "billingMode": "PROVISIONED", "readCapacity": 1, "writeCapacity": 1},
     ),
-    "usage-plan-unthrottled": ({"slow-api-plan"}, lambda p, g: _without(p, "throttleSettings")),
+    "usage-plan-unthrottled": (
+        {"slow-api-plan"},
+        lambda p, g: {**p, "throttleSettings": {"rateLimit": 10000, "burstLimit": 5000}},
+    ),
     "redriver-no-sources": ({"dlq-redriver-function"}, lambda p, g: _env(p, REDRIVE_SOURCES="{}")),
 }
 
