@@ -374,7 +374,12 @@ def check_all(resources):
 
 
 @pytest.fixture
-def gate_project(tmp_path: Path) -> Path:
+def gate_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from localcloud.deploy import cli
+
+    # A CLI that checks its endpoint answers first (main's) is told this one does: the
+    # gate is what is under test, and it runs before any call to the cloud.
+    monkeypatch.setattr(cli, "_check_endpoint", lambda endpoint: None, raising=False)
     (tmp_path / "Pulumi.yaml").write_text("name: gate\nruntime: python\n")
     (tmp_path / "Pulumi.test.yaml").write_text("config:\n  aws:region: us-east-1\n")
     (tmp_path / "__main__.py").write_text(GATE_PROGRAM)
