@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -17,15 +21,23 @@ from chaos.errors import ChaosError
 from chaos.experiments import CATALOG, by_name, ci_subset
 from chaos.faults import rollback
 from chaos.journal import Journal
+from chaos.preflight import preflight
 from chaos.session import prepare, run_all
-from chaos.stack import Stack, load_stack
+from chaos.stack import Stack, load_stack, validate_stack_name
 from components.program import ProgramConfigError
 
 logger = logging.getLogger(__name__)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage first; one line names what is wrong and what is
+        # allowed (argparse's message lists the choices), `--help` shows the rest.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    p = _OneLineParser(prog="python -m chaos", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
     run = sub.add_parser("run", help="run experiments against a stack")
@@ -40,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("rollback", help="undo every journalled change of a stack")
     rb.add_argument("--stack", required=True)
     rb.add_argument("--endpoint")
+    rb.add_argument(
+        "--discard",
+        action="store_true",
+        help="forget the stack's pending changes without restoring them (the stack is gone);"
+        " the journal is archived, not deleted",
+    )
     rep = sub.add_parser("report", help="print a run's summary")
     rep.add_argument("run", help="run id, or 'latest'")
     rep.add_argument("--reports", default=report.REPORTS_DIR)
@@ -98,6 +116,55 @@ def _mutate(args: argparse.Namespace, console: Console) -> int:
         highlight=False,
     )
     return 0 if not result.missed and result.restored else 1
+# 128 + the signal number: what a shell reports for a process ended by that signal.
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _install_stop_handlers(
+    faults: Any, write_report: Callable[[str], None], console: Console
+) -> Callable[[], None]:
+    """SIGINT/SIGTERM: roll back at once, write the report, and end the process with 128+N.
+
+    The experiments' threads are not waited for: the journal is closed first, so none of them
+    can make a new change, and the one change in flight is waited for (Faults.stop) before
+    the rollback. Returns a function that puts the previous handlers back."""
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        for sig in STOP_SIGNALS:  # a second Ctrl-C must not interrupt the rollback
+            signal.signal(sig, signal.SIG_IGN)
+        name = signal.Signals(signum).name
+        status = 128 + signum
+        try:
+            restored = faults.stop(f"{name} received")
+            said = f"{len(restored)} change(s) rolled back"
+        except ChaosError as exc:
+            said = f"rollback incomplete: {exc}; run `python -m chaos rollback`"
+            status = 1
+        try:
+            write_report(name)
+        except Exception:  # the rollback is what matters; the report is best effort here
+            logger.exception("report after %s failed", name)
+        if faults.lease is not None:
+            try:
+                faults.lease.release()
+            except ChaosError as exc:
+                logger.warning("%s", exc)
+        console.print(f"[yellow]{name}:[/yellow] run stopped, {said}; exit {status}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def run(
@@ -113,14 +180,35 @@ def run(
     root: Path | str = ".",
     parallel: bool = True,
     stack: Stack | None = None,
+    stop_on_signal: bool = False,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Run experiments on a stack and write the report; `stack` skips loading (the demo passes
-    the one it just deployed)."""
+    the one it just deployed). `stop_on_signal` (the CLI): SIGINT/SIGTERM roll back at once and
+    end the process with 130/143."""
     console = console or Console(stderr=True)
     experiments = [by_name(n) for n in names] if names else list(ci_subset() if ci else CATALOG)
     stack = stack or load_stack(stack_name, root=root, endpoint=endpoint)
     stack.check_reachable()
-    faults = prepare(stack, force=force, root=root)
+    faults = prepare(stack, force=force, root=root, guards=guards or ())
+    try:
+        return _run_prepared(
+            stack, experiments, faults, guards, reports_root, console, parallel, stop_on_signal
+        )
+    finally:
+        if faults.lease is not None:
+            faults.lease.release()
+
+
+def _run_prepared(
+    stack: Stack,
+    experiments: list[Any],
+    faults: Any,
+    guards: list[str] | None,
+    reports_root: str,
+    console: Console,
+    parallel: bool,
+    stop_on_signal: bool,
+) -> tuple[Path, list[dict[str, Any]]]:
     info = probes.local_cloud_info(stack.endpoint)
     run_dir = report.new_run_dir(reports_root)
     results: list[dict[str, Any]] = []
@@ -131,6 +219,53 @@ def run(
         "time_scale": info.get("time_scale", 1.0) if info else 1.0,
         "compressed_delays": info.get("compressed_delays") or info.get("compressed") or [],
     }
+    lock = threading.Lock()
+
+    def write_stopped(signal_name: str) -> None:
+        with lock:
+            report.write_report(run_dir, {**meta, "stopped_by": signal_name}, list(results))
+
+    restore_handlers = (
+        _install_stop_handlers(faults, write_stopped, console)
+        if stop_on_signal and threading.current_thread() is threading.main_thread()
+        else (lambda: None)
+    )
+    try:
+        _drive(
+            stack,
+            experiments,
+            faults,
+            guards,
+            run_dir,
+            info,
+            meta,
+            results,
+            lock,
+            console,
+            parallel,
+        )
+    finally:
+        restore_handlers()
+    order = {e.name: i for i, e in enumerate(experiments)}
+    results.sort(key=lambda r: order[r["name"]])
+    report.write_report(run_dir, meta, results)
+    faults.journal.archive_if_settled()
+    return run_dir, results
+
+
+def _drive(
+    stack: Stack,
+    experiments: list[Any],
+    faults: Any,
+    guards: list[str] | None,
+    run_dir: Path,
+    info: dict[str, Any],
+    meta: dict[str, Any],
+    results: list[dict[str, Any]],
+    lock: threading.Lock,
+    console: Console,
+    parallel: bool,
+) -> None:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         overall = bar.add_task(
@@ -146,8 +281,9 @@ def run(
                 description=f"{result['name']}: {result['verdict']} ({result['wall_time_s']}s)",
             )
             bar.advance(overall)
-            results.append(result)
-            report.write_report(run_dir, meta, results)  # kept current: a crash leaves a report
+            with lock:
+                results.append(result)
+                report.write_report(run_dir, meta, results)  # kept current: a crash leaves one
 
         run_all(
             stack,
@@ -155,16 +291,12 @@ def run(
             faults=faults,
             run_dir=run_dir,
             cloud_info=info,
+            preflight=preflight,
             parallel=parallel,
             extra_guards=guards or (),
             on_result=on_result,
             progress=lambda name, m: bar.update(tasks[name], description=f"{name}: {m}"),
         )
-    order = {e.name: i for i, e in enumerate(experiments)}
-    results.sort(key=lambda r: order[r["name"]])
-    report.write_report(run_dir, meta, results)
-    faults.journal.archive_if_settled()
-    return run_dir, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,12 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(table)
             return 0
         if args.command == "rollback":
-            stack = load_stack(args.stack, endpoint=args.endpoint)
-            restored = rollback(stack, Journal(stack.name))
-            for entry in restored:
-                console.print(f"restored {entry['kind']} of {entry['target']} to {entry['prior']}")
-            console.print(f"{len(restored)} change(s) rolled back on {stack.name}")
-            return 0
+            return _rollback(args, console)
         if args.command == "mutate":
             return _mutate(args, console)
         if args.command == "report":
@@ -199,13 +326,48 @@ def main(argv: list[str] | None = None) -> int:
             guards=args.guard,
             endpoint=args.endpoint,
             reports_root=args.reports,
+            stop_on_signal=True,
         )
         console.print(report.summary_markdown(report.load_report(run_dir.name, args.reports)))
         console.print(f"report: {run_dir / 'report.json'}")
         return 0 if all(r["verdict"] == "pass" for r in results) else 1
     except (ChaosError, KeyError, FileNotFoundError, ProgramConfigError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        # KeyError's str() quotes its message; one line whatever the terminal's width.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         return 2
+
+
+def _rollback(args: argparse.Namespace, console: Console) -> int:
+    if args.discard:
+        # The stack may be gone with its state file: the journal alone is enough here.
+        validate_stack_name(args.stack)
+        journal = Journal(args.stack)
+        dropped, archived = journal.discard()
+        targets = ", ".join(f"{e['kind']} of {e['target']}" for e in dropped) or "none"
+        console.print(
+            f"discarded {len(dropped)} pending change(s) of stack {args.stack} without"
+            f" restoring them ({targets}); journal archived to {archived or '(no journal)'}",
+            highlight=False,
+        )
+        return 0
+    stack = load_stack(args.stack, endpoint=args.endpoint)
+    restored = rollback(stack, Journal(stack.name))
+    vanished = [e for e in restored if e.get("vanished")]
+    for entry in restored:
+        if entry.get("vanished"):
+            console.print(
+                f"{entry['kind']} of {entry['target']}: no longer exists, counted as rolled back",
+                highlight=False,
+            )
+        else:
+            console.print(
+                f"restored {entry['kind']} of {entry['target']} to {entry['prior']}",
+                highlight=False,
+            )
+    gone = f" ({len(vanished)} of them on resources that no longer exist)" if vanished else ""
+    console.print(f"{len(restored)} change(s) rolled back on {stack.name}{gone}", highlight=False)
+    return 0
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ def parse_message(envelope: Envelope, queue_url: str, message: dict[str, Any]) -
     Kinesis OnFailure records hold pointers, not records: resolve them with `resolve_kinesis`.
     """
     body = loads_json(message.get("Body"))
-    sent = (message.get("Attributes") or {}).get("SentTimestamp")
+    attributes = message.get("Attributes") or {}
+    sent = attributes.get("SentTimestamp")
     dl: DeadLetter = {
         "envelope": envelope,
         "queue_url": queue_url,
@@ -91,6 +92,7 @@ def parse_message(envelope: Envelope, queue_url: str, message: dict[str, Any]) -
         "target_arn": None,
         "retry_attempts": None,
         "pointer": None,
+        "receive_count": _int(attributes.get("ApproximateReceiveCount")),
     }
     if envelope == "lambda_dlq":
         dl.update(

@@ -75,6 +75,26 @@ class JournalError(ChaosError):
     pass
 
 
+class JournalClosedError(JournalError):
+    """The run is stopping (a signal): no new change may start."""
+
+
+class IdentityMismatchError(StackError):
+    """The journal, outputs or credentials name a different stack, account or region."""
+
+
+class LeaseHeldError(ChaosError):
+    """Another chaos run holds this stack's lease."""
+
+
+class ForeignFaultError(ChaosError):
+    """The stack carries faults that no journal entry accounts for."""
+
+
+class GuardMissingError(ChaosError):
+    """A guard alarm named on the command line does not exist."""
+
+
 class ExpectationFailedError(ChaosError, AssertionError):
     """An expectation's verdict failed; AssertionError so pytest reports it as a test failure."""
 

@@ -11,10 +11,12 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from chaos.envelopes import loads_json
 from chaos.errors import ExpectationFailedError, NotYetError, PollTimeoutError
 from chaos.types import AlarmTransition, DeadLetter, SentEvent
 
@@ -331,3 +333,243 @@ def poll_until(
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 300 else text[:300] + "..."
+
+
+# ---- the failure contract: alarms, attempts, budgets, duplicates ----
+
+# The SQS metric a DLQ-depth alarm must watch: visible messages (a message the peek hides for a
+# moment is still counted by AWS as visible again within the alarm's period).
+DLQ_ALARM_NAMESPACE = "AWS/SQS"
+DLQ_ALARM_METRIC = "ApproximateNumberOfMessagesVisible"
+
+
+def queue_name(queue_url: str) -> str:
+    """An SQS queue URL's last path segment is its name (the alarm's QueueName dimension)."""
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def first_transition(
+    transitions: list[AlarmTransition], alarm: str, *, start: float, to_state: str = "ALARM"
+) -> float | None:
+    hit = [
+        t["at"]
+        for t in transitions
+        if t["alarm"] == alarm and t["new"] == to_state and t["at"] >= start
+    ]
+    return min(hit) if hit else None
+
+
+def alarm_fires_on_one(
+    alarm: str,
+    queue_url: str,
+    arrivals: Mapping[str, float],
+    fired_at: float | None,
+    *,
+    label: str | None = None,
+) -> Verdict:
+    """The alarm went to ALARM while exactly one message had ever been in its DLQ.
+
+    `arrivals`: message id -> when a probe first saw it in `queue_url` during the experiment.
+    Two messages prove nothing about a threshold of one (`> 1` fires on the second), so the
+    experiment must leave exactly one; the verdict fails on any other number.
+    """
+    name = f"alarm {label or alarm} fires on one message"
+    figures: dict[str, Any] = {"messages_in_dlq": len(arrivals), "fired": fired_at is not None}
+    problems = []
+    if len(arrivals) != 1:
+        problems.append(
+            f"{len(arrivals)} messages were in {queue_name(queue_url)} during the experiment;"
+            " firing on ONE can only be shown with exactly one"
+        )
+    if fired_at is None:
+        problems.append(f"{alarm} never went to ALARM with one message in {queue_name(queue_url)}")
+    return Verdict(name, not problems, problems, figures)
+
+
+def alarm_watches(
+    alarm: str,
+    conf: Mapping[str, Any],
+    queue_url: str,
+    route_queues: Iterable[str],
+    *,
+    label: str | None = None,
+    queue_label: str | None = None,
+) -> Verdict:
+    """The alarm's live metric is the depth of the queue the route names (DescribeAlarms).
+    `label` / `queue_label`: stable names for the verdict (output paths), else the live ones."""
+    want = queue_name(queue_url)
+    name = f"alarm {label or alarm} watches {queue_label or want}"
+    problems = []
+    routes = sorted(route_queues)
+    if queue_url not in routes:
+        problems.append(
+            f"{want} is not a queue the route names"
+            f" ({', '.join(map(queue_name, routes)) or 'none'})"
+        )
+    dims = dict(conf.get("dimensions") or {})
+    got = dims.get("QueueName")
+    if got != want:
+        problems.append(f"{alarm} watches QueueName={got!r}, the route's queue is {want!r}")
+    if conf.get("namespace") != DLQ_ALARM_NAMESPACE or conf.get("metric") != DLQ_ALARM_METRIC:
+        problems.append(
+            f"{alarm} watches {conf.get('namespace')}/{conf.get('metric')}, a DLQ alarm needs"
+            f" {DLQ_ALARM_NAMESPACE}/{DLQ_ALARM_METRIC}"
+        )
+    return Verdict(name, not problems, problems, {"queue": want, "dimension": got})
+
+
+def _epoch(stamp: Any) -> float | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
+
+
+def alarm_notified(
+    alarm: str,
+    inbox: list[dict[str, Any]],
+    *,
+    start: float,
+    budget: float,
+    to_state: str = "ALARM",
+    label: str | None = None,
+) -> Verdict:
+    """The alarm topic's inbox got the notification: Message JSON with AlarmName = the alarm
+    and NewStateValue = to_state, changed since `start`, arrived within the budget.
+
+    `inbox`: SQS messages of the inbox (raw delivery: the body is CloudWatch's JSON; an SNS
+    envelope is unwrapped too)."""
+    name = f"alarm {label or alarm} notified"
+    mine, others = [], set()
+    for m in inbox:
+        body = _alarm_message(m.get("Body"))
+        if not isinstance(body, dict) or "AlarmName" not in body:
+            continue
+        if body["AlarmName"] != alarm:
+            others.add(str(body["AlarmName"]))
+            continue
+        changed = _epoch(body.get("StateChangeTime"))
+        if body.get("NewStateValue") == to_state and (changed is None or changed >= start - 1):
+            sent = (m.get("Attributes") or {}).get("SentTimestamp")
+            mine.append(int(sent) / 1000 if sent else changed)
+    figures: dict[str, Any] = {"expected_within_s": round(budget, 1), "notified_after_s": None}
+    if not mine:
+        seen = f"; notifications there are for {', '.join(sorted(others))}" if others else ""
+        return Verdict(
+            name,
+            False,
+            [
+                f"no {to_state} notification for {alarm} in the alarm inbox"
+                f" ({len(inbox)} messages{seen})"
+            ],
+            figures,
+        )
+    times = [t for t in mine if t is not None]
+    after = min(times) - start if times else None
+    figures["notified_after_s"] = None if after is None else round(after, 1)
+    if after is not None and after > budget:
+        return Verdict(
+            name,
+            False,
+            [
+                f"{alarm}'s notification arrived after {after:.1f}s,"
+                f" over the budget of {budget:.1f}s"
+            ],
+            figures,
+        )
+    return Verdict(name, True, [], figures)
+
+
+def _alarm_message(body: Any) -> Any:
+    body = loads_json(body)
+    if isinstance(body, dict) and body.get("Type") == "Notification" and "Message" in body:
+        return loads_json(body["Message"])
+    return body
+
+
+def attempts(
+    counts: Mapping[str, int | None],
+    declared: int | Mapping[str, int],
+    *,
+    what: str,
+    setting: str,
+    upper: int | None = None,
+    name: str | None = None,
+) -> Verdict:
+    """Each dead-lettered event got exactly the attempts the stack declares (per event when
+    `declared` is a mapping, e.g. the Retry that matches its error), or, with `upper`, between
+    `declared` and `upper` (the service adds invokes of its own, e.g. bisecting a batch).
+
+    counts: event id -> attempts observed (None: the envelope carried no count)."""
+    problems = []
+    shown: set[str] = set()
+    for event_id, got in sorted(counts.items()):
+        low = declared.get(event_id) if isinstance(declared, Mapping) else declared
+        if low is None:
+            problems.append(f"{event_id}: no declared attempt count ({setting})")
+            continue
+        top = low if upper is None else upper
+        expected = f"{low}" if top == low else f"{low}..{top}"
+        shown.add(expected)
+        if got is None:
+            problems.append(f"{event_id}: no attempt count in {what} ({setting}: {expected})")
+        elif got < low:
+            problems.append(f"{event_id}: {got} attempts, too few: {setting} = {expected}")
+        elif got > top:
+            problems.append(f"{event_id}: {got} attempts, too many: {setting} = {expected}")
+    if not counts:
+        problems.append(f"no dead-lettered event in {what} to count the attempts of")
+    figures = {
+        "declared": ", ".join(sorted(shown)),
+        "observed": ", ".join(sorted({str(c) for c in counts.values()})),
+        "checked": len(counts),
+        "setting": setting,
+    }
+    return Verdict(name or f"attempts {what}", not problems, problems, figures)
+
+
+def settled_within(after: float | None, computed: float, slack: float) -> Verdict:
+    """Late is a verdict: the method settled within the budget = computed from the stack's
+    settings + the slack stated for a slow host."""
+    budget = computed + slack
+    figures = {
+        "budget_computed_s": round(computed, 1),
+        "budget_slack_s": round(slack, 1),
+        "budget_s": round(budget, 1),
+        "settled_after_s": after,
+    }
+    if after is None:
+        return Verdict(
+            "settled within budget", False, [f"never settled (budget {budget:.1f}s)"], figures
+        )
+    if after > budget:
+        return Verdict(
+            "settled within budget",
+            False,
+            [
+                f"settled after {after:.1f}s, over the budget of {budget:.1f}s"
+                f" ({computed:.1f}s from the stack's settings + {slack:.1f}s slack)"
+            ],
+            figures,
+        )
+    return Verdict("settled within budget", True, [], figures)
+
+
+def duplicates(observed: Observed, ids: Iterable[str], max_duplicates: int) -> Verdict:
+    """Side effects of an idempotent handler: an id's ledger count above 1 is a duplicate."""
+    wanted = set(ids)
+    over = {
+        f"{event_id} x{count} in {pattern}": count - 1
+        for pattern, counts in observed.processed.items()
+        for event_id, count in counts.items()
+        if event_id in wanted and count > 1
+    }
+    total = sum(over.values())
+    problems = []
+    if total > max_duplicates:
+        problems.append(f"{total} duplicate side effects (allowed {max_duplicates}): {_ids(over)}")
+    return Verdict(
+        "duplicates", not problems, problems, {"duplicates": total, "allowed": max_duplicates}
+    )

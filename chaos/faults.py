@@ -7,12 +7,20 @@ reserved concurrency (Lambda-level throttling), and disabling an event source ma
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chaos.errors import ChaosError, FaultValueError, aws_call
-from chaos.journal import Journal
+from chaos import grants
+from chaos.errors import (
+    AwsCallError,
+    ChaosError,
+    FaultValueError,
+    IdentityMismatchError,
+    aws_call,
+)
+from chaos.journal import Journal, describe_identity, same_identity
 from chaos.stack import Stack
 from chaos.types import JournalEntry
 from functions.faults import settings
@@ -26,8 +34,16 @@ FAULT_KEYS: dict[str, str] = {
     "throttle": settings.THROTTLE,
     "match": settings.MATCH,
     "seed": settings.SEED,
+    "fail_attempts": settings.FAIL_ATTEMPTS,
+    "fail_phase": settings.FAIL_PHASE,
+    "record_attempts": settings.RECORD_ATTEMPTS,
 }
 WAIT_TIMEOUT = 300.0
+# What Lambda answers for a function or mapping that is gone, and SQS for a queue that is
+# gone (a revoked queue grant): nothing is left to restore.
+GONE_CODES = frozenset(
+    {"ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+)
 
 
 def validate_env(env: Mapping[str, str | None]) -> None:
@@ -124,6 +140,7 @@ _RESTORERS: dict[str, Callable[[Stack, JournalEntry], bool]] = {
     "env": lambda s, e: _apply_env(s, e["target"], e["prior"]["env"]),
     "concurrency": lambda s, e: _apply_concurrency(s, e["target"], e["prior"]["reserved"]),
     "mapping": lambda s, e: _apply_mapping(s, e["target"], e["prior"]["enabled"]),
+    "grant": lambda s, e: grants.restore(s, e["target"], e["prior"]),
 }
 
 
@@ -138,13 +155,23 @@ class Faults:
     def __init__(self, stack: Stack, journal: Journal | None = None) -> None:
         self.stack = stack
         self.journal = journal or Journal(stack.name)
+        # Held from a change's journal entry until it is applied, so a stop (signal) that
+        # rolls back never races a change half made by another thread.
+        self._changing = threading.RLock()
+        self.lease: Any = None  # a chaos.lease.Lease when prepare() took one
+
+    def _begin(self, kind: str, target: str, prior: dict[str, Any], change: dict[str, Any]) -> str:
+        if self.journal.identity is None:
+            self.journal.identity = self.stack.identity()
+        return self.journal.begin(kind, target, prior, change)  # type: ignore[arg-type]
 
     def set_env(self, function: str, values: Mapping[str, str | None]) -> str:
         current = _current_env(self.stack, function)
         validate_env({**current, **values})
         prior = {name: current.get(name) for name in values}
-        token = self.journal.begin("env", function, {"env": prior}, {"env": dict(values)})
-        _apply_env(self.stack, function, values)
+        with self._changing:
+            token = self._begin("env", function, {"env": prior}, {"env": dict(values)})
+            _apply_env(self.stack, function, values)
         logger.info("env of %s set: %s", function, dict(values))
         return token
 
@@ -171,24 +198,34 @@ class Faults:
                 f"reserved concurrency for {function} must be an int >= 0, got {value!r}"
             )
         prior = _current_concurrency(self.stack, function)
-        token = self.journal.begin(
-            "concurrency", function, {"reserved": prior}, {"reserved": value}
-        )
-        _apply_concurrency(self.stack, function, value)
+        with self._changing:
+            token = self._begin("concurrency", function, {"reserved": prior}, {"reserved": value})
+            _apply_concurrency(self.stack, function, value)
         logger.info("reserved concurrency of %s: %s -> %s", function, prior, value)
         return token
 
     def set_mapping_enabled(self, uuid: str, enabled: bool) -> str:
         prior = _mapping_state(self.stack, uuid) in ("Enabled", "Enabling", "Updating")
-        token = self.journal.begin("mapping", uuid, {"enabled": prior}, {"enabled": enabled})
-        _apply_mapping(self.stack, uuid, enabled)
+        with self._changing:
+            token = self._begin("mapping", uuid, {"enabled": prior}, {"enabled": enabled})
+            _apply_mapping(self.stack, uuid, enabled)
+        return token
+
+    def revoke_grant(self, on: grants.GrantOn, target: str, principal: str) -> str:
+        """Take a service principal's grant away from a function or a queue (the hop from
+        SNS / EventBridge / API Gateway then fails as AWS fails it)."""
+        prior = grants.current(self.stack, on, target, principal)
+        with self._changing:
+            token = self._begin("grant", target, prior, {"revoke": principal, "on": on})
+            removed = grants.revoke(self.stack, on, target, principal)
+        if not removed:
+            logger.warning("%s %s has no grant to %s: nothing revoked", on, target, principal)
         return token
 
     def undo(self, token: str) -> None:
         for entry in self.journal.pending():
             if entry["token"] == token:
-                restore(self.stack, entry)
-                self.journal.undone(token)
+                _restore_or_vanished(self.stack, self.journal, entry)
                 return
         # Already undone (or never made): undo is idempotent by design.
 
@@ -196,19 +233,57 @@ class Faults:
         """Undo every pending change newest first; returns what was restored."""
         return rollback(self.stack, self.journal)
 
+    def stop(self, reason: str) -> list[JournalEntry]:
+        """End the run's changes at once: refuse new ones, wait for one in flight, roll back."""
+        self.journal.close(reason)
+        with self._changing:
+            return rollback(self.stack, self.journal)
+
+
+def _restore_or_vanished(stack: Stack, journal: Journal, entry: JournalEntry) -> bool:
+    """Restore one entry and close it; True when its target no longer exists (closed too)."""
+    try:
+        restore(stack, entry)
+    except AwsCallError as exc:
+        if exc.code not in GONE_CODES:
+            raise
+        logger.warning(
+            "%s %s no longer exists: counted as rolled back", entry["kind"], entry["target"]
+        )
+        journal.undone(entry["token"], vanished=True)
+        return True
+    journal.undone(entry["token"])
+    return False
+
+
+def check_journal_identity(stack: Stack, journal: Journal) -> None:
+    """Refuse to restore entries made on another stack, endpoint, account or region."""
+    here = stack.identity()
+    for entry in journal.pending():
+        made_on = entry.get("stack")
+        if made_on and not same_identity(made_on, here):
+            raise IdentityMismatchError(
+                f"{journal.path}: its changes were made on {describe_identity(made_on)}, not"
+                f" on {describe_identity(here)}; refusing to restore them here (point"
+                f" --endpoint at the stack they were made on, or `python -m chaos rollback"
+                f" --stack {stack.name} --discard` if that stack is gone)"
+            )
+
 
 def rollback(stack: Stack, journal: Journal) -> list[JournalEntry]:
+    """Undo every pending change newest first. Returns the entries closed; those whose target
+    no longer exists carry vanished=True (nothing to restore, counted as rolled back)."""
+    check_journal_identity(stack, journal)
     restored: list[JournalEntry] = []
     errors: list[str] = []
     for entry in reversed(journal.pending()):
         try:
-            restore(stack, entry)
+            vanished = _restore_or_vanished(stack, journal, entry)
         except ChaosError as exc:
             # Keep going: one stuck target must not leave the others faulted.
             errors.append(f"{entry['kind']} {entry['target']}: {exc}")
             continue
-        journal.undone(entry["token"])
-        restored.append(entry)
+        restored.append({**entry, "vanished": True} if vanished else entry)
     if errors:
         raise ChaosError("rollback incomplete (journal kept): " + "; ".join(errors))
     journal.archive_if_settled()

@@ -37,6 +37,7 @@ __all__ = [
     "queue_depth",
     "read_dead_letters",
     "resolve_kinesis",
+    "task_attempts",
     "unwrap_event",
 ]
 logger = logging.getLogger(__name__)
@@ -202,6 +203,33 @@ def ledger(stack: Stack, table: str, pattern: str) -> dict[str, int]:
         kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
+def task_attempts(stack: Stack, execution_arn: str, function_arn: str) -> int:
+    """How many times an execution scheduled the Lambda task that runs `function_arn`: each
+    retry is a new LambdaFunctionScheduled (Resource = the ARN) or TaskScheduled
+    (arn:aws:states:::lambda:invoke) event in GetExecutionHistory."""
+    sfn = stack.client("stepfunctions")
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    function_name = function_arn.rsplit(":", 1)[-1]
+    count = 0
+    while True:
+        with aws_call(execution_arn, "states:GetExecutionHistory"):
+            resp = sfn.get_execution_history(**kwargs)
+        for event in resp.get("events", []):
+            if event.get("type") not in ("LambdaFunctionScheduled", "TaskScheduled"):
+                continue
+            details = json.dumps(
+                event.get("lambdaFunctionScheduledEventDetails")
+                or event.get("taskScheduledEventDetails")
+                or {},
+                default=str,
+            )
+            if function_arn in details or function_name in details:
+                count += 1
+        if not resp.get("nextToken"):
+            return count
+        kwargs["nextToken"] = resp["nextToken"]
+
+
 def function_env(stack: Stack, function: str) -> dict[str, str]:
     with aws_call(function, "lambda:GetFunctionConfiguration"):
         conf = stack.client("lambda").get_function_configuration(FunctionName=function)
@@ -209,7 +237,8 @@ def function_env(stack: Stack, function: str) -> dict[str, str]:
 
 
 def alarms(stack: Stack, names: list[str]) -> dict[str, dict[str, Any]]:
-    """name -> {state, period, evaluation_periods, datapoints_to_alarm, metric, threshold}."""
+    """name -> {state, period, evaluation_periods, datapoints_to_alarm, metric, namespace,
+    dimensions (name -> value), threshold, comparison, alarm_actions}, as DescribeAlarms says."""
     if not names:
         return {}
     out: dict[str, dict[str, Any]] = {}
@@ -226,7 +255,11 @@ def alarms(stack: Stack, names: list[str]) -> dict[str, dict[str, Any]]:
                     a.get("DatapointsToAlarm") or a.get("EvaluationPeriods") or 1
                 ),
                 "metric": a.get("MetricName"),
+                "namespace": a.get("Namespace"),
+                "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions") or []},
                 "threshold": a.get("Threshold"),
+                "comparison": a.get("ComparisonOperator"),
+                "alarm_actions": list(a.get("AlarmActions") or []),
             }
     return out
 

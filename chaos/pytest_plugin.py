@@ -27,6 +27,7 @@ from chaos.experiments import CATALOG, Experiment, ci_subset
 from chaos.faults import Faults, rollback
 from chaos.journal import Journal
 from chaos.local import local_stack, missing_parts
+from chaos.preflight import preflight
 from chaos.session import run_all
 from chaos.stack import Stack, load_stack
 
@@ -290,6 +291,7 @@ def chaos_results(
         faults=faults_,
         run_dir=chaos_session.run_dir,
         cloud_info=chaos_session.cloud_info,
+        preflight=preflight,
     )
     chaos_session.results.extend(results)
     return {r["name"]: r for r in results}

@@ -66,7 +66,8 @@ def summary_markdown(doc: dict[str, Any]) -> str:
     lines += [
         "",
         "| experiment | pattern | fault | verdict | sent | processed | dead-lettered | lost |"
-        " duplicates | settled s (budget) | alarms (expected / observed s) | wall s |",
+        " duplicates | settled s (budget = computed + slack) | alarms (expected / observed s) |"
+        " wall s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -80,7 +81,7 @@ def summary_markdown(doc: dict[str, Any]) -> str:
         lines.append(
             f"| {r['name']} | {r['pattern']} | {r['fault']} | **{r['verdict']}** |"
             f" {r['sent']} | {r['processed']} | {r['dead_lettered']} | {r['lost']} |"
-            f" {r['duplicates']} | {r.get('settled_after_s')} ({r.get('budget_s')}) | {alarms} |"
+            f" {r['duplicates']} | {r.get('settled_after_s')} ({_budget(r)}) | {alarms} |"
             f" {r['wall_time_s']} |"
         )
     failing = [r for r in rows if r["verdict"] != "pass"]
@@ -90,6 +91,13 @@ def summary_markdown(doc: dict[str, Any]) -> str:
             lines += [f"### {r['name']}", "", "```", *r["verdicts"], "```", ""]
     lines += ["", "![timeline](timeline.png)", ""]
     return "\n".join(lines)
+
+
+def _budget(row: dict[str, Any]) -> str:
+    computed, slack = row.get("budget_computed_s"), row.get("budget_slack_s")
+    if computed is None or slack is None:
+        return str(row.get("budget_s"))
+    return f"{row.get('budget_s')} = {computed} + {slack}"
 
 
 def timeline_png(results: list[dict[str, Any]], path: Path) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import probes
+from chaos import budgets, probes
 from chaos.budgets import settle_seconds
 from chaos.errors import ChaosError, GuardAlarmError, MissingOutputError, PollTimeoutError
 from chaos.expectations import (
@@ -20,23 +20,35 @@ from chaos.expectations import (
     Observed,
     Verdict,
     alarm_budget,
+    alarm_fires_on_one,
+    alarm_notified,
+    alarm_watches,
     alarm_within,
+    attempts,
     conservation,
+    duplicates,
     envelope_fields,
+    first_transition,
     place,
     poll_until,
+    queue_name,
 )
 from chaos.experiments.model import (
+    AlarmExpect,
+    Attempts,
+    AwaitAttempts,
     AwaitSettled,
     Contains,
     DisableMapping,
     Experiment,
     FromOutput,
+    FromSetting,
     Inject,
     InvokeSync,
     PlaceRef,
     Present,
     ReserveConcurrency,
+    RevokeGrant,
     Send,
     SetEnv,
     UndoFaults,
@@ -45,10 +57,15 @@ from chaos.faults import Faults
 from chaos.stack import Stack
 from chaos.traffic import at_rate, drive, new_event, schedule
 from chaos.traffic_entries import driver_for, filter_attributes
-from chaos.types import AlarmTransition, SentEvent
+from chaos.types import AlarmTransition, DeadLetter, SentEvent
 from components import outputs as keys
 
 logger = logging.getLogger(__name__)
+# Alarm budget slack on top of one metric period: SQS publishes per minute on AWS, the local
+# cloud samples every few seconds (stated once here, reported with each alarm verdict).
+ALARM_SLACK_LOCAL = 10.0
+ALARM_SLACK_AWS = 60.0
+NOTIFIED_LOOK_SECONDS = 5.0  # how long the inbox is polled for an alarm that never fired
 Progress = Callable[[str], None]
 
 
@@ -75,6 +92,9 @@ class Context:
     # (queue url, message id) -> when a probe first saw it: SQS keeps the original SentTimestamp
     # across a redrive, so a DLQ arrival time can only be observed.
     first_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    # (queue url, message id) -> ApproximateReceiveCount at the probe's first receive of it
+    # (that receive included): what the redrive moved it with, before our peeks add theirs.
+    first_receive_count: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def time_scale(self) -> float:
@@ -146,6 +166,11 @@ class Context:
                 now = time.time()
                 for dl in found:
                     self.first_seen.setdefault((where, dl["message_id"]), now)
+                    if dl.get("receive_count") is not None:
+                        self.first_receive_count.setdefault(
+                            (where, dl["message_id"]),
+                            int(dl["receive_count"]),  # type: ignore[arg-type]
+                        )
                 obs.dead_letters.extend(found)
         return obs
 
@@ -188,6 +213,17 @@ def _expected_value(ctx: Context, want: Any) -> Any:
         present.__doc__ = "a value"
         return present
     return want
+
+
+def step_value(ctx: Context, value: Any) -> Any:
+    """A method step's value: a FromSetting read live, a FromOutput from the outputs."""
+    if isinstance(value, FromSetting):
+        return budgets.live_setting(ctx.stack, value.setting, str(ctx.resolve(value.path))) + (
+            value.plus
+        )
+    if isinstance(value, FromOutput):
+        return int(ctx.resolve(value.path)) + value.plus
+    return value
 
 
 def _send(ctx: Context, step: Send) -> None:
@@ -287,12 +323,18 @@ def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
     for n, step in enumerate(steps):
         final = not any(isinstance(s, AwaitSettled) for s in steps[n + 1 :])
         if isinstance(step, Inject):
-            ctx.tokens.append(ctx.faults.inject(ctx.resolve(step.function), **step.faults))
+            values = {k: step_value(ctx, v) for k, v in step.faults.items()}
+            ctx.progress(f"inject {values} into {step.function}")
+            ctx.tokens.append(ctx.faults.inject(ctx.resolve(step.function), **values))
         elif isinstance(step, SetEnv):
             ctx.tokens.append(ctx.faults.set_env(ctx.resolve(step.function), step.env))
         elif isinstance(step, ReserveConcurrency):
             ctx.tokens.append(
                 ctx.faults.set_reserved_concurrency(ctx.resolve(step.function), step.value)
+            )
+        elif isinstance(step, RevokeGrant):
+            ctx.tokens.append(
+                ctx.faults.revoke_grant(step.on, ctx.resolve(step.target), step.principal)
             )
         elif isinstance(step, DisableMapping):
             ctx.tokens.append(ctx.faults.set_mapping_enabled(ctx.resolve(step.mapping_uuid), False))
@@ -306,30 +348,47 @@ def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
             ctx.tokens.clear()
         elif isinstance(step, InvokeSync):
             _invoke_sync(ctx, step)
+        elif isinstance(step, AwaitAttempts):
+            _await_attempts(ctx, step, settle_timeout)
     return observed
 
 
-def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, Any]]:
-    """Conservation, envelope fields and alarm verdicts; returns the alarm rows for the report."""
-    accepted = ctx.accepted_all()
-    ctx.verdicts.append(
-        conservation(ctx.sent, accepted, observed, max_duplicates=ctx.exp.expect.max_duplicates)
+def _await_attempts(ctx: Context, step: AwaitAttempts, timeout: float) -> None:
+    label = step.label.format(failing=ctx.subscribers()[0]) if "{" in step.label else step.label
+    ids = [s["id"] for s in ctx.sent if s["ok"] and ctx.labels.get(s["id"]) == label]
+    name = f"attempts reached {step.count}"
+    ctx.progress(
+        f"waiting up to {timeout:.0f}s for {len(ids)} events to reach attempt {step.count}"
     )
+    counts: dict[str, int | None] = {}
+    try:
+        counts = poll_until(
+            lambda: _ledger_attempts(ctx, step.function, dict.fromkeys(ids)),
+            lambda got: all((got.get(i) or 0) >= step.count for i in ids),
+            timeout=timeout,
+            what=f"{ctx.exp.name}: {len(ids)} {label} events at attempt {step.count}",
+            check=ctx.check_guards,
+        )
+    except PollTimeoutError as exc:
+        ctx.verdicts.append(Verdict(name, False, [str(exc)]))
+        raise
+    if not ids:
+        ctx.verdicts.append(Verdict(name, False, [f"no {label} event was sent"]))
+        raise ChaosError(f"{name}: no {label} event was sent")
+    ctx.verdicts.append(Verdict(name, True, [], {"events": len(counts)}))
+
+
+def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, Any]]:
+    """Conservation, duplicates, envelope fields, attempts and alarm verdicts; returns the
+    alarm rows for the report."""
+    accepted = ctx.accepted_all()
+    ctx.verdicts.append(conservation(ctx.sent, accepted, observed))
+    if ctx.exp.expect.max_duplicates is not None:
+        ids = [s["id"] for s in ctx.sent]
+        ctx.verdicts.append(duplicates(observed, ids, ctx.exp.expect.max_duplicates))
+    chosen = _failure_dead_letters(ctx, accepted, observed)
     if ctx.exp.expect.envelope:
-        failure_places = {
-            p
-            for i, alts in accepted.items()
-            if ctx.labels[i] in ("hit", "poison")
-            for alt in alts
-            for p in alt
-            if not p.startswith("processed:")
-        }
         expected = {k: _expected_value(ctx, v) for k, v in ctx.exp.expect.envelope.items()}
-        chosen = [
-            dl
-            for dl in observed.dead_letters
-            if place(dl["envelope"], dl["queue_url"]) in failure_places
-        ]
         # A destination record has no RequestID attribute and a DLQ message no condition: judge
         # each field only on the envelope kinds that carry it.
         by_kind: dict[str, list[Any]] = {}
@@ -339,40 +398,276 @@ def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, An
             fields = {k: v for k, v in expected.items() if _carries(kind, k)}
             if fields:
                 ctx.verdicts.append(envelope_fields(dls, fields, name=f"envelope {kind}"))
+    for spec in ctx.exp.expect.attempts:
+        ctx.verdicts.append(_attempts_verdict(ctx, spec, chosen))
     rows = []
     for a in ctx.exp.expect.alarms:
-        name = str(ctx.resolve(a.alarm))
-        conf = probes.alarms(ctx.stack, [name]).get(name)
-        if conf is None:
-            ctx.verdicts.append(Verdict(f"alarm {name}", False, [f"alarm {name} does not exist"]))
-            continue
-        delivery = settle_seconds(ctx.stack, a.budget, ctx.resolve, ctx.time_scale)
-        slack = conf["period"] + (10.0 if ctx.cloud_info else 60.0)
-        budget = alarm_budget(delivery, conf["period"], conf["evaluation_periods"], slack)
-        # Keep watching a while past the budget, so a late alarm is measured, not just missed.
-        remaining = max(budget - (time.time() - started), 1.0) + min(budget * 0.5, 60.0)
-        ctx.progress(f"waiting up to {remaining:.0f}s for {name} -> {a.to_state}")
-        try:
-            history = poll_until(
-                functools.partial(probes.alarm_history, ctx.stack, name, since=started),
-                functools.partial(_reached, a.to_state),
-                timeout=remaining,
-                what=f"{name} -> {a.to_state}",
-            )
-        except PollTimeoutError:
-            history = probes.alarm_history(ctx.stack, name, since=started)
-        verdict = alarm_within(history, name, start=started, budget=budget, to_state=a.to_state)
-        ctx.verdicts.append(verdict)
-        rows.append(
-            {
-                "alarm": name,
-                "to_state": a.to_state,
-                **verdict.figures,
-                "passed": verdict.passed,
-                "transitions": history,
-            }
-        )
+        rows += _judge_alarm(ctx, a, started)
     return rows
+
+
+def _failure_dead_letters(
+    ctx: Context, accepted: dict[str, Any], observed: Observed
+) -> list[DeadLetter]:
+    """Dead letters of the failing events (hit, poison) in the places their routes name."""
+    failure_places = {
+        p
+        for i, alts in accepted.items()
+        if ctx.labels[i] in ("hit", "poison") or ctx.labels[i].startswith("sub:")
+        for alt in alts
+        for p in alt
+        if not p.startswith("processed:")
+    }
+    return [
+        dl
+        for dl in observed.dead_letters
+        if place(dl["envelope"], dl["queue_url"]) in failure_places and dl.get("event_id")
+    ]
+
+
+def _attempts_verdict(ctx: Context, spec: Attempts, chosen: list[DeadLetter]) -> Verdict:
+    """Counts from where AWS puts them (or the handler's attempts ledger) against the number
+    the stack declares (its output, when the spec names one) AND its live setting; a live
+    setting that differs from the declared one, or is missing, fails the verdict by name."""
+    envelope = {
+        "sqs": "sqs_redrive",
+        "async": "destination",
+        "workflow": "failure_record",
+        "eventbridge": "eventbridge_dlq",
+        "stream": "kinesis_on_failure",
+    }[spec.kind]
+    dls = [dl for dl in chosen if dl["envelope"] == envelope]
+    if spec.ledger:
+        # The handler counted them: every failing event's dead letter names it, whatever the
+        # envelope (a function DLQ message carries no count of its own).
+        dls = list({str(dl["event_id"]): dl for dl in chosen}.values())
+        envelope = "+".join(sorted({dl["envelope"] for dl in chosen})) or envelope
+    name = f"attempts {envelope}" + (" (ledger)" if spec.ledger else "")
+    if spec.events == "hit":
+        name = f"attempts of processed hit events ({spec.kind})"
+    target = ctx.resolve(spec.path)
+    problems: list[str] = []
+    upper: int | None = None
+    declared: int | dict[str, int]
+    try:
+        live, setting = _live_attempt_setting(ctx, spec, target)
+        value = live
+        if spec.declared:
+            value = int(ctx.resolve(spec.declared))
+            if value != live:
+                problems.append(
+                    f"live {setting} is {live}, the stack declares {value} ({spec.declared})"
+                )
+        if spec.kind == "sqs":
+            declared = value
+            counts = {str(dl["event_id"]): _receives_before_peek(ctx, dl) for dl in dls}
+        elif spec.kind in ("async", "stream"):
+            declared = value + 1
+            setting += " + 1"
+            if spec.kind == "stream":
+                _, batch, bisect = budgets.stream_mapping(ctx.stack, str(target))
+                if bisect:
+                    upper = declared + budgets.bisect_invokes(batch)
+                    setting += f" (+ up to {upper - declared} bisect invokes)"
+            counts = {str(dl["event_id"]): dl.get("approximate_invoke_count") for dl in dls}
+        elif spec.kind == "workflow":
+            step_arn = str(target["step"]["arn"])
+            retriers = budgets.task_retriers(ctx.stack, str(target["state_machine_arn"]), step_arn)
+            # The declared MaxAttempts is the catch-all retrier's; others (poison) keep theirs.
+            retriers = [
+                {**r, "MaxAttempts": value} if "States.ALL" in r.get("ErrorEquals", []) else r
+                for r in retriers
+            ]
+            executions = {s["id"]: s["detail"] for s in ctx.sent if s["ok"]}
+            declared = {
+                str(dl["event_id"]): budgets.retrier_max_attempts(retriers, dl.get("error_code"))
+                + 1
+                for dl in dls
+            }
+            setting = f"the matching Retry MaxAttempts + 1 of {target['step']['name']}"
+            counts = {
+                str(dl["event_id"]): probes.task_attempts(
+                    ctx.stack, executions[str(dl["event_id"])], step_arn
+                )
+                for dl in dls
+                if str(dl["event_id"]) in executions
+            }
+        else:
+            declared = value
+            counts = {str(dl["event_id"]): dl.get("retry_attempts") for dl in dls}
+        if spec.events == "hit":
+            if not spec.ledger:
+                raise ChaosError(f"{name}: events='hit' needs a ledger (the handler's count)")
+            counts = {i: None for i, label in ctx.labels.items() if label == "hit"}
+            if spec.kind == "workflow":
+                # A hit event fails with the injected error, which only States.ALL matches.
+                declared = budgets.retrier_max_attempts(retriers, None) + 1
+        if spec.ledger:
+            counts = _ledger_attempts(ctx, spec.ledger, counts)
+            setting += " (counted by the handler's attempts ledger)"
+    except budgets.MissingSettingError as exc:
+        return Verdict(name, False, [f"missing setting: {exc}"])
+    verdict = attempts(counts, declared, what=envelope, setting=setting, upper=upper, name=name)
+    verdict.problems[:0] = problems
+    verdict.passed = verdict.passed and not problems
+    return verdict
+
+
+def _live_attempt_setting(ctx: Context, spec: Attempts, target: Any) -> tuple[int, str]:
+    """The live number behind the declared attempts, and how to name it."""
+    if spec.kind == "sqs":
+        return budgets.redrive(ctx.stack, str(target))[1], (
+            f"maxReceiveCount of {queue_name(str(target))}"
+        )
+    if spec.kind == "async":
+        return budgets.async_settings(ctx.stack, str(target))[0], (
+            f"MaximumRetryAttempts of {target}"
+        )
+    if spec.kind == "stream":
+        retries = budgets.stream_mapping(ctx.stack, str(target))[0]
+        if retries < 0:
+            raise budgets.MissingSettingError(
+                f"mapping {target} retries forever (MaximumRetryAttempts -1):"
+                " no attempt count is declared"
+            )
+        return retries, f"MaximumRetryAttempts of mapping {target}"
+    if spec.kind == "workflow":
+        retriers = budgets.task_retriers(
+            ctx.stack, str(target["state_machine_arn"]), str(target["step"]["arn"])
+        )
+        return budgets.retrier_max_attempts(retriers, None), (
+            f"Retry MaxAttempts (States.ALL) of {target['step']['name']}"
+        )
+    rule = str(target["rule_name"])
+    return budgets.target_retries(ctx.stack, rule, str(target["event_bus_name"])), (
+        f"RetryPolicy MaximumRetryAttempts of {rule}'s target"
+    )
+
+
+def _receives_before_peek(ctx: Context, dl: DeadLetter) -> int | None:
+    got = ctx.first_receive_count.get((dl["queue_url"], dl["message_id"]))
+    return None if got is None else got - 1  # our own first receive is in the count
+
+
+def _ledger_attempts(
+    ctx: Context, function_path: str, counts: dict[str, int | None]
+) -> dict[str, int | None]:
+    from functions.faults import settings as fault_settings  # the partition's one definition
+
+    function = str(ctx.resolve(function_path))
+    pattern = probes.function_env(ctx.stack, function).get("LEDGER_PATTERN")
+    if not pattern:
+        raise MissingOutputError(f"function {function} has no LEDGER_PATTERN in its env")
+    table = ctx.stack.get(keys.LEDGER_TABLE)
+    seen = probes.ledger(ctx.stack, table, fault_settings.attempts_partition(pattern))
+    return {event_id: seen.get(event_id) for event_id in counts}
+
+
+def _judge_alarm(ctx: Context, a: AlarmExpect, started: float) -> list[dict[str, Any]]:
+    name = str(ctx.resolve(a.alarm))
+    conf = probes.alarms(ctx.stack, [name]).get(name)
+    if conf is None:
+        ctx.verdicts.append(
+            Verdict(f"alarm {a.alarm} exists", False, [f"alarm {name} does not exist"])
+        )
+        return []
+    try:
+        delivery = settle_seconds(ctx.stack, a.budget, ctx.resolve, ctx.time_scale)
+    except budgets.MissingSettingError as exc:
+        ctx.verdicts.append(Verdict(f"alarm {a.alarm} budget", False, [f"missing setting: {exc}"]))
+        return []
+    slack = conf["period"] + (ALARM_SLACK_LOCAL if ctx.cloud_info else ALARM_SLACK_AWS)
+    budget = alarm_budget(delivery, conf["period"], conf["evaluation_periods"], slack)
+    # Keep watching a while past the budget, so a late alarm is measured, not just missed.
+    remaining = max(budget - (time.time() - started), 1.0) + min(budget * 0.5, 60.0)
+    ctx.progress(f"waiting up to {remaining:.0f}s for {name} -> {a.to_state}")
+    try:
+        history = poll_until(
+            functools.partial(probes.alarm_history, ctx.stack, name, since=started),
+            functools.partial(_reached, a.to_state),
+            timeout=remaining,
+            what=f"{name} -> {a.to_state}",
+        )
+    except PollTimeoutError:
+        history = probes.alarm_history(ctx.stack, name, since=started)
+    # Verdicts are named by the alarm's output path (stable across deploys: the mutation
+    # runner reports them as "the check that caught it"); problems name the live alarm.
+    label = a.alarm
+    verdict = alarm_within(
+        history,
+        name,
+        start=started,
+        budget=budget,
+        to_state=a.to_state,
+        name=f"alarm {label} -> {a.to_state}",
+    )
+    verdict.figures["budget_slack_s"] = round(slack, 1)
+    ctx.verdicts.append(verdict)
+    fired = first_transition(history, name, start=started, to_state=a.to_state)
+    if a.dlq:
+        queue = str(ctx.resolve(a.dlq))
+        # Every queue the routes name for this experiment's failing events (hit, poison, ...).
+        route_queues = {
+            p.split(":", 1)[1]
+            for alts in ctx.accepted_all().values()
+            for alt in alts
+            for p in alt
+            if not p.startswith(("processed:", "rejected:"))
+        }
+        ctx.verdicts.append(
+            alarm_watches(name, conf, queue, route_queues, label=label, queue_label=a.dlq)
+        )
+        # One more look, so a message that arrived after the events settled is counted too.
+        for dl in probes.read_dead_letters(ctx.stack, ctx.watch.get(queue, "sqs_redrive"), queue):  # type: ignore[arg-type]
+            ctx.first_seen.setdefault((queue, dl["message_id"]), time.time())
+        arrivals = {m: t for (url, m), t in ctx.first_seen.items() if url == queue}
+        ctx.verdicts.append(alarm_fires_on_one(name, queue, arrivals, fired, label=label))
+    # An alarm that never changed state has nothing to notify: look once, do not wait it out.
+    wait = remaining if fired is not None else NOTIFIED_LOOK_SECONDS
+    ctx.verdicts.append(_notified(ctx, name, label, a.to_state, started, budget, wait))
+    return [
+        {
+            "alarm": name,
+            "to_state": a.to_state,
+            **verdict.figures,
+            "passed": verdict.passed,
+            "transitions": history,
+        }
+    ]
+
+
+def _notified(
+    ctx: Context,
+    name: str,
+    label: str,
+    to_state: str,
+    started: float,
+    budget: float,
+    wait: float,
+) -> Verdict:
+    """The alarm topic's SQS inbox got the notification. The inbox is shared by experiments
+    running at once: it is peeked (never consumed) and filtered by alarm name."""
+    inbox = ctx.stack.outputs.get(keys.ALARM_INBOX_QUEUE_URL)
+    if not inbox:
+        return Verdict(
+            f"alarm {label} notified", False, [f"the stack has no {keys.ALARM_INBOX_QUEUE_URL}"]
+        )
+
+    def check(messages: list[dict[str, Any]]) -> Verdict:
+        return alarm_notified(
+            name, messages, start=started, budget=budget, to_state=to_state, label=label
+        )
+
+    try:
+        messages = poll_until(
+            functools.partial(probes.peek_queue, ctx.stack, str(inbox)),
+            lambda got: check(got).passed,
+            timeout=max(wait, NOTIFIED_LOOK_SECONDS),
+            what=f"{name} notification in the alarm inbox",
+        )
+    except PollTimeoutError:
+        messages = probes.peek_queue(ctx.stack, str(inbox))
+    return check(messages)
 
 
 def _reached(state: str, history: list[AlarmTransition]) -> bool:

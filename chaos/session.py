@@ -5,34 +5,45 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chaos import probes
-from chaos.budgets import settle_seconds
+from chaos.budgets import MissingSettingError, settle_seconds
 from chaos.errors import (
     ChaosError,
+    ForeignFaultError,
     GuardAlarmError,
+    GuardMissingError,
     JournalError,
     MissingOutputError,
     PollTimeoutError,
+    aws_call,
 )
-from chaos.expectations import Observed, Verdict, conservation, poll_until
+from chaos.expectations import Observed, Verdict, conservation, poll_until, settled_within
 from chaos.experiments.model import AwaitSettled, Experiment, InvokeSync
 from chaos.faults import Faults
-from chaos.journal import Journal
+from chaos.journal import Journal, describe_identity, same_identity
+from chaos.lease import Lease
 from chaos.runner import Context, judge, run_method
 from chaos.stack import Stack
 from components import outputs as keys
+from functions.faults import settings as fault_settings
 
 logger = logging.getLogger(__name__)
 
 STEADY_STATE_TIMEOUT = 120.0
 SETTLE_FACTOR = 2.0
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Checks of the stack's configuration before any traffic (chaos.preflight.preflight):
+# (stack, pattern) -> verdicts; a failing one stops the experiment before it sends.
+Preflight = Callable[[Stack, str], list[Verdict]]
 
 
 def watched_queues(ctx: Context) -> dict[str, str]:
@@ -137,8 +148,12 @@ def run_experiment(
     progress: Callable[[str], None] | None = None,
     extra_guards: Iterable[str] = (),
     cancel: threading.Event | None = None,
+    preflight: Preflight | None = None,
 ) -> dict[str, Any]:
-    """One experiment, whatever happens: faults are undone and its queues drained to run_dir."""
+    """One experiment, whatever happens: faults are undone and its queues drained to run_dir.
+
+    `preflight` (default: none) judges the stack's configuration, read back from the cloud,
+    before any traffic; each finding is a failing verdict of the experiment."""
     ctx = Context(
         stack,
         exp,
@@ -156,19 +171,34 @@ def run_experiment(
     error: str | None = None
     stopped = False
     queues: dict[str, str] = {}
-    budget = 0.0
+    budget = computed = 0.0
     try:
+        if preflight is not None:
+            # A finding fails the experiment, but its traffic still runs: the report then
+            # shows what the misconfiguration does to events, as well as that it is there.
+            try:
+                ctx.verdicts.extend(preflight(stack, exp.pattern))
+            except ChaosError as exc:  # e.g. a resource the outputs name is gone
+                ctx.verdicts.append(Verdict("preflight", False, [str(exc)]))
         queues = watched_queues(ctx)
         ctx.watch = dict(queues)
+        try:
+            computed = settle_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale)
+        except MissingSettingError as exc:
+            ctx.verdicts.append(Verdict("budget from live settings", False, [str(exc)]))
+            raise
+        budget = computed + exp.extra_seconds
         _steady_state(ctx, queues)
-        budget = settle_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale) + exp.extra_seconds
         started = time.time()
-        # The budget is what the stack's settings promise; waiting up to twice as long lets a
-        # slow machine show up as late (settled_after_s > budget_s, alarms fired late) rather
-        # than as lost events, which would be a different and false claim.
+        # The budget is what the stack's settings promise plus the stated slack; waiting up to
+        # twice as long lets a slow machine show up as late ("settled within budget" fails)
+        # rather than as lost events, which would be a different and false claim.
         observed = run_method(ctx, budget * SETTLE_FACTOR)
         if observed is None:
             observed = ctx.observe(ctx.accepted_all())
+        stages = ctx.settled_after
+        latest = None if not stages or None in stages else max(s for s in stages if s is not None)
+        ctx.verdicts.append(settled_within(latest, computed, exp.extra_seconds))
         alarm_rows = judge(ctx, observed, started)
     except GuardAlarmError as exc:
         error, stopped = str(exc), True
@@ -218,6 +248,8 @@ def run_experiment(
         "time_compressed": bool(cloud_info),
         "time_scale": ctx.time_scale if cloud_info else 1.0,
         "budget_s": round(budget, 1),
+        "budget_computed_s": round(computed, 1),
+        "budget_slack_s": round(exp.extra_seconds, 1),
         "settled_after_s": ctx.settled_after[-1] if ctx.settled_after else None,
         "wall_time_s": round(time.monotonic() - t0, 2),
         "verdicts": [v.message() for v in ctx.verdicts],
@@ -227,17 +259,133 @@ def run_experiment(
     }
 
 
-def prepare(stack: Stack, *, force: bool = False, root: Path | str = ".") -> Faults:
-    """Refuse unsafe starts: not chaos-enabled, or a previous run's faults still in place."""
+def _dead_local_endpoint(endpoint: str | None) -> bool:
+    """A loopback endpoint nothing listens on: a local cloud that is gone, with its stack."""
+    if not endpoint:
+        return False
+    url = urlsplit(endpoint)
+    if url.hostname not in LOOPBACK_HOSTS or url.port is None:
+        return False
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=2):
+            return False
+    except OSError:
+        return True
+
+
+def _settle_dead_clouds(stack: Stack, journal: Journal) -> None:
+    """Pending changes made on a local cloud that no longer runs cannot be restored, and need
+    not be: the cloud and every fault in it are gone. They are discarded (archived), said so."""
+    here = stack.identity()
+    dead = [
+        e
+        for e in journal.pending()
+        if e.get("stack")
+        and not same_identity(e["stack"], here)
+        and _dead_local_endpoint(e["stack"].get("endpoint"))
+    ]
+    if dead and len(dead) == len(journal.pending()):
+        gone = describe_identity(dead[0]["stack"])
+        _, archived = journal.discard()
+        logger.warning(
+            "%d change(s) journalled on %s, a local cloud that is gone, discarded (archived to"
+            " %s): nothing of them can be left",
+            len(dead),
+            gone,
+            archived,
+        )
+
+
+def check_guards_exist(stack: Stack, guards: Iterable[str]) -> None:
+    """A misspelt guard would leave the run unguarded, silently: every one must exist."""
+    names = sorted(set(guards))
+    if not names:
+        return
+    found: set[str] = set()
+    cw = stack.client("cloudwatch")
+    for i in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
+        with aws_call(f"guard alarms of {stack.name}", "cloudwatch:DescribeAlarms"):
+            resp = cw.describe_alarms(AlarmNames=names[i : i + 100])
+        found |= {a["AlarmName"] for a in resp.get("MetricAlarms", [])}
+        found |= {a["AlarmName"] for a in resp.get("CompositeAlarms", [])}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise GuardMissingError(
+            f"guard alarm(s) not found on stack {stack.name!r}: {', '.join(missing)}; a guard"
+            " must name an existing CloudWatch alarm (see `aws cloudwatch describe-alarms`)"
+        )
+
+
+def foreign_faults(stack: Stack) -> list[str]:
+    """Fault flags or a reserved concurrency of 0 on the stack's functions, one line each."""
+    found: list[str] = []
+    lam = stack.client("lambda")
+    for fn in stack.function_names():
+        with aws_call(fn, "lambda:GetFunctionConfiguration"):
+            conf = lam.get_function_configuration(FunctionName=fn)
+        env = (conf.get("Environment") or {}).get("Variables") or {}
+        # The deploy sets the master switch "off"; anything else is a fault someone left.
+        flags = {
+            k: env[k]
+            for k in fault_settings.ALL_VARIABLES
+            if k in env and not (k == fault_settings.MASTER and env[k] == "off")
+        }
+        if flags:
+            found.append(f"{fn}: fault flags {', '.join(f'{k}={v}' for k, v in flags.items())}")
+        with aws_call(fn, "lambda:GetFunctionConcurrency"):
+            reserved = lam.get_function_concurrency(FunctionName=fn).get(
+                "ReservedConcurrentExecutions"
+            )
+        if reserved == 0:
+            found.append(f"{fn}: reserved concurrency 0 (throttled)")
+    return found
+
+
+def prepare(
+    stack: Stack,
+    *,
+    force: bool = False,
+    root: Path | str = ".",
+    guards: Iterable[str] = (),
+    lease: bool = True,
+) -> Faults:
+    """Refuse unsafe starts, before any change: not chaos-enabled, outputs or credentials of
+    another stack, account or region, a guard that does not exist, a previous run's faults
+    still journalled, another run holding the stack's lease, or faults no journal accounts
+    for. Returns the run's Faults with the lease (renewed until `faults.lease.release()`)."""
     stack.require_chaos_enabled(force)
-    journal = Journal(stack.name, root)
+    stack.check_identity()
+    check_guards_exist(stack, guards)
+    journal = Journal(stack.name, root, identity=stack.identity())
+    _settle_dead_clouds(stack, journal)
     pending = journal.pending()
     if pending:
+        made_on = pending[-1].get("stack")
+        where = f" on {describe_identity(made_on)}" if made_on else ""
         raise JournalError(
-            f"{len(pending)} change(s) from an earlier run are not rolled back ({journal.path});"
-            f" run `python -m chaos rollback --stack {stack.name}` first"
+            f"{len(pending)} change(s) from an earlier run{where} are not rolled back"
+            f" ({journal.path}); run `python -m chaos rollback --stack {stack.name}` first"
+            f" (or `--discard` if that stack is gone)"
         )
-    return Faults(stack, journal)
+    faults = Faults(stack, journal)
+    if not lease:
+        return faults
+    held = Lease(stack)
+    held.acquire()
+    try:
+        found = foreign_faults(stack)
+    except BaseException:
+        held.release()
+        raise
+    if found:
+        held.release()
+        raise ForeignFaultError(
+            f"stack {stack.name!r} already carries faults its journal ({journal.path}) does not"
+            f" account for: {'; '.join(found)}. Another tool or a lost journal left them;"
+            " restore them (redeploy) before a run"
+        )
+    faults.lease = held
+    return faults
 
 
 def run_all(
@@ -252,6 +400,7 @@ def run_all(
     on_result: Callable[[dict[str, Any]], None] | None = None,
     extra_guards: Iterable[str] = (),
     max_parallel: int | None = None,
+    preflight: Preflight | None = None,
 ) -> list[dict[str, Any]]:
     """Run experiments, concurrently across locks (patterns) when `parallel`; results in the
     given order. Experiments on one pattern share its queues and functions, so they never
@@ -277,6 +426,7 @@ def run_all(
                 progress=functools.partial(progress, exp.name) if progress else None,
                 extra_guards=extra_guards,
                 cancel=cancel,
+                preflight=preflight,
             )
             with lock:
                 results[exp.name] = result

@@ -11,19 +11,23 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 
 from chaos.errors import (
     AwsCallError,
+    IdentityMismatchError,
     MissingOutputError,
     NotChaosEnabledError,
     UnknownStackError,
     UnreachableError,
     aws_call,
 )
+from chaos.types import StackIdentity
 from components import outputs as keys
+from components.program import ProgramConfigError, check_stack_name
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class Stack:
     source: str = ""  # where the outputs came from, for error messages and reports
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _account: str | None = field(default=None, repr=False)
 
     def client(self, service: str) -> Any:
         """A cached boto3 client; boto3 clients are thread-safe once created, sessions are not."""
@@ -104,6 +109,82 @@ class Stack:
             ) from exc
 
 
+    def caller_account(self) -> str:
+        """The account the credentials reach at this endpoint (sts:GetCallerIdentity)."""
+        if self._account is None:
+            where = self.endpoint or "AWS"
+            with aws_call(f"stack {self.name} at {where}", "sts:GetCallerIdentity"):
+                self._account = str(self.client("sts").get_caller_identity()["Account"])
+        return self._account
+
+    def identity(self) -> StackIdentity:
+        """Name, endpoint, account and region: what the journal stores with each change."""
+        return {
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "account": self.caller_account(),
+            "region": self.region,
+        }
+
+    def arns(self) -> list[str]:
+        """Every ARN among the outputs, found by walking them (their shapes differ by pattern)."""
+        found: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+            elif isinstance(node, str) and node.startswith("arn:"):
+                found.append(node)
+
+        walk(self.outputs)
+        return found
+
+    def function_names(self) -> list[str]:
+        """The stack's Lambda functions, from the function ARNs among its outputs."""
+        names = {
+            arn.split(":")[6]
+            for arn in self.arns()
+            if arn.split(":")[2:3] == ["lambda"] and arn.split(":")[5:6] == ["function"]
+        }
+        return sorted(names)
+
+    def declared_accounts(self) -> set[str]:
+        """Accounts named by the stack's own ARNs (empty when no output carries an account)."""
+        # Only 12-digit accounts: AWS-managed ARNs name "aws" (arn:aws:iam::aws:policy/...).
+        parts = [arn.split(":") for arn in self.arns()]
+        return {p[4] for p in parts if len(p) > 5 and p[4].isdigit() and len(p[4]) == 12}
+
+    def check_identity(self) -> None:
+        """Refuse, before anything changes, a stack whose outputs or credentials point elsewhere:
+        outputs `stack` must be this name, the credentials' account one the ARNs name, and the
+        ARNs' regions this region."""
+        declared = self.outputs.get(keys.STACK)
+        if declared is not None and declared != self.name:
+            raise IdentityMismatchError(
+                f"stack {self.name!r}: its outputs ({self.source}) are stack {declared!r}'s"
+            )
+        account = self.caller_account()
+        accounts = self.declared_accounts()
+        if accounts and account not in accounts:
+            raise IdentityMismatchError(
+                f"stack {self.name!r} lives in account {', '.join(sorted(accounts))}, but the"
+                f" credentials reach account {account} at {self.endpoint or 'AWS'}; refusing"
+                " to change anything"
+            )
+        regions = {
+            arn.split(":")[3] for arn in self.arns() if len(arn.split(":")) > 5
+        } - {""}
+        if regions and self.region not in regions:
+            raise IdentityMismatchError(
+                f"stack {self.name!r} lives in region {', '.join(sorted(regions))}, but the"
+                f" clients use region {self.region}; refusing to change anything"
+            )
+
+
 def _local_endpoint(state: dict[str, Any]) -> str | None:
     return (
         os.environ.get("CHAOS_ENDPOINT_URL")
@@ -112,23 +193,44 @@ def _local_endpoint(state: dict[str, Any]) -> str | None:
     )
 
 
+def validate_stack_name(name: str) -> str:
+    """The program's stack-name rule (components.program), as this package's error."""
+    try:
+        return check_stack_name(name)
+    except ProgramConfigError as exc:
+        raise UnknownStackError(str(exc)) from None
+
+
+def check_endpoint_url(endpoint: str | None) -> None:
+    """An endpoint must be an http(s) URL with a host; botocore would raise a bare ValueError."""
+    if not endpoint:
+        return
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UnreachableError(
+            f"endpoint {endpoint!r} is not a URL; allowed: http(s)://HOST[:PORT], or none for AWS"
+        )
+
+
 def load_stack(name: str, *, root: Path | str = ".", endpoint: str | None = None) -> Stack:
     """Outputs from `.localcloud/<name>/state.json` (emulated deploy) or `pulumi stack output`."""
-    if not name or "/" in name or name.startswith("."):
-        raise UnknownStackError(f"invalid stack name {name!r}")
+    validate_stack_name(name)
+    check_endpoint_url(endpoint)
     state_file = Path(root) / LOCAL_STATE_DIR / name / "state.json"
     if state_file.exists():
         try:
             state = json.loads(state_file.read_text())
         except json.JSONDecodeError as exc:
             raise MissingOutputError(f"{state_file}: not valid JSON: {exc}") from exc
-        outputs = state.get("outputs")
+        outputs = state.get("outputs") if isinstance(state, dict) else None
         if not isinstance(outputs, dict) or not outputs:
             raise MissingOutputError(f"{state_file} has no 'outputs' (was `up` run to the end?)")
+        local = endpoint or _local_endpoint(state)
+        check_endpoint_url(local)
         return Stack(
             name=name,
             outputs=outputs,
-            endpoint=endpoint or _local_endpoint(state),
+            endpoint=local,
             region=str(outputs.get(keys.REGION) or "us-east-1"),
             source=str(state_file),
         )

@@ -47,6 +47,9 @@ class DeadLetter(TypedDict, total=False):
     target_arn: str | None
     retry_attempts: int | None
     pointer: KinesisPointer | None
+    # SQS ApproximateReceiveCount of the DLQ message as received (the probe's own receive
+    # included): a redrive moves the message with its count (moto keeps it; AWS's docs do not say)
+    receive_count: int | None
 
 
 class AlarmTransition(TypedDict):
@@ -63,7 +66,17 @@ class Place(TypedDict):
     where: str  # ledger pattern for "processed", the queue URL otherwise
 
 
-ChangeKind = Literal["env", "concurrency", "mapping"]
+ChangeKind = Literal["env", "concurrency", "mapping", "grant"]
+
+
+class StackIdentity(TypedDict, total=False):
+    """Which stack in which cloud a change was made on (stored in the journal, checked on
+    rollback)."""
+
+    name: str
+    endpoint: str | None  # None: AWS itself
+    account: str | None
+    region: str
 
 
 class JournalEntry(TypedDict, total=False):
@@ -74,3 +87,5 @@ class JournalEntry(TypedDict, total=False):
     target: str  # function name or mapping UUID
     prior: dict[str, Any]  # state before the change, enough to restore it
     change: dict[str, Any]  # what was applied (for the report)
+    stack: StackIdentity  # on begin: where the change was made
+    vanished: bool  # on undone: the target no longer existed, nothing to restore

@@ -92,6 +92,8 @@ class FanOut(pulumi.ComponentResource):
         )
         scope = args.get("filter_scope", "MessageAttributes")
         self.subscribers: dict[str, QueueWorker] = {}
+        self.subscription_dlqs: dict[str, aws.sqs.Queue] = {}
+        alarm_factory = AlarmFactory(self, name, args["alarms"])
         subscriber_outputs = {}
         for sub, policy in args["subscribers"].items():
             worker_args: QueueWorkerArgs = {
@@ -111,6 +113,20 @@ class FanOut(pulumi.ComponentResource):
                 worker.queue,
                 [("sns.amazonaws.com", self.topic.arn)],
             )
+            # What SNS itself cannot deliver to the queue (its grant gone, the queue gone) is
+            # not retried: without a subscription DLQ it would be lost before any consumer.
+            subscription_dlq = queues.dead_letter_queue(
+                self,
+                f"{name}-{sub}-subscription-dlq",
+                retention=args.get("dlq_retention", queues.DLQ_RETENTION),
+            )
+            self.subscription_dlqs[sub] = subscription_dlq
+            dlq_policy = queues.allow_services_to_send(
+                self,
+                f"{name}-{sub}-subscription-dlq-policy",
+                subscription_dlq,
+                [("sns.amazonaws.com", self.topic.arn)],
+            )
             aws.sns.TopicSubscription(
                 f"{name}-{sub}-subscription",
                 topic=self.topic.arn,
@@ -119,20 +135,29 @@ class FanOut(pulumi.ComponentResource):
                 raw_message_delivery=True,
                 filter_policy=json.dumps(dict(policy), sort_keys=True),
                 filter_policy_scope=scope,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+                redrive_policy=pulumi.Output.json_dumps(
+                    {"deadLetterTargetArn": subscription_dlq.arn}
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy, dlq_policy]),
             )
-            subscriber_outputs[sub] = worker.outputs.apply(
-                lambda out, policy=dict(policy), pattern=worker_args["ledger_pattern"]: {
-                    "queue_url": out["queue_url"],
-                    "queue_arn": out["queue_arn"],
-                    "dlq_url": out["dlq_url"],
+            sub_alarm = alarm_factory.dlq(
+                f"{sub}_subscription_dlq", subscription_dlq, f"{name}: {sub} SNS subscription DLQ"
+            )
+            subscriber_outputs[sub] = pulumi.Output.all(
+                worker.outputs, subscription_dlq.url, sub_alarm.name
+            ).apply(
+                lambda got, policy=dict(policy), pattern=worker_args["ledger_pattern"]: {
+                    "queue_url": got[0]["queue_url"],
+                    "queue_arn": got[0]["queue_arn"],
+                    "dlq_url": got[0]["dlq_url"],
+                    "subscription_dlq_url": got[1],
                     "filter_policy": policy,
-                    "consumer": out["function"],
+                    "consumer": got[0]["function"],
                     "ledger_pattern": pattern,
-                    "alarms": out["alarms"],
+                    "alarms": {**got[0]["alarms"], "subscription_dlq": got[2]},
                 }
             )
-        self.alarm_factory = AlarmFactory(self, name, args["alarms"])
+        self.alarm_factory = alarm_factory
         self.alarm_factory.metric(
             "delivery_failures",
             namespace="AWS/SNS",

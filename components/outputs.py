@@ -55,6 +55,10 @@ Failure = Literal[
     "throttle",  # reserved concurrency 0
     "downstream_throttle",  # the function's own SDK calls throttled (e.g. DynamoDB)
     "target_error",  # a delivery target (e.g. the slow API) keeps failing
+    # EventBridge cannot deliver to the rule's target (no grant, target gone): target DLQ
+    "target_delivery",
+    # SNS cannot deliver to the subscribed function (no grant, function gone): subscription DLQ
+    "subscription_delivery",
 ]
 
 # Envelope kinds, one per DLQ / destination wire shape the chaos probes parse.
@@ -187,6 +191,7 @@ class FanOutSubscriberOutputs(TypedDict):
     queue_url: str
     queue_arn: str
     dlq_url: str
+    subscription_dlq_url: str  # added: SNS's own delivery failures to this subscriber's queue
     filter_policy: dict[str, object]
     consumer: FunctionOutputs
     ledger_pattern: str  # added: "fan_out.<subscriber>"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import runpy
 import sys
 import threading
@@ -49,6 +50,93 @@ _RUN_LOCK = threading.Lock()
 
 class ProgramConfigError(ValueError):
     """The stack's config cannot be loaded: unknown stack file, undeclared key, wrong type."""
+
+
+# Pulumi's rule for a stack name (letters, digits, '-', '_', '.'); no leading '.', so a name
+# is never a path of its own ("..", ".hidden") under .localcloud/, .chaos/ or Pulumi.<s>.yaml.
+STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
+STACK_NAME_RULE = "letters, digits, '-', '_' and '.' (not first), at most 100 characters"
+
+
+def check_stack_name(name: str) -> str:
+    if not STACK_NAME_RE.match(name or ""):
+        raise ProgramConfigError(f"invalid stack name {name!r}: allowed are {STACK_NAME_RULE}")
+    return name
+
+
+# A declared key's bounds are written in its Pulumi.yaml description, "(1-900)" or
+# "(-1 infinite, or 0-10000)" or "(2-1000); 0 leaves it uncapped": Pulumi's config schema has
+# no minimum/maximum keywords, so the description is the one place they are stated.
+_RANGE_RE = re.compile(
+    r"\((?P<pre>[^()]*?)(?P<low>-?\d+(?:\.\d+)?)-(?P<high>\d+(?:\.\d+)?)(?P<post>[^()]*)\)"
+    r"(?P<after>[^.]*)"
+)
+_EXTRA_RE = re.compile(r"(-?\d+(?:\.\d+)?) (?:infinite|leaves|disables|means)")
+_BOOLEANS = ("true", "false")
+
+
+def _declared_bounds(spec: Mapping[str, Any]) -> tuple[float, float, tuple[float, ...]] | None:
+    match = _RANGE_RE.search(str(spec.get("description", "")))
+    if not match:
+        return None
+    extras = _EXTRA_RE.findall(match["pre"] + match["post"] + match["after"])
+    return float(match["low"]), float(match["high"]), tuple(float(x) for x in extras)
+
+
+def _known_regions() -> set[str]:
+    import boto3
+
+    session = boto3.session.Session()
+    return {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("lambda", partition_name=partition)
+    }
+
+
+def _check_value(key: str, spec: Mapping[str, Any], value: str, origin: str) -> None:
+    """One declared key's final (string) value against its type and declared bounds."""
+    kind = spec.get("type", "string")
+    bounds = _declared_bounds(spec)
+
+    def bad(allowed: str) -> ProgramConfigError:
+        return ProgramConfigError(
+            f"{origin}: config {key}={value!r} is invalid; allowed: {allowed} (Pulumi.yaml)"
+        )
+
+    if kind == "boolean":
+        if value not in _BOOLEANS:
+            raise bad("true or false")
+        return
+    if kind == "integer":
+        if not re.fullmatch(r"-?\d+", value.strip()):
+            raise bad("an integer" + (f" {_describe(bounds)}" if bounds else ""))
+        number = float(value)
+    elif kind == "string" and bounds is not None:
+        try:
+            number = float(value)
+        except ValueError:
+            raise bad(f"a number {_describe(bounds)}") from None
+    else:
+        return
+    if bounds is not None:
+        low, high, extras = bounds
+        if not (low <= number <= high or number in extras):
+            raise bad(_describe(bounds))
+
+
+def _describe(bounds: tuple[float, float, tuple[float, ...]]) -> str:
+    low, high, extras = bounds
+    text = f"{low:g}..{high:g}"
+    return text + (f" or {', '.join(f'{x:g}' for x in extras)}" if extras else "")
+
+
+def _check_provider_value(key: str, value: str, origin: str) -> None:
+    if key == "aws:region" and value not in _known_regions():
+        raise ProgramConfigError(
+            f"{origin}: config aws:region={value!r} is not an AWS region; allowed: a region"
+            " botocore knows, e.g. us-east-1, eu-west-1"
+        )
 
 
 @dataclass
@@ -177,6 +265,7 @@ def load_config(
     strings, as the real language host passes them. Keys may be given bare (project
     namespace) or qualified.
     """
+    check_stack_name(stack)
     root = Path(project_dir or DEFAULT_PROJECT_DIR)
     project_file = root / "Pulumi.yaml"
     stack_file = root / f"Pulumi.{stack}.yaml"
@@ -198,9 +287,11 @@ def load_config(
         return key if ":" in key else f"{name}:{key}"
 
     config: dict[str, str] = {}
+    origins: dict[str, str] = {}
     for key, spec in schema.items():
         if "default" in spec:
             config[key] = _stringify(spec["default"])
+            origins[key] = "Pulumi.yaml default"
     stack_config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
     for raw_key, value in stack_config.items():
         key = qualify(raw_key)
@@ -211,11 +302,23 @@ def load_config(
                 )
             _check_type(key, schema[key], value, stack_file.name)
         config[key] = _stringify(value)
+        origins[key] = stack_file.name
     for raw_key, value in (overrides or {}).items():
         key = qualify(raw_key)
         if key.startswith(f"{name}:") and key not in schema:
-            raise ProgramConfigError(f"override: config key {key!r} is not declared in Pulumi.yaml")
+            allowed = ", ".join(sorted(k.split(":", 1)[1] for k in schema))
+            raise ProgramConfigError(
+                f"override: config key {key!r} is not declared in Pulumi.yaml; declared: {allowed}"
+            )
         config[key] = _stringify(value)
+        origins[key] = "override"
+    # Every value checked here, before the program runs: a bad one must stop the deploy
+    # before its first resource, not half way through it.
+    for key, value in config.items():
+        if key in schema:
+            _check_value(key, schema[key], value, origins[key])
+        else:
+            _check_provider_value(key, value, origins.get(key, "config"))
     return config
 
 

@@ -78,6 +78,8 @@ def build_routes(
         "none": _processed(ledger_patterns[keys.ASYNC_FUNCTION]),
         # Throttles are retried until MaximumEventAgeInSeconds, then take the same way out.
         **{failure: failed for failure in ("poison", "function_error", "timeout", "throttle")},
+        # SNS itself could not invoke the function: the subscription's redrive DLQ.
+        "subscription_delivery": _route("sns_dlq", af["subscription_dlq_url"]),
     }
     rr = patterns[keys.RIDE_RECORDS]
     ride_dlq = _route("lambda_dlq", rr["dlq_url"])
@@ -93,6 +95,7 @@ def build_routes(
                 "downstream_throttle",
             )
         },
+        "subscription_delivery": _route("sns_dlq", rr["subscription_dlq_url"]),
     }
     for key in (keys.EVENT_PIPELINE, keys.EVENT_PIPELINE_FLOW):
         ep = patterns[key]
@@ -107,6 +110,9 @@ def build_routes(
                 failure: failed_delivery
                 for failure in ("function_error", "timeout", "throttle", "target_error")
             },
+            # EventBridge could not hand the event to its target (the delivery function, or
+            # the flow variant's buffer queue): the target's DLQ, with EventBridge's attributes.
+            "target_delivery": _route("eventbridge_dlq", ep["target_dlq_url"]),
         }
     routes[keys.SLOW_API] = {
         "none": _processed(ledger_patterns[keys.SLOW_API]),
@@ -143,6 +149,9 @@ def build_routes(
                 failure: _route("sqs_redrive", out["dlq_url"], message_attributes=attrs)
                 for failure in ("poison", "function_error", "timeout", "throttle")
             },
+            "subscription_delivery": _route(
+                "sns_dlq", out["subscription_dlq_url"], message_attributes=attrs
+            ),
         }
         routes[fan_out_route_key(sub)] = sub_routes
         if first:

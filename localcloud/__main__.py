@@ -14,16 +14,40 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _bad_stack_name(args: list[str]) -> str | None:
+    """Every command takes --stack/-s; a name that is a path ("../x") is refused here, before
+    any command can build a path from it (demo's teardown writes a state file)."""
+    from components.program import ProgramConfigError, check_stack_name
+
+    for i, arg in enumerate(args):
+        name = None
+        if arg in ("--stack", "-s") and i + 1 < len(args):
+            name = args[i + 1]
+        elif arg.startswith("--stack="):
+            name = arg.split("=", 1)[1]
+        if name is not None:
+            try:
+                check_stack_name(name)
+            except ProgramConfigError as exc:
+                return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help") or args[0] not in COMMANDS:
+    if args and args[0] not in COMMANDS and args[0] not in ("-h", "--help"):
+        print(f"error: unknown command {args[0]!r}; allowed: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    if not args or args[0] in ("-h", "--help"):
         print("usage: python -m localcloud <command> [options]\n\ncommands:")
         for name, (_, summary) in COMMANDS.items():
             print(f"  {name:<8} {summary}")
-        if args and args[0] not in ("-h", "--help"):
-            print(f"\nerror: unknown command {args[0]!r}", file=sys.stderr)
-            return 2
         return 0
+    bad = _bad_stack_name(args[1:])
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     module = importlib.import_module(COMMANDS[args[0]][0])
     return int(module.main(args) or 0)
 

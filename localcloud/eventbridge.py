@@ -23,6 +23,7 @@ the cloud's time scale. The event age limit is the stack's setting and is not.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -44,6 +45,7 @@ from localcloud.event_sources.base import (
     time_scale_of,
 )
 from localcloud.moto_reach import event_sources as reach
+from localcloud.resource_policy import queue_allows
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ WORKERS = 4
 # other buses, API destinations) keep moto's inline delivery.
 DELIVERED_HERE = ("lambda", "sqs", "sns", "states")
 
+PRINCIPAL = "events.amazonaws.com"  # what resource policies must grant for delivery
 NOT_FOUND_CODES = {
     "AWS.SimpleQueueService.NonExistentQueue",
     "QueueDoesNotExist",
@@ -285,7 +288,7 @@ class EventBridgeDelivery:
     def _attempt(self, delivery: Delivery) -> None:
         self._metric("Invocations", delivery)
         try:
-            self._deliver(delivery.target, delivery.event)
+            self._deliver(delivery.target, delivery.event, delivery.rule_arn)
             return
         except DeliveryError as exc:
             error = exc
@@ -309,18 +312,28 @@ class EventBridgeDelivery:
             return
         self._dead_letter(delivery, error, value if isinstance(value, str) else None)
 
-    def _deliver(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+    def _deliver(self, target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
         arn = target["Arn"]
         body = target_input(target, event)
         service = arn.split(":")[2]
         if service == "lambda":
-            # Lambda's async queue owns retries of function errors from here on.
-            self._invoke(arn, body.encode(), invocation_type="Event")
+            # Lambda's async queue owns retries of function errors from here on. The
+            # function's resource policy must let events.amazonaws.com in from this rule.
+            self._invoke(arn, body.encode(), invocation_type="Event", source_arn=rule_arn)
         elif service == "sqs":
             sqs = self._clients("sqs")
             url = sqs.get_queue_url(
                 QueueName=arn_resource(arn), QueueOwnerAWSAccountId=arn_account(arn)
             )["QueueUrl"]
+            if not queue_allows(
+                sqs, url, PRINCIPAL, source_arn=rule_arn, source_account=arn_account(rule_arn)
+            ):
+                raise DeliveryError(
+                    "NO_PERMISSIONS",
+                    f"the policy of {arn} does not allow {PRINCIPAL} sqs:SendMessage"
+                    f" from {rule_arn}",
+                    retryable=False,
+                )
             args: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
             group = (target.get("SqsParameters") or {}).get("MessageGroupId")
             if group:
@@ -364,6 +377,23 @@ class EventBridgeDelivery:
             url = sqs.get_queue_url(
                 QueueName=arn_resource(dlq), QueueOwnerAWSAccountId=arn_account(dlq)
             )["QueueUrl"]
+            if not queue_allows(
+                sqs,
+                url,
+                PRINCIPAL,
+                source_arn=delivery.rule_arn,
+                source_account=arn_account(delivery.rule_arn),
+            ):
+                # AWS drops the event then (InvocationsFailedToBeSentToDlq): it is lost.
+                logger.error(
+                    "EventBridge may not write to the DLQ %s (its policy does not allow %s from"
+                    " %s): event dropped",
+                    dlq,
+                    PRINCIPAL,
+                    delivery.rule_arn,
+                )
+                self._metric("InvocationsFailedToBeSentToDlq", delivery)
+                return
             sqs.send_message(
                 QueueUrl=url,
                 MessageBody=json.dumps(delivery.event),
@@ -395,7 +425,7 @@ def install(cloud: Any) -> EventBridgeDelivery:
 
     delivery = EventBridgeDelivery(
         clients=endpoint_client_factory(cloud.endpoint, attempts=1),
-        invoke=cloud.lambdas.invoke,
+        invoke=functools.partial(cloud.lambdas.invoke_as, PRINCIPAL),
         time_scale=time_scale_of(cloud),
         emit_metric=emit_metric,
     )

@@ -18,9 +18,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 import boto3
+import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -280,9 +284,9 @@ class LocalCloud:
         environ["CONTENT_LENGTH"] = str(len(body))
         request = Request(dict(environ, **{"wsgi.input": io.BytesIO(body)}))
         moto_reach.ensure_patched(_signing_name(environ))
-        response: Response | None = None
+        response: Response | None = _unknown_operation(request, _signing_name(environ))
         try:
-            for interceptor in self._interceptors:
+            for interceptor in () if response is not None else self._interceptors:
                 response = interceptor(request)
                 if response is not None:
                     break
@@ -305,6 +309,59 @@ class LocalCloud:
         if path == "/_localcloud/info":
             return Response(json.dumps(self.info()), content_type="application/json")
         return Response(json.dumps({"message": f"no such path {path}"}), status=404)
+
+
+# SigV4 signing names that are not botocore's service name.
+_SERVICE_OF_SIGNING_NAME = {"states": "stepfunctions", "monitoring": "cloudwatch"}
+
+
+@cache
+def _service_operations(signing: str) -> tuple[str, frozenset[str]] | None:
+    """(protocol, operation names) of the service a request is signed for, from botocore's
+    model (loaded once per service); None for a service botocore does not know. The names
+    are the same whichever protocol (query, JSON, CBOR) a client speaks."""
+    try:
+        model = botocore.session.get_session().get_service_model(
+            _SERVICE_OF_SIGNING_NAME.get(signing, signing)
+        )
+    except botocore.exceptions.UnknownServiceError:
+        return None
+    return model.protocol, frozenset(model.operation_names)
+
+
+def _unknown_operation(request: Request, signing: str) -> Response | None:
+    """AWS's answer to an action the service does not have: 400 with the protocol's code
+    (query: InvalidAction, JSON: UnknownOperationException). None when it is known, or
+    when the request names no action this check can read (REST paths go on to moto)."""
+    known = _service_operations(signing) if signing else None
+    if known is None:
+        return None
+    _, operations = known
+    target = request.headers.get("X-Amz-Target")
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+        if operation in operations:
+            return None
+        body = {
+            "__type": "com.amazon.coral.service#UnknownOperationException",
+            "message": f"Unknown operation {target}",
+        }
+        return Response(json.dumps(body), status=400, content_type="application/x-amz-json-1.0")
+    form_encoded = request.mimetype == "application/x-www-form-urlencoded"
+    if not form_encoded and "Action" not in request.args:
+        return None  # REST protocols name the operation by path and method: moto routes it
+    form = parse_qs(request.get_data(as_text=True)) if form_encoded else {}
+    actions = form.get("Action") or request.args.getlist("Action")
+    if not actions or actions[0] in operations:
+        return None
+    message = (
+        "The action or operation requested is invalid. Verify that the action is typed correctly."
+    )
+    xml = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
+        f"<Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
+    )
+    return Response(xml, status=400, content_type="text/xml")
 
 
 def _signing_name(environ: dict[str, Any]) -> str:

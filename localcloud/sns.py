@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localcloud.lambda_.types import LambdaApiError
+from localcloud.resource_policy import queue_allows
 
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
@@ -167,8 +168,15 @@ class SnsLambdaDelivery:
         delays = delivery_delays()
         while not self._stopping.is_set():
             try:
-                self.cloud.lambdas.invoke(
-                    function, payload, invocation_type="Event", qualifier=qualifier
+                # SNS may invoke only with the function's grant to sns.amazonaws.com for
+                # this topic; without it, AccessDenied: a client error, sent to the DLQ.
+                self.cloud.lambdas.invoke_as(
+                    "sns.amazonaws.com",
+                    function,
+                    payload,
+                    source_arn=event["Records"][0]["Sns"]["TopicArn"],
+                    invocation_type="Event",
+                    qualifier=qualifier,
                 )
                 return
             except LambdaApiError as exc:
@@ -208,6 +216,23 @@ class SnsLambdaDelivery:
         queue_url = self._sqs.get_queue_url(
             QueueName=target.split(":")[5], QueueOwnerAWSAccountId=target.split(":")[4]
         )["QueueUrl"]
+        topic = sns["TopicArn"]
+        if not queue_allows(
+            self._sqs,
+            queue_url,
+            "sns.amazonaws.com",
+            source_arn=topic,
+            source_account=topic.split(":")[4],
+        ):
+            # SNS needs sqs:SendMessage on its DLQ (SNS guide, "Dead-letter queues"): lost.
+            logger.error(
+                "SNS may not write to the DLQ %s of %s (its policy does not allow"
+                " sns.amazonaws.com from %s): message dropped",
+                target,
+                record["EventSubscriptionArn"],
+                topic,
+            )
+            return
         kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": body}
         if attrs:
             kwargs["MessageAttributes"] = attrs

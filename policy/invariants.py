@@ -3,124 +3,104 @@
 Each check takes the stack's resources as (type, name, props) and returns the
 violations. pulumi-policy runs them in `pulumi preview --policy-pack policy`
 (policy/__main__.py); the unit tests run them over the mock-recorded graph, since
-pulumi-policy itself needs the CLI. Props use the provider's camelCase names.
-A property that is not known yet (an ARN during a first preview) cannot be
-correlated and is skipped; `pulumi up` checks the real values.
+pulumi-policy itself needs the CLI; chaos.preflight runs them over the
+configuration read back from the deployed cloud. Props use the provider's
+camelCase names. A property that is not known yet (an ARN during a first preview)
+cannot be correlated and is skipped; `pulumi up` checks the real values. A
+setting that is absent is judged by the value AWS then applies (e.g. a Kinesis
+mapping without MaximumRetryAttempts retries forever).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
+
+from policy.iam import check_iam_wildcards
+from policy.model import (
+    ALARM,
+    EVENT_TARGET,
+    FUNCTION,
+    INVOKE_CONFIG,
+    MAPPING,
+    PERMISSION,
+    QUEUE,
+    SUBSCRIPTION,
+    Resource,
+    Violation,
+    arn_service,
+    get,
+    known,
+    number,
+    parse_json,
+    resources_from,
+)
 
 __all__ = [
     "CHECKS",
     "Resource",
     "Violation",
     "check_all",
+    "dead_letter_arns",
     "resources_from",
 ]
 
-QUEUE = "aws:sqs/queue:Queue"
-FUNCTION = "aws:lambda/function:Function"
-MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
-INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
-PERMISSION = "aws:lambda/permission:Permission"
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-IAM_POLICY = "aws:iam/policy:Policy"
-
-VISIBILITY_FACTOR = 6
+VISIBILITY_FACTOR = 6  # AWS guidance for an SQS event source: 6x the function timeout
 LAMBDA_DEFAULT_TIMEOUT = 3
 SQS_DEFAULT_VISIBILITY = 30
+# Lambda's default BatchSize when a mapping sets none.
+DEFAULT_BATCH_SIZE = {"sqs": 10, "kinesis": 100, "dynamodb": 100}
+MAX_RECEIVE_COUNT = (1, 1000)  # what SQS accepts in a redrive policy
+INFINITE = -1  # Kinesis/DynamoDB mappings: MaximumRetryAttempts / MaximumRecordAgeInSeconds
+STREAM_SERVICES = ("kinesis", "dynamodb")
 # Services that invoke Lambda asynchronously (Lambda's async retry/DLQ rules apply).
 ASYNC_PRINCIPALS = {"sns.amazonaws.com", "events.amazonaws.com", "s3.amazonaws.com"}
-# Actions that support no resource-level permissions: "*" is what they need.
-RESOURCELESS_ACTIONS = {
-    "cloudwatch:PutMetricData",
-    "xray:PutTelemetryRecords",
-    "xray:PutTraceSegments",
-    "kinesis:ListStreams",
-}
-
-
-class Resource(NamedTuple):
-    type: str
-    name: str
-    props: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Violation:
-    policy: str
-    resource: str  # logical name of the offending resource
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.policy}] {self.resource}: {self.message}"
-
-
-def resources_from(items: Iterable[Any]) -> list[Resource]:
-    """Accept (type, name, props) tuples, RecordingMocks registrations or PolicyResources."""
-    out = []
-    for item in items:
-        if isinstance(item, tuple):
-            out.append(Resource(*item))
-        elif hasattr(item, "resource_type"):  # pulumi_policy.PolicyResource
-            out.append(Resource(item.resource_type, item.name, dict(item.props or {})))
-        else:  # components.program.Registration
-            out.append(Resource(item.type, item.name, item.props))
-    return out
-
-
-def _known(value: Any) -> bool:
-    return isinstance(value, str) and bool(value)
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _get(props: Mapping[str, Any], *path: str) -> Any:
-    value: Any = props
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _number(value: Any, default: float) -> float:
-    return (
-        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-    )
+DLQ_METRIC = ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+# ApproximateNumberOfMessagesVisible is a gauge: over a period Maximum is the highest sample,
+# and Sum >= Maximum (samples are >= 0), so both reach 1 as soon as one message is seen.
+# Average and Minimum stay below 1 in a period where the message is there for part of it
+# (a redriver or a reader took it out); SampleCount counts samples, not messages.
+ONE_MESSAGE_STATISTICS = ("Maximum", "Sum")
 
 
 class _Index:
     def __init__(self, resources: Sequence[Resource]) -> None:
         self.resources = resources
-        self.queues_by_arn = {r.props.get("arn"): r for r in resources if r.type == QUEUE}
+        self.queues_by_arn = {
+            r.props["arn"]: r for r in resources if r.type == QUEUE and known(r.props.get("arn"))
+        }
         self.functions: dict[str, Resource] = {}
         for r in resources:
             if r.type == FUNCTION:
                 for key in ("arn", "name", "qualifiedArn"):
-                    if _known(r.props.get(key)):
+                    if known(r.props.get(key)):
                         self.functions[r.props[key]] = r
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
 
     def function(self, ref: Any) -> Resource | None:
-        return self.functions.get(ref) if _known(ref) else None
+        return self.functions.get(ref) if known(ref) else None
+
+
+def _source_service(mapping: Resource) -> str | None:
+    service = arn_service(mapping.props.get("eventSourceArn"))
+    if service is None and known(mapping.props.get("startingPosition")):
+        return "kinesis"  # only stream mappings have a starting position
+    return service
+
+
+def _sqs_mappings(index: _Index) -> list[tuple[Resource, Resource]]:
+    pairs = []
+    for mapping in index.of_type(MAPPING):
+        queue = index.queues_by_arn.get(mapping.props.get("eventSourceArn"))
+        if queue is not None:
+            pairs.append((mapping, queue))
+    return pairs
+
+
+def _stream_mappings(index: _Index) -> list[Resource]:
+    return [m for m in index.of_type(MAPPING) if _source_service(m) in STREAM_SERVICES]
 
 
 def check_async_failure_destination(resources: Sequence[Resource]) -> list[Violation]:
@@ -137,51 +117,66 @@ def check_async_failure_destination(resources: Sequence[Resource]) -> list[Viola
             fn = index.function(r.props.get("endpoint"))
             if fn is not None:
                 async_functions[fn.name] = fn
+    for r in index.of_type(EVENT_TARGET):  # EventBridge invokes a Lambda target asynchronously
+        fn = index.function(r.props.get("arn"))
+        if fn is not None:
+            async_functions[fn.name] = fn
     on_failure = set()
     for r in index.of_type(INVOKE_CONFIG):
         fn = index.function(r.props.get("functionName"))
         if fn is not None:
             async_functions[fn.name] = fn
-            if _known(_get(r.props, "destinationConfig", "onFailure", "destination")):
+            if known(get(r.props, "destinationConfig", "onFailure", "destination")):
                 on_failure.add(fn.name)
     violations = []
     for name, fn in sorted(async_functions.items()):
-        has_dlq = _known(_get(fn.props, "deadLetterConfig", "targetArn"))
+        has_dlq = known(get(fn.props, "deadLetterConfig", "targetArn"))
         if not has_dlq and name not in on_failure:
             violations.append(
                 Violation(
                     "async-failure-destination",
                     name,
-                    "invoked asynchronously but has neither a DLQ (deadLetterConfig) nor an "
+                    "invoked asynchronously but has neither a DLQ (DeadLetterConfig) nor an "
                     "OnFailure destination: events that exhaust their retries are dropped",
                 )
             )
     return violations
 
 
-def _sqs_mappings(index: _Index) -> list[tuple[Resource, Resource]]:
-    pairs = []
-    for mapping in index.of_type(MAPPING):
-        queue = index.queues_by_arn.get(mapping.props.get("eventSourceArn"))
-        if queue is not None:
-            pairs.append((mapping, queue))
-    return pairs
+def _writers(index: _Index, queue_arn: str) -> list[str]:
+    """What delivers into a queue besides producers: EventBridge targets, SNS subscriptions."""
+    return sorted(
+        r.name
+        for r in index.resources
+        if (r.type == EVENT_TARGET and r.props.get("arn") == queue_arn)
+        or (r.type == SUBSCRIPTION and r.props.get("endpoint") == queue_arn)
+    )
 
 
 def check_sqs_redrive(resources: Sequence[Resource]) -> list[Violation]:
-    """Every SQS event source has a redrive policy (DLQ) on its queue."""
+    """Every SQS event source has a redrive policy (DLQ and maxReceiveCount) on its queue."""
+    index = _Index(resources)
     violations = []
-    for mapping, queue in _sqs_mappings(_Index(resources)):
-        policy = _json(queue.props.get("redrivePolicy"))
+    for mapping, queue in _sqs_mappings(index):
+        writers = _writers(index, queue.props["arn"])
+        fed = f" (written by {', '.join(writers)})" if writers else ""
+        policy = parse_json(queue.props.get("redrivePolicy"))
         if not isinstance(policy, Mapping) or not policy.get("deadLetterTargetArn"):
-            violations.append(
-                Violation(
-                    "sqs-source-redrive",
-                    queue.name,
-                    f"feeds {mapping.name} but has no redrive policy: a poison message is retried "
-                    "until retention expires, then lost",
-                )
+            message = (
+                f"feeds {mapping.name}{fed} but has no redrive policy (RedrivePolicy."
+                "deadLetterTargetArn): a poison message is retried until retention expires, "
+                "then lost"
             )
+        else:
+            count = number(policy.get("maxReceiveCount"))
+            low, high = MAX_RECEIVE_COUNT
+            if count is not None and count == int(count) and low <= count <= high:
+                continue
+            message = (
+                f"feeds {mapping.name}{fed} but its redrive policy has no valid maxReceiveCount "
+                f"({policy.get('maxReceiveCount')!r}, allowed {low}..{high})"
+            )
+        violations.append(Violation("sqs-source-redrive", queue.name, message))
     return violations
 
 
@@ -193,8 +188,8 @@ def check_visibility_timeout(resources: Sequence[Resource]) -> list[Violation]:
         fn = index.function(mapping.props.get("functionName"))
         if fn is None:
             continue
-        timeout = _number(fn.props.get("timeout"), LAMBDA_DEFAULT_TIMEOUT)
-        visibility = _number(queue.props.get("visibilityTimeoutSeconds"), SQS_DEFAULT_VISIBILITY)
+        timeout = number(fn.props.get("timeout"), LAMBDA_DEFAULT_TIMEOUT)
+        visibility = number(queue.props.get("visibilityTimeoutSeconds"), SQS_DEFAULT_VISIBILITY)
         if visibility < VISIBILITY_FACTOR * timeout:
             violations.append(
                 Violation(
@@ -207,148 +202,261 @@ def check_visibility_timeout(resources: Sequence[Resource]) -> list[Violation]:
     return violations
 
 
-def check_stream_failure_handling(resources: Sequence[Resource]) -> list[Violation]:
-    """No stream mapping with infinite retries and no OnFailure destination."""
+def check_batch_item_failures(resources: Sequence[Resource]) -> list[Violation]:
+    """SQS and stream mappings with batches > 1 have FunctionResponseTypes ReportBatchItemFailures.
+
+    The batch handlers (Powertools BatchProcessor) return the failed records instead of
+    raising unless the whole batch failed; without ReportBatchItemFailures Lambda reads
+    that answer as success and deletes (SQS) or checkpoints past (streams) the failed ones.
+    """
     violations = []
     for mapping in _Index(resources).of_type(MAPPING):
-        if _known(mapping.props.get("startingPosition")) is False:
-            continue  # SQS mappings have no starting position: only streams do
-        retries = _number(mapping.props.get("maximumRetryAttempts"), -1)
-        destination = _get(mapping.props, "destinationConfig", "onFailure", "destinationArn")
-        if _known(destination):
+        service = _source_service(mapping)
+        if service not in DEFAULT_BATCH_SIZE:
             continue
-        if retries == -1:
-            message = (
-                "infinite retries and no OnFailure destination: one bad record blocks its shard "
-                "until it expires from the stream, then it is lost"
+        batch = number(mapping.props.get("batchSize"), DEFAULT_BATCH_SIZE[service])
+        types = mapping.props.get("functionResponseTypes") or []
+        if batch > 1 and "ReportBatchItemFailures" not in types:
+            violations.append(
+                Violation(
+                    "batch-item-failures",
+                    mapping.name,
+                    f"{service} batch size {batch:g} without FunctionResponseTypes "
+                    "ReportBatchItemFailures: the records a handler reports as failed are "
+                    "treated as processed and lost",
+                )
             )
-        else:
-            message = (
-                f"no OnFailure destination: a record failing {retries:g} retries is skipped "
-                "and lost without a trace"
-            )
-        violations.append(Violation("stream-finite-retries", mapping.name, message))
     return violations
 
 
-def _dead_letter_arns(index: _Index) -> dict[str, str]:
-    """DLQ ARN -> what sends to it."""
+def check_stream_bisect(resources: Sequence[Resource]) -> list[Violation]:
+    """Stream mappings split a failing batch (BisectBatchOnFunctionError)."""
+    return [
+        Violation(
+            "stream-bisect",
+            m.name,
+            "BisectBatchOnFunctionError is not true: one bad record fails its whole batch, and "
+            "every good record in it shares its retries and its fate",
+        )
+        for m in _stream_mappings(_Index(resources))
+        if m.props.get("bisectBatchOnFunctionError") is not True
+    ]
+
+
+def check_stream_on_failure(resources: Sequence[Resource]) -> list[Violation]:
+    """Stream mappings have an OnFailure destination."""
+    return [
+        Violation(
+            "stream-on-failure",
+            m.name,
+            "no OnFailure destination (DestinationConfig.OnFailure): a record that exhausts its "
+            "retries or its age is skipped without a trace",
+        )
+        for m in _stream_mappings(_Index(resources))
+        if not known(get(m.props, "destinationConfig", "onFailure", "destinationArn"))
+    ]
+
+
+def check_stream_finite_retries(resources: Sequence[Resource]) -> list[Violation]:
+    """Stream mappings give up: finite MaximumRetryAttempts or MaximumRecordAgeInSeconds."""
+    violations = []
+    for m in _stream_mappings(_Index(resources)):
+        retries = number(m.props.get("maximumRetryAttempts"), INFINITE)
+        age = number(m.props.get("maximumRecordAgeInSeconds"), INFINITE)
+        if retries == INFINITE and age == INFINITE:
+            violations.append(
+                Violation(
+                    "stream-finite-retries",
+                    m.name,
+                    "MaximumRetryAttempts and MaximumRecordAgeInSeconds are both infinite (-1 or "
+                    "unset): one bad record blocks its shard until it expires from the stream",
+                )
+            )
+    return violations
+
+
+def dead_letter_arns(resources: Sequence[Resource]) -> dict[str, str]:
+    """DLQ ARN -> what sends to it: redrive policies, function DLQs, OnFailure destinations,
+    EventBridge target DLQs and SNS subscription DLQs."""
     found: dict[str, str] = {}
 
     def add(arn: Any, source: str) -> None:
-        if _known(arn):
+        if known(arn):
             found.setdefault(arn, source)
 
-    for r in index.resources:
+    for r in resources:
         if r.type == QUEUE:
-            add(_get(_json(r.props.get("redrivePolicy")) or {}, "deadLetterTargetArn"), r.name)
+            add(get(parse_json(r.props.get("redrivePolicy")) or {}, "deadLetterTargetArn"), r.name)
         elif r.type == FUNCTION:
-            add(_get(r.props, "deadLetterConfig", "targetArn"), r.name)
+            add(get(r.props, "deadLetterConfig", "targetArn"), r.name)
         elif r.type == INVOKE_CONFIG:
-            add(_get(r.props, "destinationConfig", "onFailure", "destination"), r.name)
+            add(get(r.props, "destinationConfig", "onFailure", "destination"), r.name)
         elif r.type == MAPPING:
-            add(_get(r.props, "destinationConfig", "onFailure", "destinationArn"), r.name)
+            add(get(r.props, "destinationConfig", "onFailure", "destinationArn"), r.name)
         elif r.type == EVENT_TARGET:
-            add(_get(r.props, "deadLetterConfig", "arn"), r.name)
+            add(get(r.props, "deadLetterConfig", "arn"), r.name)
         elif r.type == SUBSCRIPTION:
-            add(_get(_json(r.props.get("redrivePolicy")) or {}, "deadLetterTargetArn"), r.name)
+            add(get(parse_json(r.props.get("redrivePolicy")) or {}, "deadLetterTargetArn"), r.name)
     return found
 
 
-def _fires_on_one(alarm: Mapping[str, Any]) -> bool:
-    operator = alarm.get("comparisonOperator")
-    threshold = _number(alarm.get("threshold"), float("inf"))
-    fires = (operator == "GreaterThanOrEqualToThreshold" and threshold <= 1) or (
-        operator == "GreaterThanThreshold" and threshold < 1
-    )
-    return (
-        fires
-        and alarm.get("namespace") == "AWS/SQS"
-        and alarm.get("metricName") == "ApproximateNumberOfMessagesVisible"
-        and alarm.get("statistic") in ("Maximum", "Sum")
-        and bool(alarm.get("alarmActions"))
-    )
+def _dlq_queues(index: _Index) -> list[tuple[str, str, Resource | None]]:
+    """(DLQ ARN, sender, queue resource or None) for every SQS dead-letter target."""
+    return [
+        (arn, source, index.queues_by_arn.get(arn))
+        for arn, source in sorted(dead_letter_arns(index.resources).items())
+        if arn_service(arn) == "sqs"
+    ]
+
+
+def _watching(index: _Index, queue_name: str) -> list[Resource]:
+    return [
+        a for a in index.of_type(ALARM) if get(a.props, "dimensions", "QueueName") == queue_name
+    ]
+
+
+def _why_not_on_one(alarm: Mapping[str, Any]) -> str | None:
+    """None when the alarm fires on ONE message in its queue, else the reason it does not."""
+    metric = (alarm.get("namespace"), alarm.get("metricName"))
+    if metric != DLQ_METRIC:
+        return f"watches {'/'.join(map(str, metric))}, not {'/'.join(DLQ_METRIC)}"
+    dimensions = alarm.get("dimensions") or {}
+    if len(dimensions) != 1:
+        # CloudWatch matches a metric on all of its dimensions: an extra one matches nothing.
+        return f"has dimensions {sorted(dimensions)}; the SQS metric has QueueName alone"
+    statistic = alarm.get("statistic") or alarm.get("extendedStatistic")
+    if statistic not in ONE_MESSAGE_STATISTICS:
+        return f"statistic {statistic} can stay below 1 while a message is there (use Maximum)"
+    operator, threshold = alarm.get("comparisonOperator"), number(alarm.get("threshold"))
+    if threshold is None:
+        return "has no threshold"
+    # >= 0 (or > a negative number) is in ALARM with an empty queue too: it never transitions,
+    # so its actions never run when the first message arrives.
+    if operator == "GreaterThanOrEqualToThreshold" and 0 < threshold <= 1:
+        return None
+    if operator == "GreaterThanThreshold" and 0 <= threshold < 1:
+        return None
+    return f"{operator} {threshold:g} does not fire on one message (needs >= 1 or > 0)"
 
 
 def check_dlq_alarm(resources: Sequence[Resource]) -> list[Violation]:
-    """Every DLQ has an alarm, with an action, that fires on ONE message."""
+    """Every DLQ has an alarm on its own ApproximateNumberOfMessagesVisible that fires on ONE."""
     index = _Index(resources)
-    alarmed: set[str] = set()
-    near_misses: dict[str, str] = {}
-    for alarm in index.of_type(ALARM):
-        queue_name = _get(alarm.props, "dimensions", "QueueName")
-        if not _known(queue_name):
-            continue
-        if _fires_on_one(alarm.props):
-            alarmed.add(queue_name)
-        else:
-            near_misses[queue_name] = alarm.name
     violations = []
-    for arn, source in sorted(_dead_letter_arns(index).items()):
-        queue = index.queues_by_arn.get(arn)
+    for arn, source, queue in _dlq_queues(index):
         if queue is None:
+            violations.append(
+                Violation(
+                    "dlq-alarm-on-one",
+                    arn,
+                    f"DLQ of {source} is not a queue of this stack (deleted, or outside it): no "
+                    "alarm on it can be checked",
+                )
+            )
             continue
         queue_name = queue.props.get("name")
-        if not _known(queue_name) or queue_name in alarmed:
+        if not isinstance(queue_name, str) or not queue_name:
+            continue
+        alarms = _watching(index, queue_name)
+        reasons = {a.name: _why_not_on_one(a.props) for a in alarms}
+        if alarms and None in reasons.values():
             continue
         detail = (
-            f"its alarm {near_misses[queue_name]} does not fire on one message "
-            "(needs Maximum of ApproximateNumberOfMessagesVisible >= 1 with an alarm action)"
-            if queue_name in near_misses
-            else "no alarm watches it"
+            "; ".join(f"its alarm {name} {why}" for name, why in sorted(reasons.items()))
+            if alarms
+            else f"no alarm watches {'/'.join(DLQ_METRIC)} of QueueName {queue_name}"
         )
         violations.append(Violation("dlq-alarm-on-one", queue.name, f"DLQ of {source}: {detail}"))
     return violations
 
 
-def _wildcard_resource(resource: str) -> bool:
-    if resource == "*":
-        return True
-    parts = resource.split(":", 5)
-    if len(parts) < 6 or parts[0] != "arn":
-        return False
-    _, _, service, region, account, rest = parts
-    return "*" in (service, region, account) or rest in ("*", "") or rest.startswith("*")
-
-
-def check_iam_wildcards(resources: Sequence[Resource]) -> list[Violation]:
-    """No IAM action or resource wildcard beyond what a pattern needs."""
+def check_dlq_alarm_actions(resources: Sequence[Resource]) -> list[Violation]:
+    """Every alarm on a DLQ notifies: actions enabled, at least one alarm action, to SNS."""
+    index = _Index(resources)
     violations = []
-    for r in resources:
-        if r.type not in (ROLE_POLICY, IAM_POLICY):
+    for _, source, queue in _dlq_queues(index):
+        if queue is None or not known(queue.props.get("name")):
             continue
-        document = _json(r.props.get("policy"))
-        if not isinstance(document, Mapping):
-            continue
-        statements = document.get("Statement", [])
-        for stmt in statements if isinstance(statements, list) else [statements]:
-            if not isinstance(stmt, Mapping) or stmt.get("Effect") != "Allow":
+        for alarm in _watching(index, queue.props["name"]):
+            actions = alarm.props.get("alarmActions") or []
+            not_sns = [a for a in actions if known(a) and arn_service(a) != "sns"]
+            if alarm.props.get("actionsEnabled") is False:
+                problem = "has its actions disabled (ActionsEnabled false)"
+            elif not actions:
+                problem = "has no alarm action (AlarmActions is empty)"
+            elif not_sns and len(not_sns) == len(actions):
+                problem = f"notifies no SNS topic (AlarmActions {not_sns})"
+            else:
                 continue
-            if "NotAction" in stmt or "NotResource" in stmt:
-                violations.append(
-                    Violation("iam-no-wildcards", r.name, "Allow with NotAction/NotResource")
+            violations.append(
+                Violation(
+                    "dlq-alarm-actions",
+                    alarm.name,
+                    f"watches DLQ {queue.props['name']} (of {source}) but {problem}: it changes "
+                    "state and nobody is told",
                 )
-                continue
-            actions = stmt.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else list(actions)
-            resources_ = stmt.get("Resource", [])
-            resources_ = [resources_] if isinstance(resources_, str) else list(resources_)
-            for action in actions:
-                if isinstance(action, str) and "*" in action:
-                    violations.append(
-                        Violation("iam-no-wildcards", r.name, f"wildcard action {action!r}")
-                    )
-            needs_any = all(a in RESOURCELESS_ACTIONS for a in actions)
-            for resource in resources_:
-                if isinstance(resource, str) and _wildcard_resource(resource) and not needs_any:
-                    violations.append(
-                        Violation(
-                            "iam-no-wildcards",
-                            r.name,
-                            f"wildcard resource {resource!r} for {sorted(map(str, actions))}",
-                        )
-                    )
+            )
     return violations
+
+
+def check_event_target_dlq(resources: Sequence[Resource]) -> list[Violation]:
+    """Every EventBridge target has a dead-letter queue."""
+    return [
+        Violation(
+            "event-target-dlq",
+            t.name,
+            "no DeadLetterConfig: an event EventBridge cannot deliver after its retries is dropped",
+        )
+        for t in _Index(resources).of_type(EVENT_TARGET)
+        if not known(get(t.props, "deadLetterConfig", "arn"))
+    ]
+
+
+def check_event_target_retry_policy(resources: Sequence[Resource]) -> list[Violation]:
+    """Every EventBridge target sets its RetryPolicy (retries and event age)."""
+    violations = []
+    for t in _Index(resources).of_type(EVENT_TARGET):
+        policy = t.props.get("retryPolicy") or {}
+        missing = [
+            key
+            for key in ("maximumRetryAttempts", "maximumEventAgeInSeconds")
+            if number(get(policy, key)) is None
+        ]
+        if missing:
+            violations.append(
+                Violation(
+                    "event-target-retry-policy",
+                    t.name,
+                    f"RetryPolicy lacks {', '.join(missing)}: AWS's 185 retries over 24 h apply, "
+                    "and when an event reaches the DLQ is not a setting of the stack",
+                )
+            )
+    return violations
+
+
+def check_subscription_dlq(resources: Sequence[Resource]) -> list[Violation]:
+    """Every SNS subscription to a queue or a function has a redrive policy (a DLQ).
+
+    Subscriptions of an alarm topic (one an alarm's actions name) are the notification path
+    itself: a notification lost there is what the chaos verdict "alarm notified" catches,
+    and a DLQ alarm on it would notify the very topic that cannot deliver."""
+    index = _Index(resources)
+    alarm_topics = {
+        arn for a in index.of_type(ALARM) for arn in (a.props.get("alarmActions") or [])
+    }
+    return [
+        Violation(
+            "subscription-dlq",
+            r.name,
+            "no RedrivePolicy: a message SNS cannot deliver to this "
+            f"{r.props.get('protocol')} endpoint (its grant gone, the endpoint gone) is not "
+            "retried and is lost",
+        )
+        for r in index.of_type(SUBSCRIPTION)
+        if r.props.get("protocol") in ("sqs", "lambda")
+        and r.props.get("topic") not in alarm_topics
+        and not known(get(parse_json(r.props.get("redrivePolicy")) or {}, "deadLetterTargetArn"))
+    ]
 
 
 CHECKS: dict[str, tuple[str, Callable[[Sequence[Resource]], list[Violation]]]] = {
@@ -357,18 +465,49 @@ CHECKS: dict[str, tuple[str, Callable[[Sequence[Resource]], list[Violation]]]] =
         check_async_failure_destination,
     ),
     "sqs-source-redrive": (
-        "Every SQS event source has a redrive policy on its queue.",
+        "Every SQS event source has a redrive policy with a maxReceiveCount on its queue.",
         check_sqs_redrive,
     ),
     "visibility-timeout-6x": (
         "An SQS source's visibility timeout is at least 6x its function's timeout.",
         check_visibility_timeout,
     ),
-    "stream-finite-retries": (
-        "No stream mapping with infinite retries and no OnFailure destination.",
-        check_stream_failure_handling,
+    "batch-item-failures": (
+        "SQS and stream mappings with batches > 1 report batch item failures.",
+        check_batch_item_failures,
     ),
-    "dlq-alarm-on-one": ("Every DLQ has an alarm that fires on one message.", check_dlq_alarm),
+    "stream-bisect": (
+        "Stream mappings bisect a failing batch.",
+        check_stream_bisect,
+    ),
+    "stream-on-failure": (
+        "Stream mappings have an OnFailure destination.",
+        check_stream_on_failure,
+    ),
+    "stream-finite-retries": (
+        "Stream mappings have finite retries or a finite maximum record age.",
+        check_stream_finite_retries,
+    ),
+    "dlq-alarm-on-one": (
+        "Every DLQ has an alarm on its own depth that fires on one message.",
+        check_dlq_alarm,
+    ),
+    "dlq-alarm-actions": (
+        "Every alarm on a DLQ has enabled actions that notify an SNS topic.",
+        check_dlq_alarm_actions,
+    ),
+    "event-target-dlq": (
+        "Every EventBridge target has a dead-letter queue.",
+        check_event_target_dlq,
+    ),
+    "event-target-retry-policy": (
+        "Every EventBridge target sets its retry policy.",
+        check_event_target_retry_policy,
+    ),
+    "subscription-dlq": (
+        "Every SNS subscription to a queue or a function has a DLQ.",
+        check_subscription_dlq,
+    ),
     "iam-no-wildcards": (
         "No IAM action or resource wildcard beyond what a pattern needs.",
         check_iam_wildcards,

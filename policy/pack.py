@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, Policy, StackValidationArgs, StackValidationPolicy
 
 from policy.invariants import CHECKS, Resource, Violation, resources_from
 
@@ -26,7 +26,7 @@ def _validator(
     return validate
 
 
-def build_policies() -> list[StackValidationPolicy]:
+def build_policies() -> list[Policy]:
     return [
         StackValidationPolicy(
             name=name,

@@ -13,21 +13,46 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any, NoReturn
 
 from scenarios import base
 
 
+def _positive(kind: type, what: str, *, zero: bool = False) -> Any:
+    """An argparse type: a number > 0 (>= 0 with zero), else argparse's one-line error."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < 0 or (value == 0 and not zero) or value != value:  # NaN fails too
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: allowed {what} {'>= 0' if zero else '> 0'}"
+            )
+        return value
+
+    return parse
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage first; one line says what is wrong and what is
+        # allowed (the choices are in argparse's own message), --help shows the rest.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scenarios", description=__doc__)
+    parser = _OneLineParser(prog="python -m scenarios", description=__doc__)
     parser.add_argument("scenario", choices=("observability", "reliability"))
-    parser.add_argument("--compress", type=float, default=None,
+    parser.add_argument("--compress", type=_positive(float, "a number"), default=None,
                         help="time-compression factor (observability 5, reliability 6)")
-    parser.add_argument("--rate-scale", type=float, default=None,
+    parser.add_argument("--rate-scale", type=_positive(float, "a number"), default=None,
                         help="observability: divide every rate (arrivals and the usage plan) by "
                              "this (default 4)")
-    parser.add_argument("--max-requests", type=int, default=None,
+    parser.add_argument("--max-requests", type=_positive(int, "an integer"), default=None,
                         help="cap the requests sent (a smaller run of the same profile)")
-    parser.add_argument("--drain", type=float, default=None,
+    parser.add_argument("--drain", type=_positive(float, "a number", zero=True), default=None,
                         help="observability: seconds the flow variant may drain after the load "
                              "(default: as long as the load)")
     parser.add_argument("--variants", default=None,
@@ -63,14 +88,14 @@ def run(options: argparse.Namespace) -> Path:
                                  "scenario's rate meets a capacity unit, itself a rate")
     else:
         params = module.parameters(compress)
-    run_dir = base.new_run_dir(Path(options.reports), options.scenario)
-    # Every dead letter as read (with its error attributes), for a look at why it failed.
-    params["record_to"] = run_dir / "dead_letters.jsonl"
     variants = options.variants.split(",") if options.variants else list(module.VARIANTS)
     unknown = [v for v in variants if v not in module.VARIANTS]
     if unknown:
         raise base.ScenarioError(
             f"unknown variant(s) {unknown}; choose from {list(module.VARIANTS)}")
+    run_dir = base.new_run_dir(Path(options.reports), options.scenario)
+    # Every dead letter as read (with its error attributes), for a look at why it failed.
+    params["record_to"] = run_dir / "dead_letters.jsonl"
     with tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir, \
             base.local_deployment(time_scale=params["time_scale"], state_dir=Path(state_dir),
                                   say=print, limits=base.HOST_LIMITS) as deployment:

@@ -13,6 +13,8 @@ from chaos.traffic import Phase
 
 Entry = Literal["sqs", "sns", "eventbridge", "kinesis", "api", "invoke", "stepfunctions"]
 BudgetKind = Literal["sqs", "async", "event_age", "stream", "workflow", "none"]
+AttemptsKind = Literal["sqs", "async", "workflow", "eventbridge", "stream"]
+Setting = Literal["max_receive_count", "maximum_retry_attempts", "retry_max_attempts"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,45 @@ class FromOutput:
 
 
 @dataclass(frozen=True)
+class FromSetting:
+    """A value read from the stack's LIVE settings at run time, plus `plus`: "max_receive_count"
+    (path: a queue URL), "maximum_retry_attempts" (path: a function name: its event invoke
+    config), "retry_max_attempts" (path: a state machine ARN: its task's Retry). Usable as an
+    Inject value, e.g. fail attempts 1..maxReceiveCount-1 of each event."""
+
+    setting: Setting
+    path: str
+    plus: int = 0
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """Each dead-lettered event got exactly the attempts the stack declares, read live:
+    "sqs" (path: the source queue URL; RedrivePolicy maxReceiveCount = the DLQ message's
+    ApproximateReceiveCount), "async" (path: function name; MaximumRetryAttempts + 1 = the
+    destination record's approximateInvokeCount), "workflow" (path: state machine ARN; Retry
+    MaxAttempts + 1 = the task's scheduled events in the execution history), "eventbridge"
+    (path: the pipeline's outputs key; target RetryPolicy MaximumRetryAttempts = the DLQ
+    message's RETRY_ATTEMPTS), "stream" (path: mapping UUID; MaximumRetryAttempts + 1, plus up
+    to log2(BatchSize) bisect invokes, = the OnFailure record's approximateInvokeCount).
+    `ledger`: a function name path whose handler counted its attempts (Inject
+    record_attempts=True or fail_attempts): the counts come from its ledger attempts partition
+    instead. `events`: "failed" judges the dead-lettered events; "hit" judges every hit event
+    from the ledger (a boundary experiment: attempts 1..N-1 failed, attempt N succeeded)."""
+
+    kind: AttemptsKind
+    path: str
+    ledger: str = ""
+    events: Literal["failed", "hit"] = "failed"
+    # Output path of the number the stack declares (e.g. "queue_worker.max_receive_count"):
+    # the live setting must equal it, and the counts are judged against it.
+    declared: str = ""
+
+
+@dataclass(frozen=True)
 class Inject:
-    """Turn on fault-injection env flags of a function (failure_rate, latency, timeout, ...)."""
+    """Turn on fault-injection env flags of a function (failure_rate, latency, timeout, ...);
+    a value may be a FromSetting or FromOutput, resolved when the step runs."""
 
     function: str  # output path of a function name
     faults: dict[str, Any]
@@ -68,6 +107,17 @@ class SetEnv:
 class ReserveConcurrency:
     function: str
     value: int
+
+
+@dataclass(frozen=True)
+class RevokeGrant:
+    """Take a service principal's grant away from a function (its resource policy) or a
+    queue (its queue policy): the hop from SNS / EventBridge / API Gateway then fails before
+    any function runs, as after a deploy that dropped the Permission or QueuePolicy."""
+
+    on: Literal["function", "queue"]
+    target: str  # output path of the function name / queue URL
+    principal: str  # e.g. "events.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -108,6 +158,19 @@ class AwaitSettled:
 
 
 @dataclass(frozen=True)
+class AwaitAttempts:
+    """Wait until every event labelled `label` ("hit", or "sub:{failing}" for the faulted
+    fan-out subscriber) has reached `count` attempts in the function's attempts ledger (Inject
+    record_attempts=True): a redelivery is judged only once it happened, not when the first
+    attempt's side effect already makes the event look settled. Not reached in the budget:
+    the experiment fails ("attempts reached")."""
+
+    function: str  # output path of the function name
+    count: int
+    label: str = "hit"
+
+
+@dataclass(frozen=True)
 class UndoFaults:
     """Undo the faults made so far (journal-closed), before the next steps of the method."""
 
@@ -125,9 +188,11 @@ Step = (
     Inject
     | SetEnv
     | ReserveConcurrency
+    | RevokeGrant
     | DisableMapping
     | Send
     | AwaitSettled
+    | AwaitAttempts
     | UndoFaults
     | InvokeSync
 )
@@ -147,6 +212,9 @@ class AlarmExpect:
     alarm: str  # output path of the alarm name
     budget: Budget
     to_state: str = "ALARM"
+    # A DLQ alarm: output path of the queue it must watch (one the route names). The experiment
+    # must leave exactly ONE message there: the alarm is shown to fire on one.
+    dlq: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,7 +231,8 @@ class Expect:
         default_factory=dict
     )  # fields every failure-route dead letter has
     alarms: tuple[AlarmExpect, ...] = ()
-    max_duplicates: int | None = None
+    max_duplicates: int | None = None  # side effects repeated at most this often ("duplicates")
+    attempts: tuple[Attempts, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,7 +246,9 @@ class Experiment:
     budget: Budget = Budget()  # how long settling may take, from the stack's settings
     guards: tuple[str, ...] = ()  # alarm output paths: ALARM on any stops the experiment
     ci: bool = False  # part of the fast subset run by `make test`
-    extra_seconds: float = 30.0  # slack on top of the computed budget
+    # Slack for a slow host on top of the budget computed from the stack's settings: settling
+    # later than both fails ("settled within budget"); the report shows both numbers.
+    extra_seconds: float = 30.0
     # Experiments sharing a lock run one after another; different locks may run at once
     # (default: the pattern; the two EventBridge experiments share the slow API).
     lock: str = ""

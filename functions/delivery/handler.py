@@ -43,7 +43,7 @@ from functions.common.events import eventbridge_payload, require_id, sqs_payload
 from functions.common.exceptions import PoisonEventError
 from functions.common.idempotency import run_once
 from functions.common.observability import bind_event, lambda_entry, logger, metrics
-from functions.faults import fault_record
+from functions.faults import record_faults
 
 SLOW_API_URL = "SLOW_API_URL"
 SLOW_API_KEY = "SLOW_API_KEY"
@@ -186,8 +186,8 @@ def deliver_current(payload: dict[str, Any]) -> dict[str, Any]:
     return deliver(payload, _context)
 
 
+@record_faults
 def record_handler(record: SQSRecord, context: Any = None) -> dict[str, Any]:
-    fault_record(record)
     body = sqs_payload(record.raw_event)
     if not isinstance(body, dict):
         raise PoisonEventError("SQS body is not an EventBridge event object")

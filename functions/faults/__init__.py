@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from functions.faults.base import fault_record, inject_faults, install_throttle_hook
+from functions.faults.base import (
+    event_id_of,
+    fault_record,
+    inject_faults,
+    install_throttle_hook,
+    record_faults,
+)
 from functions.faults.exceptions import (
     FaultConfigError,
     FaultError,
     InjectedFailure,
     InjectedTimeout,
 )
-from functions.faults.settings import ALL_VARIABLES, THROTTLE_ERRORS, load
+from functions.faults.settings import (
+    ALL_VARIABLES,
+    ATTEMPTS_PREFIX,
+    THROTTLE_ERRORS,
+    attempts_partition,
+    load,
+)
 from functions.faults.types import FaultConfig, Latency, ThrottleError
 
 __all__ = [
     "ALL_VARIABLES",
+    "ATTEMPTS_PREFIX",
     "THROTTLE_ERRORS",
     "FaultConfig",
     "FaultConfigError",
@@ -22,8 +35,11 @@ __all__ = [
     "InjectedTimeout",
     "Latency",
     "ThrottleError",
+    "attempts_partition",
+    "event_id_of",
     "fault_record",
     "inject_faults",
     "install_throttle_hook",
     "load",
+    "record_faults",
 ]

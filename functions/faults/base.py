@@ -2,10 +2,16 @@
 
 Off path: one os.environ lookup, then the handler. On path: the parsed config
 comes from settings.load(), cached by the raw variable values.
+
+Order on the on path, per event (per record for batch handlers): count the
+attempt (RECORD_ATTEMPTS, or FAIL_ATTEMPTS needing the number), then latency and
+timeout, then the failure decision (FAIL_ATTEMPTS first, then FAILURE_RATE),
+raised before the handler or, with FAIL_PHASE=after, once it returned.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -21,7 +27,7 @@ from aws_lambda_powertools.middleware_factory import lambda_handler_decorator
 from functions.common.events import payload_of
 from functions.faults import settings
 from functions.faults.exceptions import FaultConfigError, InjectedFailure, InjectedTimeout
-from functions.faults.types import FaultConfig, ThrottleError
+from functions.faults.types import FailPhase, FaultConfig, ThrottleError
 
 logger = Logger(child=True)
 
@@ -41,12 +47,20 @@ class _Draws:
     throttle: random.Random
 
 
+@dataclass(slots=True)
+class _Batch:
+    """One per-record invocation: its draws and, when counted, each record's attempt number."""
+
+    draws: _Draws
+    attempts: dict[str, int | None]  # record key (messageId / eventID) -> attempt number
+
+
 _draws: _Draws | None = None
 # The config while an invocation (or, for batch handlers, the current record) is being hit;
 # None outside invocations and for events the match excludes. Read by the throttle hook.
 _armed: ContextVar[_Draws | None] = ContextVar("failmodes_armed", default=None)
-# Set for the whole invocation of a per-record (batch) handler, for fault_record().
-_batch: ContextVar[_Draws | None] = ContextVar("failmodes_batch", default=None)
+# Set for the whole invocation of a per-record (batch) handler, for the record hooks.
+_batch: ContextVar[_Batch | None] = ContextVar("failmodes_batch", default=None)
 
 
 def _current() -> _Draws | None:
@@ -78,6 +92,76 @@ def _records(event: Any) -> list[Any]:
     return []
 
 
+def _record_key(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    key = record.get("messageId") or record.get("eventID")
+    return key if isinstance(key, str) else None
+
+
+def event_id_of(obj: Any) -> str | None:
+    """The chaos `id` of an event or record (docs/contracts.md: where the `id` lives), or None.
+
+    Never raises: an undecodable event simply has no id.
+    """
+    payload = payload_of(obj)
+    if (
+        isinstance(payload, dict)
+        and "id" not in payload
+        and isinstance(payload.get("Payload"), dict)
+    ):
+        payload = payload["Payload"]  # a Step Functions lambda:invoke Parameters wrapper
+    if isinstance(payload, dict) and "detail" in payload and "detail-type" in payload:
+        # An EventBridge event carried as an SQS body (delivery's flow-controlled path): its
+        # top-level `id` is EventBridge's own, the chaos id is in the detail.
+        payload = payload["detail"]
+    event_id = payload.get("id") if isinstance(payload, dict) else None
+    return event_id if isinstance(event_id, str) and event_id else None
+
+
+def _receive_count(obj: Any) -> int | None:
+    """An SQS record's ApproximateReceiveCount, the number SQS compares with maxReceiveCount."""
+    if not isinstance(obj, dict) or obj.get("eventSource") != "aws:sqs":
+        return None
+    raw = (obj.get("attributes") or {}).get("ApproximateReceiveCount")
+    if not isinstance(raw, str | int):
+        return None
+    try:
+        count = int(raw)
+    except ValueError:
+        return None
+    return count if count >= 1 else None
+
+
+def _attempt(config: FaultConfig, unit: Any, hit: bool) -> int | None:
+    """Count this attempt of `unit` when asked (or when its number is needed); its number.
+
+    Runs before any fault and outside the throttle window (_armed unset), so an injected
+    SDK throttle never hits the counter and a failed attempt is counted too.
+    """
+    if not (config.record_attempts or (config.fail_attempts > 0 and hit)):
+        return None
+    event_id = event_id_of(unit)
+    if event_id is None:
+        logger.debug("fault: event has no id, attempts not counted")
+        return None
+    # Imported here: functions.common.clients imports this package (the throttle hook).
+    from functions.common import ledger
+    from functions.common.config import env_str
+
+    count = ledger.record(
+        event_id, pattern=settings.attempts_partition(env_str(ledger.LEDGER_PATTERN))
+    )
+    received = _receive_count(unit)
+    return count if received is None else received
+
+
+def _single(event: Any) -> Any:
+    """The unit whose attempts an invocation counts: the one record of a one-record event."""
+    records = _records(event)
+    return records[0] if len(records) == 1 else event
+
+
 def _delay_and_timeout(draws: _Draws, context: Any) -> None:
     config = draws.config
     if config.latency is not None:
@@ -98,21 +182,30 @@ def _delay_and_timeout(draws: _Draws, context: Any) -> None:
         raise InjectedTimeout(f"injected timeout: slept {seconds:.3f}s past the deadline")
 
 
-def _maybe_fail(draws: _Draws, what: str) -> None:
-    rate = draws.config.failure_rate
-    if rate > 0.0 and draws.faults.random() < rate:
-        logger.warning("fault: failure", extra={"fault_target": what})
-        raise InjectedFailure(f"injected failure ({settings.FAILURE_RATE}={rate}) for {what}")
+def _failure(draws: _Draws, attempt: int | None, what: str) -> InjectedFailure | None:
+    """The failure this attempt gets, if any: FAIL_ATTEMPTS first, then FAILURE_RATE."""
+    config = draws.config
+    if config.fail_attempts and attempt is not None and attempt <= config.fail_attempts:
+        reason = f"{settings.FAIL_ATTEMPTS}={config.fail_attempts}, attempt {attempt}"
+    elif config.failure_rate > 0.0 and draws.faults.random() < config.failure_rate:
+        reason = f"{settings.FAILURE_RATE}={config.failure_rate}"
+    else:
+        return None
+    logger.warning(
+        "fault: failure",
+        extra={"fault_target": what, "fault_attempt": attempt, "fault_phase": config.fail_phase},
+    )
+    return InjectedFailure(f"injected failure ({reason}, phase {config.fail_phase}) for {what}")
 
 
 @lambda_handler_decorator
 def inject_faults(handler: Callable, event: Any, context: Any, per_record: bool = False) -> Any:
     """Apply the faults the environment asks for, then run the handler.
 
-    per_record=True is for batch handlers: the failure rate and the match then
-    apply to each record through fault_record(), which the record handler calls
-    first; latency and timeout still apply once per invocation, when any record
-    matches.
+    per_record=True is for batch handlers: attempts are counted for every record
+    when the invocation starts; the failures and the match then apply to each
+    record through @record_faults (or fault_record()) on the record handler;
+    latency and timeout still apply once per invocation, when any record matches.
     """
     raw = os.environ.get(settings.MASTER)
     if raw is None or raw == "" or raw == "off":
@@ -121,38 +214,93 @@ def inject_faults(handler: Callable, event: Any, context: Any, per_record: bool 
     if draws is None:
         return handler(event, context)
     config = draws.config
+    failure: InjectedFailure | None = None
+    attempt: int | None = None  # of the invocation's event (not per_record)
+    attempts: dict[str, int | None] = {}  # of each record (per_record)
     if per_record:
+        if config.counts_attempts:
+            for record in _records(event):
+                key = _record_key(record)
+                if key is not None:
+                    attempts[key] = _attempt(config, record, _matches(config, record))
         hit = config.match is None or any(_matches(config, r) for r in _records(event))
     else:
         hit = _matches(config, event)
-    batch_token = _batch.set(draws if per_record else None)
+        if config.counts_attempts:
+            attempt = _attempt(config, _single(event), hit)
+    batch_token = _batch.set(_Batch(draws, attempts) if per_record else None)
     armed_token = _armed.set(draws if hit and not per_record else None)
     try:
         if hit:
             _delay_and_timeout(draws, context)
             if not per_record:
-                _maybe_fail(draws, "invocation")
-        return handler(event, context)
+                failure = _failure(draws, attempt, "invocation")
+                if failure is not None and config.fail_phase == "before":
+                    raise failure
+        result = handler(event, context)
+        if failure is not None:
+            raise failure
+        return result
     finally:
         _armed.reset(armed_token)
         _batch.reset(batch_token)
 
 
-def fault_record(record: Any) -> None:
-    """Per-record hook for batch handlers: may raise InjectedFailure for this record.
-
-    Also arms SDK throttling for the calls made while this record is processed
-    (only when the record matches). Accepts a raw dict or a Powertools record.
-    """
-    draws = _batch.get()
-    if draws is None:
-        return
+def _record_failure(record: Any) -> tuple[FailPhase, InjectedFailure | None]:
+    """Arm throttling for this record and decide its failure (None outside a batch)."""
+    batch = _batch.get()
+    if batch is None:
+        return "before", None
+    draws = batch.draws
     raw = getattr(record, "raw_event", record)
     hit = _matches(draws.config, raw)
     _armed.set(draws if hit else None)
-    if hit:
-        ident = raw.get("messageId") or raw.get("eventID") if isinstance(raw, dict) else None
-        _maybe_fail(draws, f"record {ident}")
+    if not hit:
+        return draws.config.fail_phase, None
+    key = _record_key(raw)
+    attempt = batch.attempts.get(key) if key is not None else None
+    return draws.config.fail_phase, _failure(draws, attempt, f"record {key}")
+
+
+def fault_record(record: Any) -> None:
+    """Per-record hook for batch handlers, called first: may raise InjectedFailure.
+
+    Also arms SDK throttling for the calls made while this record is processed
+    (only when the record matches). Accepts a raw dict or a Powertools record.
+    It cannot fail a record after its handler ran: with FAIL_PHASE=after a due
+    failure raises FaultConfigError instead, so use @record_faults there.
+    """
+    phase, failure = _record_failure(record)
+    if failure is None:
+        return
+    if phase == "after":
+        raise FaultConfigError(
+            settings.FAIL_PHASE,
+            "after",
+            "fault_record() runs before the record handler; wrap it with @record_faults",
+        )
+    raise failure
+
+
+def record_faults(record_handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a batch handler's record handler `(record, ...)` with the per-record faults.
+
+    The injected failure is raised before it runs or, with FAIL_PHASE=after, after it
+    returned (its side effects done); either way the batch processor reports the record
+    as a batch item failure.
+    """
+
+    @functools.wraps(record_handler)
+    def wrapped(record: Any, *args: Any, **kwargs: Any) -> Any:
+        phase, failure = _record_failure(record)
+        if failure is not None and phase == "before":
+            raise failure
+        result = record_handler(record, *args, **kwargs)
+        if failure is not None:
+            raise failure
+        return result
+
+    return wrapped
 
 
 class _Body:

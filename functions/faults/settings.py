@@ -30,6 +30,37 @@ FAILMODES_MATCH         JMESPath expression; when set, only events (for batch ha
 FAILMODES_SEED          integer: seeds the random draws, for repeatable runs (each process
                         replays the same sequence; throttling draws from its own stream, so
                         SDK calls do not shift the failure draws).
+FAILMODES_FAIL_ATTEMPTS integer N >= 0 (default 0, off), digits only: each matched event (for
+                        batch handlers: each matched record) that carries an `id` raises
+                        InjectedFailure on its attempts 1..N and runs normally from attempt
+                        N+1 on. The attempt number is, for an SQS record, its
+                        attributes.ApproximateReceiveCount (the count SQS itself compares
+                        with maxReceiveCount); for every other source (async invoke, SNS,
+                        EventBridge, Kinesis records, Step Functions task input, API) the
+                        count the attempts ledger returns (see RECORD_ATTEMPTS), so N > 0
+                        records the attempts of every matched event with an id, whatever
+                        RECORD_ATTEMPTS says. Checked before FAILURE_RATE: an attempt it fails
+                        draws no random number; once an event is past N the rate applies to
+                        it as to any other.
+FAILMODES_FAIL_PHASE    "before" | "after" (default before): when an injected failure (from
+                        FAIL_ATTEMPTS or FAILURE_RATE) is raised. "after" runs the handler (for
+                        batch handlers: the record handler, which must wear @record_faults)
+                        first and raises once it returned, so its side effects (the ledger
+                        write) happened: the event is redelivered as if the function crashed
+                        after its write. A handler that raised on its own is not touched.
+FAILMODES_RECORD_ATTEMPTS "on" | "off" (default off): every attempt of every event (for batch
+                        handlers: every record) that carries an `id` is counted in the ledger
+                        table (env LEDGER_TABLE): partition "attempts:<LEDGER_PATTERN>"
+                        (attempts_partition(), prefix ATTEMPTS_PREFIX), key event_id = the id,
+                        `count` bumped with an atomic ADD. FAILMODES_MATCH does not limit it,
+                        and it happens before any fault (latency, timeout, failure), so failed
+                        attempts count. Only attempts that reach the function's code count (a
+                        throttled invoke never does). Needs FAILMODES_FAULTS=on, like the rest.
+
+The event `id` is the `id` field of the decoded payload: SQS body, SNS Message, EventBridge
+detail (also when the EventBridge event is itself an SQS body, as for delivery), Kinesis data,
+API body, or the direct invoke / Step Functions input (unwrapped from {"Payload": ...}). An event
+without one is neither counted nor attempt-faulted (logged at debug).
 """
 
 from __future__ import annotations
@@ -40,7 +71,7 @@ import re
 from collections.abc import Mapping
 
 from functions.faults.exceptions import FaultConfigError
-from functions.faults.types import FaultConfig, Latency, ThrottleError
+from functions.faults.types import FailPhase, FaultConfig, Latency, ThrottleError
 
 MASTER = "FAILMODES_FAULTS"
 FAILURE_RATE = "FAILMODES_FAILURE_RATE"
@@ -49,8 +80,32 @@ TIMEOUT = "FAILMODES_TIMEOUT"
 THROTTLE = "FAILMODES_THROTTLE"
 MATCH = "FAILMODES_MATCH"
 SEED = "FAILMODES_SEED"
+FAIL_ATTEMPTS = "FAILMODES_FAIL_ATTEMPTS"
+FAIL_PHASE = "FAILMODES_FAIL_PHASE"
+RECORD_ATTEMPTS = "FAILMODES_RECORD_ATTEMPTS"
 
-ALL_VARIABLES: tuple[str, ...] = (MASTER, FAILURE_RATE, LATENCY, TIMEOUT, THROTTLE, MATCH, SEED)
+ALL_VARIABLES: tuple[str, ...] = (
+    MASTER,
+    FAILURE_RATE,
+    LATENCY,
+    TIMEOUT,
+    THROTTLE,
+    MATCH,
+    SEED,
+    FAIL_ATTEMPTS,
+    FAIL_PHASE,
+    RECORD_ATTEMPTS,
+)
+
+# The ledger partition of the attempts counter is this prefix + the function's LEDGER_PATTERN.
+ATTEMPTS_PREFIX = "attempts:"
+FAIL_PHASES: tuple[FailPhase, ...] = ("before", "after")
+
+
+def attempts_partition(ledger_pattern: str) -> str:
+    """The ledger partition holding the attempt counts of a function with this LEDGER_PATTERN."""
+    return f"{ATTEMPTS_PREFIX}{ledger_pattern}"
+
 
 # Each service's own throttling error, checked against botocore's service models and the AWS
 # API references: the status codes are what the services send, and the ones botocore's legacy
@@ -77,6 +132,7 @@ SERVICE_ALIASES: dict[str, str] = {
 }
 
 _SWITCH = {"on": True, "off": False}
+_COUNT = re.compile(r"^[0-9]+$")
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s)\s*$")
 
 
@@ -192,6 +248,29 @@ def parse_match(raw: str | None, variable: str = MATCH):  # -> jmespath ParsedRe
         raise FaultConfigError(variable, raw, f"not a JMESPath expression ({exc})") from None
 
 
+def parse_count(variable: str, raw: str | None) -> int:
+    """A whole number >= 0 written in digits; unset or empty is 0."""
+    if raw is None or raw.strip() == "":
+        return 0
+    text = raw.strip()
+    if _COUNT.match(text) is None:
+        raise FaultConfigError(variable, raw, "expected a whole number >= 0, e.g. 2")
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() accepts from text
+        raise FaultConfigError(variable, raw, "expected a whole number >= 0, e.g. 2") from None
+
+
+def parse_phase(raw: str | None, variable: str = FAIL_PHASE) -> FailPhase:
+    if raw is None or raw.strip() == "":
+        return "before"
+    value = raw.strip().lower()
+    for phase in FAIL_PHASES:
+        if value == phase:
+            return phase
+    raise FaultConfigError(variable, raw, 'expected "before" or "after"')
+
+
 def parse_seed(raw: str | None, variable: str = SEED) -> int | None:
     if raw is None or raw.strip() == "":
         return None
@@ -214,6 +293,9 @@ def parse(values: Mapping[str, str | None]) -> FaultConfig:
         match=parse_match(values.get(MATCH)),
         match_source=values.get(MATCH) or None,
         seed=parse_seed(values.get(SEED)),
+        fail_attempts=parse_count(FAIL_ATTEMPTS, values.get(FAIL_ATTEMPTS)),
+        fail_phase=parse_phase(values.get(FAIL_PHASE)),
+        record_attempts=parse_switch(RECORD_ATTEMPTS, values.get(RECORD_ATTEMPTS)),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple
 Z99 = 2.3263478740408408
 
 LatencyKind = Literal["fixed", "uniform", "dist"]
+FailPhase = Literal["before", "after"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +54,11 @@ class FaultConfig:
     match: Any = None  # compiled jmespath expression, or None (every event is hit)
     match_source: str | None = None
     seed: int | None = None
+    fail_attempts: int = 0  # attempts 1..fail_attempts of a matched event fail; 0 is off
+    fail_phase: FailPhase = "before"  # raise before the handler runs, or after it returned
+    record_attempts: bool = False  # count every attempt of every event in the ledger
+
+    @property
+    def counts_attempts(self) -> bool:
+        """Whether attempts are counted at all: asked for, or needed for attempt numbers."""
+        return self.record_attempts or self.fail_attempts > 0

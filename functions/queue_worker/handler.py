@@ -24,7 +24,7 @@ from functions.common import ledger
 from functions.common.events import require_id, sqs_payload
 from functions.common.idempotency import run_once
 from functions.common.observability import bind_event, lambda_entry, metrics
-from functions.faults import fault_record
+from functions.faults import record_faults
 
 
 def process(payload: dict[str, Any]) -> dict[str, Any]:
@@ -32,8 +32,8 @@ def process(payload: dict[str, Any]) -> dict[str, Any]:
     return {"id": payload["id"], "count": count}
 
 
+@record_faults
 def record_handler(record: SQSRecord, context: Any = None) -> dict[str, Any]:
-    fault_record(record)
     payload = sqs_payload(record.raw_event)
     event_id = require_id(payload)
     bind_event(event_id, payload)

@@ -23,15 +23,15 @@ from functions.common import ledger
 from functions.common.events import kinesis_payload, require_id
 from functions.common.idempotency import run_once
 from functions.common.observability import bind_event, lambda_entry, metrics
-from functions.faults import fault_record
+from functions.faults import record_faults
 
 
 def process(payload: dict[str, Any]) -> dict[str, Any]:
     return {"id": payload["id"], "count": ledger.record(payload["id"])}
 
 
+@record_faults
 def record_handler(record: KinesisStreamRecord, context: Any = None) -> dict[str, Any]:
-    fault_record(record)
     payload = kinesis_payload(record.raw_event)
     event_id = require_id(payload)
     bind_event(event_id, payload)

@@ -238,7 +238,19 @@ class ExecuteApi:
         from localcloud.lambda_.types import LambdaApiError
 
         try:
-            result = self.cloud.lambdas.invoke(found["fn"], json.dumps(event).encode())
+            ctx = event["requestContext"]
+            # The method's ARN, as the function's resource policy names it (execute-api).
+            source_arn = (
+                f"arn:aws:execute-api:{self.cloud.region}:{self.cloud.account_id}:"
+                f"{ctx['apiId']}/{ctx['stage']}/{ctx['httpMethod']}{ctx['resourcePath']}"
+            )
+            result = self.cloud.lambdas.invoke_as(
+                "apigateway.amazonaws.com",
+                found["fn"],
+                json.dumps(event).encode(),
+                source_arn=source_arn,
+                invocation_type="RequestResponse",
+            )
         except LambdaApiError as exc:
             logger.warning("Lambda proxy invoke of %s failed: %s", found["fn"], exc)
             # A throttled (429) or failed invoke is an integration failure: 500, as on AWS.

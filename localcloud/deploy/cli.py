@@ -14,7 +14,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import requests
+
+from components.program import ProgramConfigError, check_stack_name, load_config
 
 from .engine import Engine, Step
 from .exceptions import DeployError, PolicyViolations
@@ -29,8 +34,15 @@ DEFAULT_POLICY_PACK = "policy"
 ALLOW_FLAG = "--allow-policy-violations"
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage first; one line names what is wrong and what is
+        # allowed (argparse's message lists the choices), `--help` shows the rest.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m localcloud",
+    parser = _OneLineParser(prog="python -m localcloud",
                                      description="Emulated deploy of the Pulumi program "
                                                  "onto the local cloud.")
     parser.add_argument("command", choices=COMMANDS)
@@ -63,32 +75,89 @@ def _policy(project_dir: Path, option: str | None) -> PolicyCheck | None:
     return load_policy_pack(pack if pack.is_absolute() else Path.cwd() / pack)
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    project_dir = Path(options.cwd).resolve()
-    state_dir = Path(options.state_dir) if options.state_dir else project_dir / ".localcloud"
-    if options.command == "outputs":
-        return _outputs(StackState.load(state_dir, options.stack), as_json=options.json)
-    endpoint = options.endpoint or os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        print("error: no local cloud endpoint: pass --endpoint or set AWS_ENDPOINT_URL "
-              "(start one with `python -m localcloud serve`)", file=sys.stderr)
-        return 2
+class UsageError(Exception):
+    """Bad input: one line on stderr, exit status 2, nothing changed."""
+
+
+HEALTH_PATH = "/_localcloud/health"
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """A URL with a scheme and host, where a local cloud answers, before anything is done."""
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise UsageError(f"--endpoint {endpoint!r} is not a URL; allowed: http(s)://HOST:PORT "
+                         "of a local cloud (`python -m localcloud serve` prints it)")
+    try:
+        requests.get(endpoint.rstrip("/") + HEALTH_PATH, timeout=5).raise_for_status()
+    except requests.RequestException as exc:
+        raise UsageError(f"no local cloud answers at {endpoint} ({type(exc).__name__}); start "
+                         "one with `python -m localcloud serve` and pass its URL") from None
+
+
+def _load_state(state_dir: Path, stack: str, *, must_exist: bool) -> StackState:
+    path = state_dir / stack / "state.json"
+    if must_exist and not path.exists():
+        known = sorted(p.parent.name for p in state_dir.glob("*/state.json"))
+        raise UsageError(f"unknown stack {stack!r}: no {path}; stacks here: "
+                         f"{', '.join(known) or 'none'}")
+    try:
+        return StackState.load(state_dir, stack)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # A JSON file of another shape (a list, a resource without its fields, ...).
+        raise UsageError(f"{path} is not a state file of the emulated deploy ({exc}); move it "
+                         "away to start over") from None
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
     overrides: dict[str, str] = {}
-    for item in options.config:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            print(f"error: --config {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 2
+            raise UsageError(f"--config {item!r}: expected KEY=VALUE")
         overrides[key] = value
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return _main(options)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(options: argparse.Namespace) -> int:
+    project_dir = Path(options.cwd).resolve()
+    state_dir = Path(options.state_dir) if options.state_dir else project_dir / ".localcloud"
+    try:
+        check_stack_name(options.stack)
+    except ProgramConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if options.command == "outputs":
+        state = _load_state(state_dir, options.stack, must_exist=True)
+        return _outputs(state, as_json=options.json)
+    endpoint = options.endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        raise UsageError("no local cloud endpoint: pass --endpoint or set AWS_ENDPOINT_URL "
+                         "(start one with `python -m localcloud serve`)")
+    overrides = _overrides(options.config)
+    _load_state(state_dir, options.stack, must_exist=options.command == "destroy")
+    if options.command != "destroy":
+        # The whole config, provider keys too, before the first resource is created.
+        try:
+            load_config(options.stack, project_dir, overrides)
+        except ProgramConfigError as exc:
+            raise UsageError(str(exc)) from None
+    _check_endpoint(endpoint)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     printer = None if options.quiet or options.command == "preview" else _print_step
     try:
         policy = _policy(project_dir, options.policy_pack) if options.command in (
             "up", "preview") else None
     except DeployError as exc:
-        print(f"error: --policy-pack: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--policy-pack: {exc}") from None
     engine = Engine(project_dir, options.stack, endpoint, state_dir=state_dir,
                     config_overrides=overrides, progress=printer, policy=policy,
                     allow_policy_violations=options.allow_policy_violations)

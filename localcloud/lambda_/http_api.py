@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud.lambda_.types import LambdaApiError
+from localcloud.lambda_.types import LambdaApiError, RequestEntityTooLarge
 
 if TYPE_CHECKING:
     from localcloud.lambda_.runtime import LambdaRuntime
@@ -23,6 +23,27 @@ if TYPE_CHECKING:
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _INVOKE_ASYNC_PATH = re.compile(r"^/2014-11-13/functions/(?P<name>[^/]+)/invoke-async/?$")
 LOG_TAIL_BYTES = 4096
+# Lambda's invocation payload quotas (request body): 6 MB synchronous, 1 MB asynchronous
+# (Invoke API reference); InvokeAsync, deprecated, keeps its 256 KB.
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+LEGACY_ASYNC_PAYLOAD_LIMIT = 256 * 1024
+
+
+def check_payload_size(size: int, invocation_type: str, *, legacy: bool = False) -> None:
+    """Raise AWS's 413 for a request body over the quota of its invocation type."""
+    if invocation_type == "Event":
+        limit = LEGACY_ASYNC_PAYLOAD_LIMIT if legacy else ASYNC_PAYLOAD_LIMIT
+        if size > limit:
+            raise RequestEntityTooLarge(
+                f"{size} byte payload is too large for the Event invocation type"
+                f" (limit {limit} bytes)"
+            )
+    elif size > SYNC_PAYLOAD_LIMIT:
+        raise RequestEntityTooLarge(
+            f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction"
+            " operation"
+        )
 
 
 def error_response(exc: LambdaApiError) -> Response:
@@ -46,6 +67,7 @@ def install_http_api(cloud: LocalCloud, runtime: LambdaRuntime) -> None:
             "Event" if legacy else request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         )
         try:
+            check_payload_size(len(request.get_data()), invocation_type, legacy=bool(legacy))
             result = runtime.invoke(
                 name,
                 request.get_data(),

@@ -54,6 +54,7 @@ class LambdaRuntime:
         self._code_lock = threading.Lock()
         self.dead_letter = DeadLetterConfigs(cloud)
         self.async_invoker = AsyncInvoker(self)
+        self._policy_client: Any = None  # a Lambda client on this cloud, for GetPolicy
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -145,6 +146,34 @@ class LambdaRuntime:
         if invocation_type != "RequestResponse":
             raise InvalidRequestContent(f"Invalid invocation type: {invocation_type!r}")
         return self.run(function_name_or_arn, text, qualifier=qualifier)
+
+    def invoke_as(
+        self,
+        service: str,
+        function_name_or_arn: str,
+        payload: bytes | str,
+        *,
+        source_arn: str | None,
+        invocation_type: str = "Event",
+        qualifier: str | None = None,
+    ) -> InvokeResult:
+        """Invoke on behalf of an AWS service (sns, events, apigateway .amazonaws.com): as on
+        AWS, only when the function's resource policy grants it (AccessDenied otherwise)."""
+        from localcloud.lambda_.permissions import check_service_invoke, policy_reader
+
+        spec, _ = self.describe(function_name_or_arn, qualifier)  # 404 before 403, as on AWS
+        if self._policy_client is None:
+            self._policy_client = self.cloud.client("lambda")
+        check_service_invoke(
+            policy_reader(self._policy_client, spec.name, qualifier),
+            spec.arn,
+            service,
+            source_arn=source_arn,
+            source_account=self.cloud.account_id,
+        )
+        return self.invoke(
+            function_name_or_arn, payload, invocation_type=invocation_type, qualifier=qualifier
+        )
 
     def run(
         self,

@@ -108,6 +108,13 @@ class InvalidRequestContent(LambdaApiError):
     code = "InvalidRequestContentException"
 
 
+class RequestEntityTooLarge(LambdaApiError):
+    """An Invoke request body over the payload quota (AWS answers 413 with this code)."""
+
+    status = 413
+    code = "RequestEntityTooLargeException"
+
+
 class TooManyRequests(LambdaApiError):
     status = 429
     code = "TooManyRequestsException"

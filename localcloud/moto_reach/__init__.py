@@ -133,6 +133,8 @@ def _patch_lambda_invoke() -> None:
 def _patch_sns_lambda_subscription() -> None:
     """SNS -> Lambda: moto sends a canned envelope synchronously; the local cloud delivers
     the real envelope asynchronously, with retries and the subscription's redrive policy.
+    SNS -> SQS: moto delivers, but only when the queue policy grants sns.amazonaws.com for
+    the topic, as on AWS; otherwise the notification goes to the subscription's DLQ.
 
     moto's filter policy check and message-structure handling are kept (they run first).
     """
@@ -151,6 +153,11 @@ def _patch_sns_lambda_subscription() -> None:
         deduplication_id: str | None = None,
         message_structure: str | None = None,
     ) -> None:
+        if self.protocol == "sqs" and not _sqs_endpoint_allows_sns(
+            self, message_attributes, message
+        ):
+            _sqs_subscription_dead_letter(self, message, message_id, subject, message_attributes)
+            return None
         if self.protocol != "lambda":
             return original(
                 self,
@@ -184,6 +191,64 @@ def _patch_sns_lambda_subscription() -> None:
         return None
 
     Subscription.publish = publish  # type: ignore[method-assign]
+
+
+def _sqs_queue(account: str, arn: str) -> Any:
+    from moto.sqs.models import sqs_backends
+
+    parts = arn.split(":")
+    backend = sqs_backends[parts[4] if len(parts) > 4 and parts[4] else account][parts[3]]
+    return backend.queues.get(parts[-1])
+
+
+def _queue_grants_sns(queue: Any, topic_arn: str) -> bool:
+    import json
+
+    from localcloud.resource_policy import SEND_MESSAGE, allows, statements_of
+
+    policy = queue.policy if isinstance(queue.policy, str) else json.dumps(queue.policy or {})
+    return allows(
+        statements_of(policy or None),
+        "sns.amazonaws.com",
+        SEND_MESSAGE,
+        source_arn=topic_arn,
+        source_account=topic_arn.split(":")[4],
+    )
+
+
+def _sqs_endpoint_allows_sns(sub: Any, message_attributes: Any, message: str) -> bool:
+    """SNS -> SQS needs the queue policy's grant to sns.amazonaws.com for this topic (moto
+    delivers without looking). A message the filter policy drops is no delivery at all."""
+    if sub._filter_policy_matcher is not None and not sub._filter_policy_matcher.matches(
+        message_attributes, message
+    ):
+        return True  # moto's own publish drops it
+    queue = _sqs_queue(sub.account_id, sub.endpoint)
+    return queue is None or _queue_grants_sns(queue, sub.topic.arn)
+
+
+def _sqs_subscription_dead_letter(
+    sub: Any, message: str, message_id: str, subject: str | None, attributes: Any
+) -> None:
+    """AccessDenied on the endpoint is a client error: SNS does not retry it and sends the
+    notification to the subscription's redrive DLQ, if it has one and may write there."""
+    import json
+
+    redrive = json.loads(sub.attributes.get("RedrivePolicy") or "{}")
+    target = redrive.get("deadLetterTargetArn")
+    dlq = _sqs_queue(sub.account_id, target) if target else None
+    if dlq is None or not _queue_grants_sns(dlq, sub.topic.arn):
+        logger.warning(
+            "SNS may not send to %s and has no DLQ it may write to (%s): message dropped",
+            sub.endpoint,
+            target,
+        )
+        return
+    from moto.sqs.models import sqs_backends
+
+    body = sub.get_post_data(message, message_id, subject, message_attributes=attributes)
+    parts = target.split(":")
+    sqs_backends[parts[4]][parts[3]].send_message(parts[5], json.dumps(body))
 
 
 def _patch_stepfunctions_client() -> None:

@@ -166,6 +166,47 @@ def make_function(cloud: localcloud.LocalCloud, lambda_role: str) -> Callable[..
     return make
 
 
+@pytest.fixture
+def allow_service(cloud: localcloud.LocalCloud) -> Callable[..., None]:
+    """Grant a service principal lambda:InvokeFunction on a function from one source ARN, as
+    a deploy does (aws.lambda_.Permission): the local cloud, as AWS, refuses SNS, EventBridge
+    and API Gateway invokes without it."""
+    lam = cloud.client("lambda")
+
+    def allow(function: str, principal: str, source_arn: str) -> None:
+        lam.add_permission(
+            FunctionName=function,
+            StatementId=unique("allow"),
+            Action="lambda:InvokeFunction",
+            Principal=principal,
+            SourceArn=source_arn,
+        )
+
+    return allow
+
+
+@pytest.fixture
+def allow_queue(cloud: localcloud.LocalCloud) -> Callable[..., None]:
+    """Let a service principal send to a queue from one source ARN (ArnLike), as the
+    components' queue policies do: SNS and EventBridge need it for targets and DLQs."""
+    sqs = cloud.client("sqs")
+
+    def allow(queue_url: str, principal: str, source_arn: str) -> None:
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": principal},
+            "Action": "sqs:SendMessage",
+            "Resource": "*",
+            "Condition": {"ArnLike": {"aws:SourceArn": source_arn}},
+        }
+        sqs.set_queue_attributes(
+            QueueUrl=queue_url,
+            Attributes={"Policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})},
+        )
+
+    return allow
+
+
 def read_queue(sqs: Any, queue_url: str, *, expect: int, timeout: float = 30.0) -> list[dict]:
     """Receive (and delete) until `expect` messages arrived or `timeout` passed."""
     got: list[dict] = []

@@ -22,7 +22,7 @@ def alarm_state(cw: Any, name: str) -> str:
 
 
 def test_dlq_alarm_fires_on_one_message_within_budget_and_clears_after_drain(
-    cloud: Any, aws: Any
+    cloud: Any, aws: Any, allow_queue: Any
 ) -> None:
     # GIVEN a DLQ, an alarm topic with an inbox queue subscribed, and the stack's DLQ alarm
     sqs, sns, cw = aws("sqs"), aws("sns"), aws("cloudwatch")
@@ -33,6 +33,7 @@ def test_dlq_alarm_fires_on_one_message_within_budget_and_clears_after_drain(
         "QueueArn"
     ]
     topic = sns.create_topic(Name=unique("alarms"))["TopicArn"]
+    allow_queue(inbox, "sns.amazonaws.com", topic)  # SNS delivers to a queue only with it
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
     name = unique("dlq-alarm")
     # Early in a period, so the message is sampled before the alarm's first evaluation and

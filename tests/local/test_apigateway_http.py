@@ -75,8 +75,12 @@ def plan_key(gw: Any, api_id: str, rate: float, burst: int) -> str:
     return str(key["value"])
 
 
+def execute_arn(cloud: Any, api_id: str, tail: str) -> str:
+    return f"arn:aws:execute-api:{cloud.region}:{cloud.account_id}:{api_id}/{tail}"
+
+
 def test_lambda_proxy_round_trip_and_api_key(
-    cloud: Any, aws: Any, make_function: Callable[..., str]
+    cloud: Any, aws: Any, make_function: Callable[..., str], allow_service: Callable[..., None]
 ) -> None:
     # GIVEN an API whose /items/{id} needs a key and proxies to a Lambda function
     gw = aws("apigateway")
@@ -84,6 +88,10 @@ def test_lambda_proxy_round_trip_and_api_key(
     proxy = {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": lambda_uri(cloud, echo)}
     api_id, url = build_api(cloud, gw, [("items/{id}", "POST", proxy, True)])
     key = plan_key(gw, api_id, rate=100, burst=100)
+    # (without the function's grant to this API's method, API Gateway answers 500)
+    denied = requests.post(url + "items/42", data="{}", headers={"x-api-key": key}, timeout=30)
+    assert (denied.status_code, denied.json()) == (500, {"message": "Internal server error"})
+    allow_service(echo, "apigateway.amazonaws.com", execute_arn(cloud, api_id, "*/POST/items/*"))
 
     # WHEN called with the key THEN the function's answer comes back as the HTTP response
     answer = requests.post(
@@ -162,10 +170,11 @@ def test_usage_plan_throttles_beyond_rate_and_burst(cloud: Any, aws: Any) -> Non
 
 
 def test_integration_timeout_is_504_and_http_proxy_passes_through(
-    cloud: Any, aws: Any, make_function: Callable[..., str]
+    cloud: Any, aws: Any, make_function: Callable[..., str], allow_service: Callable[..., None]
 ) -> None:
     gw = aws("apigateway")
     slow = make_function(SLOW, timeout=10)
+    allow_service(slow, "apigateway.amazonaws.com", f"arn:aws:execute-api:{cloud.region}:*")
     routes = [
         (
             "slow",

@@ -180,13 +180,14 @@ def handler(event, context):
 """
 
 
-def test_on_failure_to_a_function_and_to_a_topic(aws, make_function, name_for, drain):
+def test_on_failure_to_a_function_and_to_a_topic(aws, make_function, name_for, drain, allow_queue):
     sqs, sns, lam = aws("sqs"), aws("sns"), aws("lambda")
     via_function, _ = _queue(aws, name_for)
     via_topic, via_topic_arn = _queue(aws, name_for)
     receiver = make_function(RECORD_TO_SQS, env={"OUT": via_function})
     receiver_arn = lam.get_function(FunctionName=receiver)["Configuration"]["FunctionArn"]
     topic = sns.create_topic(Name=name_for("failures"))["TopicArn"]
+    allow_queue(via_topic, "sns.amazonaws.com", topic)
     sns.subscribe(
         TopicArn=topic,
         Protocol="sqs",

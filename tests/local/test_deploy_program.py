@@ -5,6 +5,7 @@ changes nothing, a config change that updates in place, and a destroy that leave
 One deployment serves the module (the program has ~200 resources); the tests run in file
 order and the last one destroys it.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,10 @@ def deployed(cloud: Any, tmp_path_factory: pytest.TempPathFactory):
     started = time.monotonic()
     facts["up"] = engine.up()
     facts["up_seconds"] = time.monotonic() - started
-    print(f"\nup of the whole program: {facts['up_seconds']:.1f} s, "
-          f"{len(facts['up'].steps)} registrations")
+    print(
+        f"\nup of the whole program: {facts['up_seconds']:.1f} s, "
+        f"{len(facts['up'].steps)} registrations"
+    )
     yield facts
     if engine.load_state().resources:
         engine.destroy()
@@ -43,7 +46,8 @@ def test_preview_of_a_fresh_stack_creates_everything_and_matches_up(deployed) ->
     assert {s.action for s in preview.steps} == {"create"}
     # The SDK registers from a thread pool: the order varies, the set does not.
     assert sorted((s.type, s.name) for s in preview.steps) == sorted(
-        (s.type, s.name) for s in up.steps)
+        (s.type, s.name) for s in up.steps
+    )
 
 
 def test_outputs_are_real_and_complete(deployed, cloud) -> None:
@@ -60,8 +64,7 @@ def test_outputs_are_real_and_complete(deployed, cloud) -> None:
     redrive = json.loads(attrs["Attributes"]["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == qw["dlq_arn"]
     assert int(redrive["maxReceiveCount"]) == qw["max_receive_count"] == 2  # Pulumi.local.yaml
-    fn = engine.ctx.client("lambda").get_function_configuration(
-        FunctionName=qw["function"]["name"])
+    fn = engine.ctx.client("lambda").get_function_configuration(FunctionName=qw["function"]["name"])
     assert fn["FunctionArn"] == qw["function"]["arn"] and fn["Timeout"] == 3
     assert outputs[keys.SLOW_API]["url"].startswith(cloud.endpoint)
     table = outputs[keys.LEDGER_TABLE]
@@ -86,16 +89,22 @@ def test_second_up_changes_nothing(deployed) -> None:
 def test_config_change_updates_redrive_in_place(deployed) -> None:
     engine: Engine = deployed["engine"]
     qw_before = engine.load_state().outputs[keys.QUEUE_WORKER]
-    changed = Engine(PROJECT_DIR, "local", engine.endpoint, state_dir=engine.state_dir,
-                     config_overrides={"queueMaxReceiveCount": 5})
+    changed = Engine(
+        PROJECT_DIR,
+        "local",
+        engine.endpoint,
+        state_dir=engine.state_dir,
+        config_overrides={"queueMaxReceiveCount": 5},
+    )
     result = changed.up()
     touched = {(s.action, s.type) for s in result.steps if s.action != "same"}
     assert ("update", "aws:sqs/queue:Queue") in touched
     assert all(action == "update" for action, _ in touched), touched
     qw = result.outputs[keys.QUEUE_WORKER]
     assert qw["queue_url"] == qw_before["queue_url"]  # the same queue, updated
-    attrs = engine.ctx.client("sqs").get_queue_attributes(QueueUrl=qw["queue_url"],
-                                                         AttributeNames=["RedrivePolicy"])
+    attrs = engine.ctx.client("sqs").get_queue_attributes(
+        QueueUrl=qw["queue_url"], AttributeNames=["RedrivePolicy"]
+    )
     assert int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"]) == 5
     assert qw["max_receive_count"] == 5
 
@@ -108,8 +117,7 @@ def test_destroy_leaves_nothing_of_the_stack(deployed) -> None:
     seconds = time.monotonic() - started
     print(f"\ndestroy of the whole program: {seconds:.1f} s, {len(result.steps)} records")
     assert engine.load_state().resources == {} and engine.load_state().outputs == {}
-    left = [r.key for r in records
-            if HANDLERS[r.type].exists(engine.ctx, r.id, r.outputs)]
+    left = [r.key for r in records if HANDLERS[r.type].exists(engine.ctx, r.id, r.outputs)]
     assert left == []
     names = {r.physical_name for r in records if r.physical_name}
     lam = engine.ctx.client("lambda")

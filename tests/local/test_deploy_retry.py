@@ -34,9 +34,14 @@ def _send_out_of_band(request: Any) -> None:
 def _factory_with_first_create_table(cloud: Any, first: Callable[[Any], None]):
     """Clients from the session cloud, except a dynamodb client (with botocore's standard
     retries, as the deploy's own) whose first CreateTable attempt goes to `first`."""
-    ddb = boto3.client("dynamodb", endpoint_url=cloud.endpoint, region_name="us-east-1",
-                       aws_access_key_id="test", aws_secret_access_key="test",
-                       config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=cloud.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "max_attempts": 3}),
+    )
     attempts: list[Any] = []
 
     def before_send(request: Any, **_: Any) -> None:

@@ -26,13 +26,18 @@ def handler(event, context):
 """
 
 
+ANY_RULE = "arn:aws:events:us-east-1:123456789012:rule/*"
+
+
 @pytest.fixture
-def queue(aws, name_for) -> Any:  # type: ignore[no-untyped-def]
+def queue(aws, name_for, allow_queue) -> Any:  # type: ignore[no-untyped-def]
     sqs = aws("sqs")
 
-    def make(prefix: str) -> tuple[str, str]:
+    def make(prefix: str, *, grant: bool = True) -> tuple[str, str]:
         url = sqs.create_queue(QueueName=name_for(prefix))["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        if grant:  # EventBridge writes to a target or a DLQ only with the queue's grant
+            allow_queue(url, "events.amazonaws.com", ANY_RULE)
         return url, arn["Attributes"]["QueueArn"]
 
     return make
@@ -77,10 +82,13 @@ def test_rule_to_sqs_target_delivers_matching_events_only(aws, queue, rule, drai
     assert drain(sqs, url, expect=1, timeout=1) == []
 
 
-def test_rule_to_lambda_target_invokes_asynchronously(aws, queue, rule, make_function, drain):
+def test_rule_to_lambda_target_invokes_asynchronously(
+    aws, queue, rule, make_function, drain, allow_service
+):
     sqs = aws("sqs")
     seen_url, _ = queue("seen")
     fn = make_function(RECORDER, env={"SEEN_URL": seen_url})
+    allow_service(fn, "events.amazonaws.com", ANY_RULE)
     fn_arn = aws("lambda").get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
     source = rule([{"Id": "fn", "Arn": fn_arn, "InputPath": "$.detail"}])
     put_event(aws, source, {"id": "e-lambda"})
@@ -88,10 +96,13 @@ def test_rule_to_lambda_target_invokes_asynchronously(aws, queue, rule, make_fun
     assert json.loads(message["Body"]) == {"id": "e-lambda"}
 
 
-def test_rule_to_sns_and_step_functions_targets(aws, queue, rule, drain, poll, name_for):
+def test_rule_to_sns_and_step_functions_targets(
+    aws, queue, rule, drain, poll, name_for, allow_queue
+):
     sqs, sns, sfn = aws("sqs"), aws("sns"), aws("stepfunctions")
     sub_url, sub_arn = queue("sns-sub")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_queue(sub_url, "sns.amazonaws.com", topic)
     sns.subscribe(
         TopicArn=topic, Protocol="sqs", Endpoint=sub_arn, Attributes={"RawMessageDelivery": "true"}
     )
@@ -209,3 +220,60 @@ def test_missing_lambda_target_goes_to_the_dlq(aws, queue, rule, drain):
     attrs = attributes(message)
     assert attrs["ERROR_CODE"] == "NO_RESOURCE" and attrs["TARGET_ARN"] == missing
     assert attrs["RETRY_ATTEMPTS"] == "0"
+
+
+def test_lambda_target_without_a_grant_goes_to_the_dlq_as_no_permissions(
+    aws, queue, rule, make_function, drain, allow_service
+):
+    # GIVEN a function whose resource policy lets SNS in, but not EventBridge
+    sqs = aws("sqs")
+    seen_url, _ = queue("seen")
+    dlq_url, dlq_arn = queue("eb-dlq")
+    fn = make_function(RECORDER, env={"SEEN_URL": seen_url})
+    allow_service(fn, "sns.amazonaws.com", "arn:aws:sns:us-east-1:123456789012:*")
+    fn_arn = aws("lambda").get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
+    # WHEN a rule targets it with a DLQ and an event matches
+    source = rule(
+        [
+            {
+                "Id": "fn",
+                "Arn": fn_arn,
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "RetryPolicy": {"MaximumRetryAttempts": 3},
+            }
+        ]
+    )
+    put_event(aws, source, {"id": "e-denied"})
+    # THEN EventBridge sends it to the target DLQ at once (not retried), and the function
+    # never ran
+    (message,) = drain(sqs, dlq_url, expect=1, timeout=10)
+    attrs = attributes(message)
+    assert attrs["ERROR_CODE"] == "NO_PERMISSIONS" and attrs["TARGET_ARN"] == fn_arn
+    assert attrs["RETRY_ATTEMPTS"] == "0"
+    assert drain(sqs, seen_url, expect=1, timeout=1) == []
+
+
+def test_sqs_target_and_dlq_need_the_queue_policy_grant(aws, queue, rule, drain):
+    # GIVEN a target queue whose policy does not let EventBridge in, and a DLQ that does
+    sqs = aws("sqs")
+    target_url, target_arn = queue("no-grant", grant=False)
+    dlq_url, dlq_arn = queue("eb-dlq")
+    source = rule([{"Id": "q", "Arn": target_arn, "DeadLetterConfig": {"Arn": dlq_arn}}])
+    # WHEN an event matches
+    put_event(aws, source, {"id": "e-no-grant"})
+    # THEN it goes to the DLQ at once as NO_PERMISSIONS, and never reaches the target
+    (message,) = drain(sqs, dlq_url, expect=1, timeout=10)
+    attrs = attributes(message)
+    assert attrs["ERROR_CODE"] == "NO_PERMISSIONS" and attrs["RETRY_ATTEMPTS"] == "0"
+    assert drain(sqs, target_url, expect=1, timeout=0.5) == []
+
+
+def test_a_dlq_without_the_grant_loses_the_event(aws, queue, rule, drain):
+    # GIVEN a missing target and a DLQ whose policy does not let EventBridge in
+    sqs = aws("sqs")
+    dlq_url, dlq_arn = queue("eb-dlq", grant=False)
+    missing = dlq_arn.rsplit(":", 1)[0] + ":no-such-queue"
+    source = rule([{"Id": "gone", "Arn": missing, "DeadLetterConfig": {"Arn": dlq_arn}}])
+    # WHEN an event matches THEN AWS drops it (InvocationsFailedToBeSentToDlq): DLQ empty
+    put_event(aws, source, {"id": "e-dropped"})
+    assert drain(sqs, dlq_url, expect=1, timeout=3) == []

@@ -133,3 +133,44 @@ def test_cloud_api_invoke(cloud, make_function):
     assert result.json()["echo"] == {"id": "direct"} and result.executed_version == "$LATEST"
     queued = cloud.lambdas.invoke(name, b"{}", invocation_type="Event")
     assert queued.status_code == 202 and queued.payload == b""
+
+
+@pytest.mark.parametrize(
+    ("invocation_type", "size", "message"),
+    [
+        ("RequestResponse", 7 * 1024 * 1024, "Request must be smaller than 6291456 bytes"),
+        ("Event", 1024 * 1024 + 100 * 1024, "too large for the Event invocation type"),
+    ],
+)
+def test_an_over_quota_payload_is_413_and_never_runs(
+    aws, make_function, invocation_type, size, message
+):
+    # GIVEN a function that would record any event it ran on
+    name = make_function(OK)
+    payload = json.dumps({"pad": "x" * size})
+    # WHEN it is invoked with a body over the quota of its invocation type
+    with pytest.raises(ClientError) as err:
+        aws("lambda", retries={"total_max_attempts": 1}).invoke(
+            FunctionName=name, InvocationType=invocation_type, Payload=payload
+        )
+    # THEN AWS's answer: 413 RequestEntityTooLargeException naming the limit
+    answer = err.value.response
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert answer["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert message in answer["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("invocation_type", "size"),
+    [("RequestResponse", 6 * 1024 * 1024 - 1024), ("Event", 1024 * 1024 - 1024)],
+)
+def test_a_payload_just_under_the_quota_is_accepted(aws, make_function, invocation_type, size):
+    # GIVEN / WHEN a body just under the quota
+    name = make_function(OK)
+    answer = aws("lambda").invoke(
+        FunctionName=name,
+        InvocationType=invocation_type,
+        Payload=json.dumps({"pad": "x" * (size - 20)}),
+    )
+    # THEN it is accepted (200 with the result, or 202 queued)
+    assert answer["StatusCode"] == (200 if invocation_type == "RequestResponse" else 202)

@@ -4,6 +4,7 @@ fails here, loudly, instead of somewhere in a chaos run."""
 from __future__ import annotations
 
 import inspect
+import json
 import time
 
 import pytest
@@ -97,6 +98,7 @@ def test_sns_subscription_internals_used_by_the_patch(cloud, aws, name_for):
     for attribute in ("protocol", "endpoint", "arn", "attributes", "_filter_policy_matcher"):
         assert hasattr(sub, attribute), attribute
     assert sub.topic.arn == topic and callable(sub._parse_message_structure)
+    assert callable(sub.get_post_data)  # the SNS -> SQS subscription DLQ's notification body
     # The branch the patch replaces is still where moto delivers to Lambda.
     original = inspect.getsource(moto_reach.ORIGINALS["sns_subscription_publish"])
     assert 'self.protocol == "lambda"' in original and "send_sns_message" in original
@@ -165,3 +167,22 @@ def test_stepfunctions_unnamed_executions_get_distinct_names(cloud):
         "execution_input",
         "trace_header",
     ]
+
+
+def test_sqs_queue_internals_read_by_the_sns_to_sqs_grant_check(cloud, aws, name_for):
+    from moto.sqs.models import sqs_backends
+
+    sqs = aws("sqs")
+    name = name_for("q")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    policy = (
+        '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},'
+        ' "Action": "sqs:SendMessage", "Resource": "*"}]}'
+    )
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    with cloud.lock:
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        queue = backend.queues.get(name)
+        # kept as the JSON text it was set with (a dict would fail the grant check loudly)
+        assert queue is not None and json.loads(queue.policy) == json.loads(policy)
+        assert callable(backend.send_message)

@@ -33,7 +33,10 @@ pytestmark = [
 def _scenario(tmp_path: Path, *args: str) -> tuple[int, dict, str]:
     proc = subprocess.run(
         [sys.executable, "-m", "scenarios", *args, "--reports", str(tmp_path)],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     reports = sorted(tmp_path.glob("*/report.json"))
     assert reports, f"no report written; exit {proc.returncode}\n{proc.stderr[-3000:]}"
@@ -41,14 +44,16 @@ def _scenario(tmp_path: Path, *args: str) -> tuple[int, dict, str]:
 
 
 def _adds_up(variant: dict) -> None:
-    assert variant["sent"] == (variant["delivered"] + variant["dead_lettered"]
-                               + variant["buffered"] + variant["lost"]), variant
+    assert variant["sent"] == (
+        variant["delivered"] + variant["dead_lettered"] + variant["buffered"] + variant["lost"]
+    ), variant
 
 
 def test_observability_counts_add_up(tmp_path: Path) -> None:
     # GIVEN the seed profile with time /40 and rates /4 (about 74 requests in 27 s)
-    code, doc, out = _scenario(tmp_path, "observability", "--compress", "40",
-                               "--rate-scale", "4", "--drain", "30")
+    code, doc, out = _scenario(
+        tmp_path, "observability", "--compress", "40", "--rate-scale", "4", "--drain", "30"
+    )
     # THEN every accepted request is delivered, dead-lettered, buffered or lost, the
     # flow-controlled variant lost nothing and kept to its MaximumConcurrency
     for name, variant in doc["variants"].items():
@@ -60,8 +65,10 @@ def test_observability_counts_add_up(tmp_path: Path) -> None:
     assert flow["lost"] == 0, flow
     assert flow["peak_concurrency"] <= doc["config_overrides"]["pipelineMaximumConcurrency"]
     assert code == 0 and doc["passed"], out
-    assert "| flow |" in out and (tmp_path / next(tmp_path.iterdir()).name /
-                                  "concurrency.png").exists()
+    assert (
+        "| flow |" in out
+        and (tmp_path / next(tmp_path.iterdir()).name / "concurrency.png").exists()
+    )
 
 
 def test_reliability_counts_add_up(tmp_path: Path) -> None:

@@ -196,3 +196,42 @@ def test_a_second_cloud_in_the_same_process_is_refused(cloud):
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
     assert moto_reach.active_cloud() is cloud
+
+
+def test_an_unknown_query_action_is_400_invalid_action(cloud):
+    # GIVEN / WHEN a query-protocol call (SNS) with an action SNS does not have
+    import requests
+
+    answer = requests.post(
+        cloud.endpoint,
+        data={"Action": "NoSuchAction", "Version": "2010-03-31"},
+        headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/"
+            "aws4_request, SignedHeaders=host, Signature=0"
+        },
+        timeout=10,
+    )
+    # THEN AWS's answer: 400 InvalidAction, not a 500 from inside the emulator
+    assert answer.status_code == 400
+    assert "<Code>InvalidAction</Code>" in answer.text
+
+
+def test_an_unknown_json_operation_is_400_unknown_operation(cloud, aws):
+    # GIVEN / WHEN a JSON-protocol call (DynamoDB) naming an operation it does not have
+    import requests
+
+    answer = requests.post(
+        cloud.endpoint,
+        data="{}",
+        headers={
+            "X-Amz-Target": "DynamoDB_20120810.NoSuchOperation",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/"
+            "aws4_request, SignedHeaders=host, Signature=0",
+        },
+        timeout=10,
+    )
+    # THEN 400 UnknownOperationException, and known operations still work
+    assert answer.status_code == 400
+    assert answer.json()["__type"].endswith("#UnknownOperationException")
+    assert "TableNames" in aws("dynamodb").list_tables()

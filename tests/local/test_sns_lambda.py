@@ -18,12 +18,13 @@ def _queue(aws, name_for):
     return url, attrs["Attributes"]["QueueArn"]
 
 
-def test_sns_event_envelope_and_filter_policy(aws, make_function, name_for, drain):
+def test_sns_event_envelope_and_filter_policy(aws, make_function, name_for, drain, allow_service):
     out_url, _ = _queue(aws, name_for)
     name = make_function(RECORDS_TO_SQS, env={"OUT": out_url})
     fn_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     sns = aws("sns")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_service(name, "sns.amazonaws.com", topic)
     sub = sns.subscribe(
         TopicArn=topic,
         Protocol="lambda",
@@ -58,12 +59,15 @@ def test_sns_event_envelope_and_filter_policy(aws, make_function, name_for, drai
     assert message["Timestamp"].endswith("Z")
 
 
-def test_undeliverable_message_goes_to_subscription_dlq(aws, make_function, name_for, drain):
+def test_undeliverable_message_goes_to_subscription_dlq(
+    aws, make_function, name_for, drain, allow_queue
+):
     dlq_url, dlq_arn = _queue(aws, name_for)
     name = make_function("def handler(e, c):\n    return 1\n")
     fn_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     sns = aws("sns")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_queue(dlq_url, "sns.amazonaws.com", topic)
     sns.subscribe(
         TopicArn=topic,
         Protocol="lambda",
@@ -79,7 +83,9 @@ def test_undeliverable_message_goes_to_subscription_dlq(aws, make_function, name
     assert json.loads(body["Message"]) == {"id": "lost?"}
 
 
-def test_sns_to_lambda_async_failure_uses_function_retries(aws, make_function, name_for, drain):
+def test_sns_to_lambda_async_failure_uses_function_retries(
+    aws, make_function, name_for, drain, allow_service
+):
     url, arn = _queue(aws, name_for)
     name = make_function("def handler(e, c):\n    raise RuntimeError('no')\n")
     lam = aws("lambda")
@@ -91,6 +97,7 @@ def test_sns_to_lambda_async_failure_uses_function_retries(aws, make_function, n
     fn_arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     sns = aws("sns")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_service(name, "sns.amazonaws.com", topic)
     sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn_arn)
     sns.publish(TopicArn=topic, Message="m")
     [message] = drain(aws("sqs"), url, expect=1)
@@ -113,7 +120,7 @@ def test_sns_retry_schedule_for_lambda_endpoints():
 
 
 def test_server_side_errors_are_retried_then_delivered(
-    cloud, aws, make_function, name_for, drain, monkeypatch
+    cloud, aws, make_function, name_for, drain, monkeypatch, allow_service
 ):
     from localcloud.lambda_ import ServiceError
 
@@ -132,8 +139,68 @@ def test_server_side_errors_are_retried_then_delivered(
     monkeypatch.setattr(cloud.lambdas, "invoke", flaky_invoke)
     sns = aws("sns")
     topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_service(name, "sns.amazonaws.com", topic)
     sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn_arn)
     sns.publish(TopicArn=topic, Message="after retries")
     [message] = drain(aws("sqs"), out_url, expect=1)
     assert len(failures) == 4  # 3 immediate retries and one at 1 s (compressed) failed first
     assert json.loads(message["Body"])["Records"][0]["Sns"]["Message"] == "after retries"
+
+
+def test_a_function_without_the_sns_grant_sends_the_message_to_the_subscription_dlq(
+    aws, make_function, name_for, drain, allow_service, allow_queue
+):
+    # GIVEN a subscription with a DLQ to a function that grants another topic only
+    dlq_url, dlq_arn = _queue(aws, name_for)
+    out_url, _ = _queue(aws, name_for)
+    name = make_function(RECORDS_TO_SQS, env={"OUT": out_url})
+    fn_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    sns = aws("sns")
+    topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_service(name, "sns.amazonaws.com", topic + "-other")
+    allow_queue(dlq_url, "sns.amazonaws.com", topic)
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="lambda",
+        Endpoint=fn_arn,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})},
+    )
+    # WHEN a message is published
+    sns.publish(TopicArn=topic, Message=json.dumps({"id": "denied"}))
+    # THEN SNS cannot deliver it (AccessDenied, a client error): it is in the DLQ, not run
+    [dead] = drain(aws("sqs"), dlq_url, expect=1, timeout=30)
+    assert json.loads(json.loads(dead["Body"])["Message"]) == {"id": "denied"}
+    assert drain(aws("sqs"), out_url, expect=1, timeout=1) == []
+
+
+def test_an_sqs_subscriber_without_the_queue_grant_gets_nothing_and_the_dlq_gets_it(
+    aws, name_for, drain, allow_queue
+):
+    # GIVEN a topic with an SQS subscriber whose queue policy grants another topic only,
+    # and a subscription DLQ that SNS may write to
+    sqs, sns = aws("sqs"), aws("sns")
+    target_url, target_arn = _queue(aws, name_for)
+    dlq_url, dlq_arn = _queue(aws, name_for)
+    topic = sns.create_topic(Name=name_for("topic"))["TopicArn"]
+    allow_queue(target_url, "sns.amazonaws.com", topic + "-other")
+    allow_queue(dlq_url, "sns.amazonaws.com", topic)
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=target_arn,
+        Attributes={
+            "RawMessageDelivery": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn}),
+        },
+    )
+    # WHEN a message is published
+    sns.publish(TopicArn=topic, Message=json.dumps({"id": "no-grant"}))
+    # THEN the queue gets nothing (AccessDenied, not retried) and the DLQ the notification
+    [dead] = drain(sqs, dlq_url, expect=1, timeout=10)
+    assert json.loads(json.loads(dead["Body"])["Message"]) == {"id": "no-grant"}
+    assert drain(sqs, target_url, expect=1, timeout=0.5) == []
+    # AND once the queue grants this topic, the next message arrives
+    allow_queue(target_url, "sns.amazonaws.com", topic)
+    sns.publish(TopicArn=topic, Message=json.dumps({"id": "granted"}))
+    [got] = drain(sqs, target_url, expect=1, timeout=10)
+    assert json.loads(got["Body"]) == {"id": "granted"}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 
 from functions.faults import settings
@@ -108,3 +109,110 @@ def test_rollback_after_kill_9(moto_server: str, tmp_path: Path) -> None:
     )
     assert again.returncode == 0 and "0 change(s) rolled back" in again.stdout
     assert time.monotonic() - t0 < 30
+
+
+RUN_CHILD = """
+import sys, threading
+from chaos import cli
+
+def run_all(stack, experiments, *, faults, **_):
+    # An experiment thread that faults the function and then waits, as a long run would.
+    def experiment():
+        faults.inject("victim", failure_rate=1.0)
+        faults.set_reserved_concurrency("victim", 0)
+        print("ready", flush=True)
+        threading.Event().wait()
+    t = threading.Thread(target=experiment)
+    t.start()
+    t.join()
+
+cli.run_all = run_all
+sys.exit(cli.main(["run", "--stack", "k9", "--experiment", sys.argv[1], "--reports", "reports"]))
+"""
+
+
+def _deploy_victim(endpoint: str, tmp_path: Path) -> None:
+    # The moto backends are per process, shared by every server a test starts: begin empty.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
+    role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    from chaos_unit_helpers import zip_bytes
+
+    arn = boto3.client("lambda", **kw).create_function(
+        FunctionName="victim",
+        Runtime="python3.11",
+        Role=role["Role"]["Arn"],
+        Handler="h.h",
+        Code={"ZipFile": zip_bytes()},
+        Environment={"Variables": {"KEEP": "me"}},
+    )["FunctionArn"]
+    boto3.client("dynamodb", **kw).create_table(
+        TableName="k9-ledger",
+        KeySchema=[
+            {"AttributeName": "pattern", "KeyType": "HASH"},
+            {"AttributeName": "event_id", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pattern", "AttributeType": "S"},
+            {"AttributeName": "event_id", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    outputs = {
+        "chaos_enabled": True,
+        "stack": "k9",
+        "region": "us-east-1",
+        "ledger_table": "k9-ledger",
+        "queue_worker": {"function": {"name": "victim", "arn": arn, "timeout": 3}},
+    }
+    state = tmp_path / ".localcloud" / "k9" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"outputs": outputs}))
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_rolls_back_at_once_and_ends_the_run(
+    moto_server: str, tmp_path: Path, sig: signal.Signals, status: int
+) -> None:
+    # GIVEN `chaos run` with an experiment that has faulted a function and waits
+    from chaos.experiments import CATALOG
+
+    _deploy_victim(moto_server, tmp_path)
+    lam = boto3.client("lambda", endpoint_url=moto_server, region_name="us-east-1")
+    env = {**os.environ, "CHAOS_ENDPOINT_URL": moto_server, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUN_CHILD, CATALOG[0].name],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "ready", child.stderr.read()
+        assert (
+            lam.get_function_concurrency(FunctionName="victim")["ReservedConcurrentExecutions"] == 0
+        ), "the fault was really in place"
+        # WHEN the run gets the signal (a CI cancel, `timeout`, Ctrl-C)
+        child.send_signal(sig)
+        # THEN it ends at once with its own status, without waiting for the experiment
+        assert child.wait(timeout=60) == status, child.stderr.read()
+        out = child.stderr.read()  # the run's progress console is stderr
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+        child.stderr.close()
+    assert f"{sig.name}: run stopped, 2 change(s) rolled back; exit {status}" in out
+    # AND the faults are undone, the journal settled, the lease released, the report written
+    assert lam.get_function_configuration(FunctionName="victim")["Environment"]["Variables"] == {
+        "KEEP": "me"
+    }
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="victim")
+    ddb = boto3.client("dynamodb", endpoint_url=moto_server, region_name="us-east-1")
+    key = {"pattern": {"S": "lease"}, "event_id": {"S": "chaos-run"}}
+    assert "Item" not in ddb.get_item(TableName="k9-ledger", Key=key)
+    report_file = tmp_path / "reports" / "latest" / "report.json"
+    assert json.loads(report_file.read_text())["stopped_by"] == sig.name
+    assert not (tmp_path / ".chaos" / "k9" / "journal.jsonl").exists()

@@ -285,3 +285,38 @@ def test_failure_record_as_the_compensation_writes_it() -> None:
     dl = probes.parse_message("failure_record", "q", msg(body))
     assert (dl["event_id"], dl["error_code"]) == ("e-1", "PoisonEventError")
     assert dl["error_message"] == "payload is marked poison"
+
+
+def test_alarms_report_the_watched_queue_and_actions(stack: Stack) -> None:
+    # GIVEN a DLQ alarm on queue "app-dlq" notifying a topic
+    cw = stack.client("cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName="dlq",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Namespace="AWS/SQS",
+        Dimensions=[{"Name": "QueueName", "Value": "app-dlq"}],
+        Statistic="Maximum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmActions=["arn:aws:sns:us-east-1:123456789012:alarms"],
+    )
+    # WHEN probed
+    got = probes.alarms(stack, ["dlq"])["dlq"]
+    # THEN what the watches verdict compares is there, as DescribeAlarms says it
+    assert got["namespace"] == "AWS/SQS"
+    assert got["metric"] == "ApproximateNumberOfMessagesVisible"
+    assert got["dimensions"] == {"QueueName": "app-dlq"}
+    assert got["comparison"] == "GreaterThanOrEqualToThreshold"
+    assert got["alarm_actions"] == ["arn:aws:sns:us-east-1:123456789012:alarms"]
+
+
+def test_a_dlq_message_carries_its_receive_count() -> None:
+    message = {
+        "MessageId": "m1",
+        "Body": json.dumps({"id": "e1"}),
+        "Attributes": {"ApproximateReceiveCount": "3", "SentTimestamp": "1000"},
+    }
+    dl = probes.parse_message("sqs_redrive", "q", message)
+    assert (dl["event_id"], dl["receive_count"]) == ("e1", 3)

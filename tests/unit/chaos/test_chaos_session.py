@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -247,3 +248,66 @@ def test_ctrl_c_cancels_the_wait_and_rolls_back(run, deployed: Stack, tmp_path) 
         "Environment"
     ]["Variables"]
     assert env == {"KEEP": "1"} and Journal("unit", tmp_path).pending() == []
+
+
+def test_a_budget_from_a_missing_redrive_policy_fails_before_any_traffic(run) -> None:
+    # GIVEN an experiment whose budget needs the source queue's maxReceiveCount, on a queue
+    # without a redrive policy (the fixture's queues have none)
+    exp = dataclasses.replace(
+        EXP, name="unit-no-redrive", budget=Budget("sqs", "queue_worker.queue_url")
+    )
+    # WHEN it runs
+    result = run(exp)
+    # THEN it fails on the missing setting, naming it, and sends nothing
+    assert result["verdict"] != "pass"
+    assert any(
+        v.startswith("budget from live settings: FAIL") and "no RedrivePolicy maxReceiveCount" in v
+        for v in result["verdicts"]
+    ), result["verdicts"]
+    assert result["sent"] == 0
+
+
+def test_settling_past_the_budget_fails_the_experiment(run, monkeypatch) -> None:
+    import chaos.session as session
+
+    # GIVEN the method settles, but later than the budget (computed 0 s + 4 s slack)
+    real = session.run_method
+
+    def slow(ctx, timeout):
+        observed = real(ctx, timeout)
+        ctx.settled_after[-1] = 4.5
+        return observed
+
+    monkeypatch.setattr(session, "run_method", slow)
+    # WHEN judged
+    result = run()
+    # THEN late is a failing verdict with both numbers, not a note
+    assert result["verdict"] == "fail"
+    late = [v for v in result["verdicts"] if v.startswith("settled within budget: FAIL")]
+    assert late and "0.0s from the stack's settings + 4.0s slack" in late[0]
+
+
+def test_a_failing_preflight_fails_the_experiment_and_its_traffic_still_runs(
+    run, deployed, tmp_path
+) -> None:
+    from chaos.expectations import Verdict
+
+    # GIVEN a preflight that finds the stack misconfigured
+    def preflight(stack, pattern):
+        assert pattern == "queue_worker"
+        return [Verdict("preflight dlq alarm threshold", False, ["threshold 2"])]
+
+    # WHEN the experiment runs with it
+    result = run_experiment(
+        deployed,
+        EXP,
+        faults=Faults(deployed, Journal("unit", tmp_path)),
+        run_dir=tmp_path / "run",
+        cloud_info={},
+        preflight=preflight,
+    )
+    # THEN the preflight verdict is reported and fails the experiment, whose events were
+    # still sent and judged (what the finding does to them is the other half of the report)
+    assert result["verdict"] == "fail" and result["sent"] > 0
+    assert any(v.startswith("preflight dlq alarm threshold: FAIL") for v in result["verdicts"])
+    assert any(v.startswith("conservation: ") for v in result["verdicts"])

@@ -60,9 +60,9 @@ def test_cli_reports_errors_clearly(tmp_path: Path, monkeypatch, capsys) -> None
     monkeypatch.setenv("PATH", str(tmp_path))
     write_state(tmp_path, "off", {"outputs": {"chaos_enabled": False}, "endpoint": "http://x"})
     assert cli.main(["run", "--stack", "nope"]) == 2
-    assert "unknown stack 'nope'" in capsys.readouterr().out
+    assert "unknown stack 'nope'" in capsys.readouterr().err
     assert cli.main(["run", "--stack", "off", "--experiment", "no-such"]) == 2
-    assert "unknown experiment 'no-such'" in capsys.readouterr().out
+    assert "unknown experiment 'no-such'" in capsys.readouterr().err
     assert cli.main(["list"]) == 0
     assert "sqs-poison-to-dlq" in capsys.readouterr().out
 

@@ -37,6 +37,8 @@ DLQ_ALARMS = {
     "stream-processor-on-failure-alarm",
     "fan-out-orders-dlq-alarm",
     "fan-out-refunds-dlq-alarm",
+    "fan-out-orders-subscription-dlq-alarm",
+    "fan-out-refunds-subscription-dlq-alarm",
 }
 WORKER_QUEUES = {"queue-worker-queue", "fan-out-orders-queue", "fan-out-refunds-queue"}
 MAPPED_QUEUES = WORKER_QUEUES | {"event-pipeline-flow-buffer"}

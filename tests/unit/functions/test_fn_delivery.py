@@ -8,10 +8,20 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from fn_factories import FakeContext, eventbridge_event, ledger_items, new_id, sqs_event
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from fn_factories import (
+    PATTERN,
+    FakeContext,
+    eventbridge_event,
+    ledger_items,
+    new_id,
+    sqs_event,
+    sqs_record,
+)
 
 from functions.common.exceptions import PoisonEventError
 from functions.delivery import handler as delivery
+from functions.faults import settings
 
 
 class ScriptedApi:
@@ -167,3 +177,27 @@ def test_a_bad_retry_setting_names_the_variable(api, monkeypatch) -> None:
     monkeypatch.setenv("DELIVERY_ATTEMPTS", "many")
     with pytest.raises(Exception, match="DELIVERY_ATTEMPTS='many'"):
         delivery.handler(eventbridge_event({"id": "z"}), FakeContext())
+
+
+def test_sqs_batch_attempt_faults_count_the_detail_id_and_follow_the_receive_count(
+    api, monkeypatch
+) -> None:
+    # GIVEN the first receive of each record fails, attempts recorded
+    monkeypatch.setenv(settings.MASTER, "on")
+    monkeypatch.setenv(settings.FAIL_ATTEMPTS, "1")
+    monkeypatch.setenv(settings.RECORD_ATTEMPTS, "on")
+    event_id, message_id = new_id(), new_id()
+    body = eventbridge_event({"id": event_id})
+
+    def received(count: int) -> dict:
+        return {"Records": [sqs_record(body, message_id=message_id, receive_count=count)]}
+
+    # WHEN SQS delivers it the first time THEN it fails before any call to the API
+    with pytest.raises(BatchProcessingError):  # its only record failed
+        delivery.handler(received(1), FakeContext())
+    assert api.requests == []
+    # AND the second receive delivers it
+    assert delivery.handler(received(2), FakeContext()) == {"batchItemFailures": []}
+    assert [r["body"]["id"] for r in api.requests] == [event_id]
+    # AND the attempts are counted under the chaos id in the detail, not EventBridge's own id
+    assert ledger_items(api.aws, settings.attempts_partition(PATTERN)) == {event_id: 2}

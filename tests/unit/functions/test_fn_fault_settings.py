@@ -157,3 +157,94 @@ def test_a_bad_value_is_not_cached() -> None:
     for _ in range(2):
         with pytest.raises(FaultConfigError):
             settings.load(env)
+
+
+@given(st.integers(min_value=0, max_value=10**30), st.sampled_from(["", " ", "\t"]))
+def test_any_whole_number_of_fail_attempts_round_trips(n: int, pad: str) -> None:
+    assert settings.parse_count(settings.FAIL_ATTEMPTS, f"{pad}{n}{pad}") == n
+
+
+@given(st.one_of(st.text(max_size=12), st.from_regex(r"\A\s?[-+]?[0-9_.e]{1,4}\s?\Z")))
+def test_fail_attempts_text_is_digits_or_names_the_variable(raw: str) -> None:
+    # GIVEN any text WHEN it is parsed THEN it is a count written in ASCII digits (or unset),
+    # or the error names the variable and the whole value
+    try:
+        value = settings.parse_count(settings.FAIL_ATTEMPTS, raw)
+    except FaultConfigError as exc:
+        assert exc.variable == settings.FAIL_ATTEMPTS and exc.value == raw
+        assert not (raw.strip().isascii() and raw.strip().isdigit())
+    else:
+        text = raw.strip()
+        assert text == "" or (text.isascii() and text.isdigit())
+        assert value == (int(text) if text else 0) >= 0
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "2.0", "+2", "1e3", "two", "3_000", "٣", "1 2"])
+def test_fail_attempts_examples_that_must_fail(raw: str) -> None:
+    with pytest.raises(FaultConfigError) as caught:
+        settings.parse({settings.MASTER: "on", settings.FAIL_ATTEMPTS: raw})
+    assert caught.value.variable == settings.FAIL_ATTEMPTS and caught.value.value == raw
+
+
+def test_more_digits_than_int_reads_is_a_config_error_too() -> None:
+    raw = "9" * 5000  # above CPython's int-from-text digit limit
+    with pytest.raises(FaultConfigError) as caught:
+        settings.parse_count(settings.FAIL_ATTEMPTS, raw)
+    assert caught.value.variable == settings.FAIL_ATTEMPTS
+
+
+@given(st.sampled_from(["before", "after", "BEFORE", " After "]))
+def test_fail_phase_accepts_its_two_values(raw: str) -> None:
+    assert settings.parse_phase(raw) == raw.strip().lower()
+
+
+@given(st.text(max_size=10).filter(lambda s: s.strip().lower() not in ("", "before", "after")))
+def test_a_bad_fail_phase_names_the_variable_and_the_value(raw: str) -> None:
+    with pytest.raises(FaultConfigError) as caught:
+        settings.parse({settings.MASTER: "on", settings.FAIL_PHASE: raw})
+    assert caught.value.variable == settings.FAIL_PHASE and caught.value.value == raw
+
+
+@given(
+    st.one_of(st.none(), st.sampled_from(["", "0", "3", "x", "-2"])),
+    st.one_of(st.none(), st.sampled_from(["", "before", "after", "later"])),
+    st.one_of(st.none(), st.sampled_from(["", "on", "off", "yes", "1"])),
+)
+def test_the_attempt_variables_parse_together_or_name_the_bad_one(
+    attempts: str | None, phase: str | None, record: str | None
+) -> None:
+    values = {
+        settings.MASTER: "on",
+        settings.FAIL_ATTEMPTS: attempts,
+        settings.FAIL_PHASE: phase,
+        settings.RECORD_ATTEMPTS: record,
+    }
+    bad = {
+        settings.FAIL_ATTEMPTS: attempts in ("x", "-2"),
+        settings.FAIL_PHASE: phase == "later",
+        settings.RECORD_ATTEMPTS: record in ("yes", "1"),
+    }
+    try:
+        config = settings.parse(values)
+    except FaultConfigError as exc:
+        assert bad[exc.variable] and exc.value == values[exc.variable]
+    else:
+        assert not any(bad.values())
+        assert config.fail_attempts == int(attempts or 0)
+        assert config.fail_phase == (phase or "before")
+        assert config.record_attempts is (record == "on")
+        assert config.counts_attempts is (record == "on" or config.fail_attempts > 0)
+
+
+def test_the_attempt_variables_are_listed_and_default_off() -> None:
+    for name in (settings.FAIL_ATTEMPTS, settings.FAIL_PHASE, settings.RECORD_ATTEMPTS):
+        assert name in settings.ALL_VARIABLES and name in (settings.__doc__ or "")
+    config = settings.parse({settings.MASTER: "on"})
+    assert (config.fail_attempts, config.fail_phase, config.record_attempts) == (0, "before", False)
+    assert config.counts_attempts is False
+
+
+def test_a_changed_attempt_variable_is_parsed_again() -> None:
+    env = {settings.MASTER: "on", settings.FAIL_ATTEMPTS: "1"}
+    assert settings.load(env).fail_attempts == 1
+    assert settings.load({**env, settings.FAIL_ATTEMPTS: "2"}).fail_attempts == 2

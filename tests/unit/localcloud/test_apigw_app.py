@@ -25,6 +25,7 @@ URI = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FN_ARN}/i
 class FakeLambdas:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.callers: list[tuple[str, str | None]] = []
 
     def invoke(self, name: str, payload: bytes, **_: Any) -> Any:
         event = json.loads(payload)
@@ -32,6 +33,11 @@ class FakeLambdas:
         body = json.dumps({"path": event["path"], "params": event["pathParameters"]})
         answer = {"statusCode": 201, "headers": {"X-Echo": "yes"}, "body": body}
         return SimpleNamespace(payload=json.dumps(answer).encode(), function_error=None)
+
+    def invoke_as(self, service: str, name: str, payload: bytes, **kwargs: Any) -> Any:
+        # The function's grant to API Gateway is the runtime's concern (tests/local).
+        self.callers.append((service, kwargs.get("source_arn")))
+        return self.invoke(name, payload, **kwargs)
 
 
 class Clock:
@@ -96,6 +102,12 @@ def test_lambda_proxy_round_trip_with_path_params(api: dict[str, Any]) -> None:
     assert response.headers["X-Echo"] == "yes"
     assert response.get_json() == {"path": "/items/42", "params": {"id": "42"}}
     event = api["lambdas"].events[-1]
+    # API Gateway invokes as itself, from the method's execute-api ARN
+    service, source_arn = api["lambdas"].callers[-1]
+    assert service == "apigateway.amazonaws.com"
+    assert source_arn == (
+        f"arn:aws:execute-api:us-east-1:123456789012:{api['api_id']}/dev/POST/items/{{id}}"
+    )
     assert event["resource"] == "/items/{id}"
     assert event["queryStringParameters"] == {"x": "1"}
     assert event["body"] == '{"id": "e1"}'

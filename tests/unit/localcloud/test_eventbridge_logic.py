@@ -143,6 +143,16 @@ class FakeSqs:
     def get_queue_url(self, QueueName: str, QueueOwnerAWSAccountId: str) -> dict[str, str]:  # noqa: N803
         return {"QueueUrl": f"http://local/{QueueOwnerAWSAccountId}/{QueueName}"}
 
+    def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:  # noqa: N803
+        # Every queue lets EventBridge send, as the components' queue policies do.
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": "*",
+        }
+        return {"Attributes": {"Policy": json.dumps({"Statement": [statement]})}}
+
     def send_message(self, **kwargs: Any) -> dict[str, str]:
         with self.lock:
             if kwargs["QueueUrl"].endswith(self.throttle_queue):
