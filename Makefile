@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test test-unit test-scenarios bench scenario-observability scenario-reliability lint clean
+.PHONY: venv demo test test-unit test-scenarios mutate bench scenario-observability scenario-reliability lint clean
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,12 @@ test: venv
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
+
+# Mutation testing: every operator of the catalog deployed as a bug on a local cloud and
+# judged by the experiments (reports/mutate-<run-id>/); a missed mutant fails. `make test`
+# runs the fast subset (tests/local/test_mutate.py). ARGS=... adds flags (e.g. --all).
+mutate: venv
+	$(PY) -m chaos mutate --stack local $(ARGS)
 
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-only -p no:cacheprovider -s

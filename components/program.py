@@ -16,7 +16,7 @@ import re
 import runpy
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,8 +373,13 @@ def run_program(
     project_dir: Path | None = None,
     config_overrides: Mapping[str, str] | None = None,
     preview: bool = False,
+    transformations: Sequence[Callable[[Any], Any]] = (),
 ) -> dict[str, Any]:
     """Run `__main__.py` for `stack` under `mocks`; return the stack outputs as plain values.
+
+    `transformations` are registered as stack transformations before `__main__.py` runs, as
+    the emulated deploy does (`localcloud.deploy.program.run_program`), so a test sees the
+    graph a transformed deploy would create.
 
     Safe to call many times in one process (one run at a time): every call resets the
     runtime settings, config and root stack.
@@ -389,6 +394,8 @@ def run_program(
         def body() -> None:
             holder["stack"] = Stack()
             try:
+                for transformation in transformations:
+                    pulumi.runtime.register_stack_transformation(transformation)
                 added = str(root) not in sys.path
                 if added:
                     sys.path.insert(0, str(root))

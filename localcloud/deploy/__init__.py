@@ -5,6 +5,7 @@ from .engine import Engine, Result, Step
 from .exceptions import (
     DeployError,
     InterruptedDeploy,
+    PolicyViolations,
     ProgramError,
     ResourceError,
     StaleState,
@@ -12,6 +13,7 @@ from .exceptions import (
     UnsupportedResourceType,
 )
 from .handlers import HANDLERS, UnsupportedInput
+from .program import load_policy_pack
 from .state import Record, StackState
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "DeployError",
     "Engine",
     "InterruptedDeploy",
+    "PolicyViolations",
     "ProgramError",
     "Record",
     "ResourceError",
@@ -29,4 +32,5 @@ __all__ = [
     "UnsupportedInput",
     "UnsupportedInvoke",
     "UnsupportedResourceType",
+    "load_policy_pack",
 ]

@@ -1,7 +1,10 @@
 """`python -m localcloud up|preview|destroy|outputs --stack S [--endpoint URL] [--cwd DIR]`.
 
 The local cloud is found through `--endpoint` or the standard `AWS_ENDPOINT_URL`
-(start one with `python -m localcloud serve`).
+(start one with `python -m localcloud serve`). `up` and `preview` run the project's
+policy pack (`<cwd>/policy`, or `--policy-pack DIR`) first, as `pulumi up --policy-pack
+policy` does, and refuse a program that violates a mandatory check unless
+`--allow-policy-violations` is given.
 """
 from __future__ import annotations
 
@@ -19,12 +22,16 @@ import requests
 from components.program import ProgramConfigError, check_stack_name, load_config
 
 from .engine import Engine, Step
-from .exceptions import DeployError
+from .exceptions import DeployError, PolicyViolations
+from .program import PolicyCheck, load_policy_pack
 from .state import StackState
 
 logger = logging.getLogger(__name__)
 
 COMMANDS = ("up", "preview", "destroy", "outputs")
+# Where `pulumi up --policy-pack policy` finds this project's pack; used when present.
+DEFAULT_POLICY_PACK = "policy"
+ALLOW_FLAG = "--allow-policy-violations"
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -51,7 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="outputs: print JSON")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="up/destroy: no line per resource")
+    parser.add_argument("--policy-pack", default=None, metavar="DIR",
+                        help="up/preview: policy pack whose mandatory checks gate the deploy "
+                             f"(default: <cwd>/{DEFAULT_POLICY_PACK} when it exists)")
+    parser.add_argument(ALLOW_FLAG, action="store_true",
+                        help="up/preview: deploy a program that violates the policy pack "
+                             "anyway (experiments on deliberately broken stacks), printing "
+                             "each violation as a warning")
     return parser
+
+
+def _policy(project_dir: Path, option: str | None) -> PolicyCheck | None:
+    pack = Path(option) if option else project_dir / DEFAULT_POLICY_PACK
+    if not option and not (pack / "PulumiPolicy.yaml").is_file():
+        return None
+    return load_policy_pack(pack if pack.is_absolute() else Path.cwd() / pack)
 
 
 class UsageError(Exception):
@@ -132,8 +153,14 @@ def _main(options: argparse.Namespace) -> int:
     _check_endpoint(endpoint)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     printer = None if options.quiet or options.command == "preview" else _print_step
+    try:
+        policy = _policy(project_dir, options.policy_pack) if options.command in (
+            "up", "preview") else None
+    except DeployError as exc:
+        raise UsageError(f"--policy-pack: {exc}") from None
     engine = Engine(project_dir, options.stack, endpoint, state_dir=state_dir,
-                    config_overrides=overrides, progress=printer)
+                    config_overrides=overrides, progress=printer, policy=policy,
+                    allow_policy_violations=options.allow_policy_violations)
     try:
         if options.command == "preview":
             result = engine.preview()
@@ -143,9 +170,17 @@ def _main(options: argparse.Namespace) -> int:
             result = engine.up()
         else:
             result = engine.destroy()
+    except PolicyViolations as exc:
+        for violation in exc.violations:
+            print(violation, file=sys.stderr)
+        print(f"error: {options.command} {options.stack} refused by the policy pack: {exc}; "
+              f"pass {ALLOW_FLAG} to deploy it anyway", file=sys.stderr)
+        return 2
     except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for violation in result.violations:
+        print(f"warning: policy violation deployed anyway: {violation}", file=sys.stderr)
     counts = ", ".join(f"{n} {action}" for action, n in sorted(result.counts().items()))
     verb = {"preview": "would change", "up": "changed", "destroy": "deleted"}[options.command]
     print(f"{options.command} {options.stack}: {counts or 'no resources'} "

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,16 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 
 from . import invokes
 from .archive import fingerprint, is_asset_or_archive
-from .exceptions import DeployError, ResourceError, StaleState
+from .exceptions import DeployError, PolicyViolations, ResourceError, StaleState
 from .handlers import HANDLERS, Context, Planned, handler_for
 from .handlers.base import error_code
-from .program import project_name, run_program
+from .program import PolicyCheck, project_name, run_program
 from .state import Record, StackState
 
 logger = logging.getLogger(__name__)
+
+# A legacy Pulumi stack transformation: ResourceTransformationArgs -> Result or None.
+Transformation = Callable[[Any], Any]
 
 # Called after each resource change is saved, with (key, action); tests raise from it to
 # interrupt a run part-way, as a crash would.
@@ -57,6 +60,8 @@ class Result:
     steps: list[Step]
     outputs: dict[str, Any]
     seconds: float
+    # What the policy gate found and let through (allow_policy_violations); empty otherwise.
+    violations: list[Any] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -111,7 +116,15 @@ class Engine:
         config_overrides: Mapping[str, Any] | None = None,
         hook: Hook | None = None,
         progress: Callable[[Step], None] | None = None,
+        transformations: Sequence[Transformation] = (),
+        policy: PolicyCheck | None = None,
+        allow_policy_violations: bool = False,
     ) -> None:
+        """`transformations` apply to every run of the program (up, preview and the policy
+        gate's recording). `policy` (e.g. `load_policy_pack(project/"policy")`) is run over
+        the recorded graph before anything is created, as `pulumi up --policy-pack` runs a
+        pack's mandatory policies: a violation refuses the run (PolicyViolations) unless
+        `allow_policy_violations`, when the run goes ahead and its Result lists them."""
         self.project_dir = Path(project_dir).resolve()
         self.stack = stack
         self.endpoint = endpoint
@@ -122,6 +135,9 @@ class Engine:
         self.config_overrides = dict(config_overrides or {})
         self.hook = hook
         self.progress = progress
+        self.transformations = tuple(transformations)
+        self.policy = policy
+        self.allow_policy_violations = allow_policy_violations
         # {key: physical name} of creates an interrupted run left pending: this run reuses
         # the name, and may adopt a resource of that name as its own.
         self.interrupted: dict[str, str] = {}
@@ -145,6 +161,23 @@ class Engine:
                     f"run `python -m localcloud destroy --stack {self.stack}` to clear the "
                     "state (missing resources are skipped), then `up`")
             return
+
+    def policy_violations(self) -> list[Any]:
+        """The policy pack's verdict on the program as this engine would deploy it: the graph
+        recorded under mocks with plausible ARNs (so resources correlate before they exist),
+        with the same config and transformations. Creates nothing."""
+        if self.policy is None:
+            return []
+        # The recorder answers with AWS-shaped ids and ARNs, as the unit tests' policy run
+        # does; an emulated deploy's preview would leave every not-yet-created ARN unknown.
+        from components.program import RecordingMocks
+
+        mocks = RecordingMocks()
+        run_program(self.project_dir, self.stack, mocks, preview=True,
+                    config_overrides=self.config_overrides,
+                    transformations=self.transformations)
+        # Sorted: the SDK registers from a thread pool, so the graph's order varies by run.
+        return sorted(self.policy(mocks.registrations), key=str)
 
     def forget(self) -> Path | None:
         """Move the state file aside (state.json.stale-<time>); returns where it went."""
@@ -174,6 +207,11 @@ class Engine:
     # ---- the run --------------------------------------------------------------------
     def _run(self, *, preview: bool) -> Result:
         start = time.monotonic()
+        violations = self.policy_violations()
+        if violations and not self.allow_policy_violations:
+            raise PolicyViolations(violations)
+        for violation in violations:
+            logger.warning("deploying despite a policy violation: %s", violation)
         state = self.load_state()
         self.check_cloud(state)
         if not preview:
@@ -185,7 +223,8 @@ class Engine:
         mocks.monitor = monitor
         try:
             outputs = run_program(self.project_dir, self.stack, mocks, preview=preview,
-                                  config_overrides=self.config_overrides, monitor=monitor)
+                                  config_overrides=self.config_overrides, monitor=monitor,
+                                  transformations=self.transformations)
         except BaseException:
             # The SDK reports whichever registration it awaits first; the cause is the first
             # failure, the others only say they stopped because of it.
@@ -201,7 +240,7 @@ class Engine:
         if not preview:
             state.outputs = json.loads(json.dumps(outputs, default=str))
             state.save()
-        return Result(mocks.steps, outputs, time.monotonic() - start)
+        return Result(mocks.steps, outputs, time.monotonic() - start, violations)
 
     def _delete(self, state: StackState, record: Record) -> Step:
         step = Step("delete", record.key, record.type, record.name)

@@ -33,6 +33,21 @@ class ResourceError(DeployError):
         super().__init__(f"{action} {key}: {cause}")
         self.key = key
         self.action = action
+        # Kept here: the engine re-raises the first failure `from None`, which clears
+        # __cause__, and callers classify by the cloud's error code.
+        self.cause = cause
+
+
+class PolicyViolations(DeployError):
+    """The policy pack's mandatory checks refused the program; nothing was created.
+
+    `violations` are the pack's own objects; each prints as `[rule] resource: message`."""
+
+    def __init__(self, violations: list) -> None:
+        rules = sorted({str(getattr(v, "policy", "?")) for v in violations})
+        super().__init__(f"{len(violations)} policy violation(s) ({', '.join(rules)}); "
+                         "nothing was created")
+        self.violations = list(violations)
 
 
 class StaleState(DeployError):

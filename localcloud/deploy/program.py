@@ -15,7 +15,7 @@ import os
 import runpy
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,14 @@ def run_program(
     preview: bool = False,
     config_overrides: Mapping[str, Any] | None = None,
     monitor: Any = None,
+    transformations: Sequence[Callable[[Any], Any]] = (),
 ) -> dict[str, Any]:
-    """Run `project_dir/__main__.py` under `mocks`; return the resolved stack outputs."""
+    """Run `project_dir/__main__.py` under `mocks`; return the resolved stack outputs.
+
+    `transformations` are registered as stack transformations before the program runs,
+    as `pulumi.runtime.register_stack_transformation` in the program's first line would:
+    each sees every resource (type, name, Python input names) and may change its inputs.
+    """
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
     from pulumi.runtime import settings
@@ -71,6 +77,8 @@ def run_program(
         failure: list[BaseException] = []
 
         def program() -> None:
+            for transformation in transformations:
+                pulumi.runtime.register_stack_transformation(transformation)
             runpy.run_path(str(main), run_name="__main__")
             root = settings.get_root_resource()
             exports = dict(getattr(root, "outputs", {}) or {})
@@ -132,3 +140,42 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ProgramError(f"{path}: expected a mapping at the top")
     return doc
+
+
+# What a policy pack's checks are called with (the recorded registrations, each with
+# .type, .name and .props in the provider's camelCase) and return (objects with .policy,
+# .resource and a `[rule] resource: message` str).
+PolicyCheck = Callable[[list[Any]], list[Any]]
+
+
+def load_policy_pack(pack_dir: Path) -> PolicyCheck:
+    """The mandatory checks of the policy pack at `pack_dir`, as plain functions.
+
+    `pulumi up --policy-pack DIR` runs the pack's policies through pulumi-policy, which
+    needs the Pulumi CLI. The emulated deploy runs the same checks without it: a pack
+    here is a Python package (beside PulumiPolicy.yaml) whose `invariants` module has
+    `check_all(resources)`, the functions the pack registers as its mandatory policies.
+    """
+    import importlib.util
+
+    pack_dir = Path(pack_dir).resolve()
+    if not (pack_dir / "PulumiPolicy.yaml").is_file():
+        raise ProgramError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
+    if not (pack_dir / "invariants.py").is_file():
+        raise ProgramError(f"{pack_dir / 'invariants.py'} not found: the emulated deploy runs "
+                           "the pack's `invariants.check_all`")
+    # Loaded from its file under a name of its own: the project's `policy` package may be
+    # imported already, and another project's pack must not be answered from that cache.
+    name = f"_policy_pack_{abs(hash(str(pack_dir)))}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, pack_dir / "invariants.py")
+        if spec is None or spec.loader is None:
+            raise ProgramError(f"{pack_dir / 'invariants.py'} cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses resolve their module while it executes
+        spec.loader.exec_module(module)
+    check = getattr(module, "check_all", None)
+    if not callable(check):
+        raise ProgramError(f"{pack_dir / 'invariants.py'} has no check_all(resources)")
+    return check
