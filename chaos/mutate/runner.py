@@ -38,6 +38,7 @@ from chaos.mutate.mutants import (
     transformations,
 )
 from chaos.mutate.operators import CATALOG, Operator
+from chaos.preflight import preflight
 from chaos.session import prepare, run_all
 from chaos.stack import Stack
 from components import outputs as keys
@@ -92,12 +93,19 @@ def experiments_for(mutant: Mutant, *, fast: bool) -> list[Experiment]:
 
 
 def _first_failure(result: dict[str, Any]) -> str:
-    """The name of the first failing verdict ("conservation: FAIL (...)" -> conservation)."""
+    """What caught it: the failing verdicts' names, those about events first ("conservation",
+    "alarm ... notified") and then the preflight findings (configuration read back), so a
+    report shows both when both saw the bug."""
+    failing = []
     for text in result.get("verdicts") or []:
         head = text.splitlines()[0] if text else ""
         if ": FAIL" in head:
-            return head.split(":")[0]
-    return str(result.get("verdict", "fail"))
+            failing.append(head.split(": FAIL")[0])
+    if not failing:
+        return str(result.get("verdict", "fail"))
+    behaviour = [n for n in failing if not n.startswith("preflight")]
+    found = [n for n in failing if n.startswith("preflight")]
+    return ", ".join(behaviour + found)
 
 
 def _stack(name: str, outputs: dict[str, Any], endpoint: str) -> Stack:
@@ -174,13 +182,21 @@ def run_mutation(
         def experiments(stack: Stack, chosen: list[Experiment], label: str) -> dict[str, Any]:
             wave_dir = run.run_dir / label
             wave_dir.mkdir()
-            results = run_all(
-                stack,
-                chosen,
-                faults=prepare(stack, root=run.run_dir),
-                run_dir=wave_dir,
-                cloud_info=info,
-            )
+            faults = prepare(stack, root=run.run_dir)
+            try:
+                results = run_all(
+                    stack,
+                    chosen,
+                    faults=faults,
+                    run_dir=wave_dir,
+                    cloud_info=info,
+                    preflight=preflight,
+                )
+            finally:
+                # Each wave is a run of its own: its lease must not outlive it (the next
+                # wave's prepare would find the stack held by this very process).
+                if faults.lease is not None:
+                    faults.lease.release()
             report.write_report(wave_dir, {"stack": stack.name, "endpoint": endpoint}, results)
             return {r["name"]: r for r in results}
 

@@ -526,5 +526,8 @@ def test_the_check_that_caught_a_mutant_is_the_first_failing_verdict():
             "alarm x -> ALARM: FAIL (expected_within_s=48.0)",
         ],
     }
-    # WHEN named / THEN it is the first failing verdict's name
-    assert _first_failure(result) == "conservation"
+    # WHEN named / THEN it is every failing verdict's name, in order
+    assert _first_failure(result) == "conservation, alarm x -> ALARM"
+    # AND preflight findings come after the verdicts about events
+    result["verdicts"].insert(0, "preflight: dlq-alarm-on-one: FAIL (pattern=queue_worker)")
+    assert _first_failure(result) == "conservation, alarm x -> ALARM, preflight: dlq-alarm-on-one"
