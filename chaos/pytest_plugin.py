@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 from chaos import expectations, probes, report
-from chaos.errors import ChaosError, ExpectationFailedError, StackError
+from chaos.errors import ExpectationFailedError, StackError
 from chaos.experiments import CATALOG, Experiment, ci_subset
 from chaos.faults import Faults, rollback
 from chaos.journal import Journal
 from chaos.local import local_stack, missing_parts
 from chaos.preflight import preflight
-from chaos.session import run_all
+from chaos.session import prepare, run_all
 from chaos.stack import Stack, load_stack
 
 logger = logging.getLogger(__name__)
@@ -281,17 +281,24 @@ def chaos_results(
 ) -> dict[str, dict[str, Any]]:
     """The selected experiments, run once, concurrently across patterns (each pattern's own
     experiments in order). name -> result row of the report."""
-    journal = Journal(chaos_session.stack.name, chaos_session.journal_root)
-    faults_ = Faults(chaos_session.stack, journal)
-    if journal.pending():
-        raise ChaosError(f"unrolled changes in {journal.path}: run `python -m chaos rollback`")
-    results = run_all(
+    # The checks and the lease of `python -m chaos run`: identity, unrolled or foreign faults,
+    # another run on the stack; the lease is given up when the runs end, whatever happened.
+    faults_ = prepare(
         chaos_session.stack,
-        selected_experiments(request.config),
-        faults=faults_,
-        run_dir=chaos_session.run_dir,
-        cloud_info=chaos_session.cloud_info,
-        preflight=preflight,
+        force=request.config.getoption("--chaos-force"),
+        root=chaos_session.journal_root,
     )
+    try:
+        results = run_all(
+            chaos_session.stack,
+            selected_experiments(request.config),
+            faults=faults_,
+            run_dir=chaos_session.run_dir,
+            cloud_info=chaos_session.cloud_info,
+            preflight=preflight,
+        )
+    finally:
+        if faults_.lease is not None:
+            faults_.lease.release()
     chaos_session.results.extend(results)
     return {r["name"]: r for r in results}

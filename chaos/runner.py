@@ -97,6 +97,11 @@ class Context:
     first_receive_count: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
+    def run_id(self) -> str:
+        """The run every event of this experiment names (its report directory's id)."""
+        return self.run_dir.name
+
+    @property
     def time_scale(self) -> float:
         return float(self.cloud_info.get("time_scale", 1.0)) if self.cloud_info else 1.0
 
@@ -232,13 +237,15 @@ def _send(ctx: Context, step: Send) -> None:
         subs = ctx.subscribers()
         for i in range(step.hit):
             sub = subs[i % len(subs)]
-            events.append(new_event(subscriber=sub))
+            events.append(new_event(subscriber=sub, run=ctx.run_id))
             ctx.labels[events[-1]["id"]] = f"sub:{sub}"
     else:
         for label, count in (("healthy", step.healthy), ("hit", step.hit), ("poison", step.poison)):
             for _ in range(count):
                 event = new_event(
-                    poison=label == "poison", **({"chaos_target": True} if label == "hit" else {})
+                    poison=label == "poison",
+                    run=ctx.run_id,
+                    **({"chaos_target": True} if label == "hit" else {}),
                 )
                 ctx.labels[event["id"]] = label
                 events.append(event)
@@ -382,7 +389,7 @@ def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, An
     """Conservation, duplicates, envelope fields, attempts and alarm verdicts; returns the
     alarm rows for the report."""
     accepted = ctx.accepted_all()
-    ctx.verdicts.append(conservation(ctx.sent, accepted, observed))
+    ctx.verdicts.append(conservation(ctx.sent, accepted, observed, run_id=ctx.run_id))
     if ctx.exp.expect.max_duplicates is not None:
         ids = [s["id"] for s in ctx.sent]
         ctx.verdicts.append(duplicates(observed, ids, ctx.exp.expect.max_duplicates))

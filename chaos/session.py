@@ -217,7 +217,9 @@ def run_experiment(
         if error and ctx.sent and observed is None:
             try:
                 observed = ctx.observe(ctx.accepted_all())
-                ctx.verdicts.append(conservation(ctx.sent, ctx.accepted_all(), observed))
+                ctx.verdicts.append(
+                    conservation(ctx.sent, ctx.accepted_all(), observed, run_id=ctx.run_id)
+                )
             except ChaosError as exc:
                 logger.warning("could not observe after error: %s", exc)
         for url in queues:

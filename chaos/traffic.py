@@ -85,8 +85,13 @@ def at_rate(rate: float, count: int) -> list[float]:
     return schedule([Phase(duration=count / rate, arrival_rate=rate)], max_events=count)
 
 
-def new_event(*, poison: bool = False, **fields: Any) -> dict[str, Any]:
+RUN_FIELD = "chaos_run"  # every event names the run that sent it (leftovers are told apart)
+
+
+def new_event(*, poison: bool = False, run: str | None = None, **fields: Any) -> dict[str, Any]:
     event: dict[str, Any] = {"id": str(uuid.uuid4()), **fields}
+    if run:
+        event[RUN_FIELD] = run
     if poison:
         event["poison"] = True
     return event

@@ -62,6 +62,26 @@ def test_an_extra_dlq_message_fails() -> None:
     assert "'zzz' was not sent by this run" in v.message()
 
 
+def test_a_dead_letter_of_an_earlier_run_is_a_leftover_not_a_failure() -> None:
+    # GIVEN this run's events where they belong, and in the DLQ a throttled event that a
+    # killed earlier run sent (its chaos_run names that run)
+    old = dead("old", payload={"id": "old", "chaos_run": "run-before"})
+    obs = ex.Observed(processed={"qw": {"a": 1, "b": 1}}, dead_letters=[dead("p"), old])
+    # WHEN judged as run "run-now" THEN it passes, counting and naming the leftover
+    v = ex.conservation(sent("a", "b", "p"), ACCEPT, obs, run_id="run-now")
+    assert v.passed, v.message()
+    assert v.figures["leftovers"] == 1 and v.figures["leftover_ids"] == ["old"]
+    assert v.figures["unexpected"] == 0
+    # AND one that names THIS run but was never sent by it, or names no run, still fails
+    for stray in (
+        dead("zzz", payload={"id": "zzz", "chaos_run": "run-now"}),
+        dead("yyy", payload={"id": "yyy"}),
+    ):
+        obs = ex.Observed(processed={"qw": {"a": 1, "b": 1}}, dead_letters=[dead("p"), stray])
+        v = ex.conservation(sent("a", "b", "p"), ACCEPT, obs, run_id="run-now")
+        assert not v.passed and v.figures["unexpected"] == 1
+
+
 def test_a_message_without_an_id_is_unexpected() -> None:
     obs = ex.Observed(processed={"qw": {"a": 1, "b": 1}}, dead_letters=[dead("p"), dead(None)])
     assert not ex.conservation(sent("a", "b", "p"), ACCEPT, obs).passed
