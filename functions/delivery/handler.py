@@ -197,7 +197,10 @@ def record_handler(record: SQSRecord, context: Any = None) -> dict[str, Any]:
 def _is_sqs_batch(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
     return (
-        bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:sqs"
+        bool(records)
+        and isinstance(records, list)
+        and isinstance(records[0], dict)
+        and records[0].get("eventSource") == "aws:sqs"
     )
 
 

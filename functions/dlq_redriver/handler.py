@@ -153,7 +153,9 @@ def redrive(
 
 
 def _pairs(event: dict[str, Any]) -> dict[str, str]:
-    if event.get("dlq_url") or event.get("source_url"):
+    # Present at all, not truthy: a falsy non-string dlq_url must be refused, not read as
+    # "every configured pair" (which would widen the request).
+    if "dlq_url" in event or "source_url" in event:
         if not isinstance(event.get("dlq_url"), str) or not isinstance(
             event.get("source_url"), str
         ):

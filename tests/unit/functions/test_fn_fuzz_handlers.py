@@ -295,14 +295,6 @@ def test_direct_delivery_delivers_a_good_event_and_raises_on_a_bad_one(event: An
         assert not delivered
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="found by the fuzz test: delivery._is_sqs_batch calls records[0].get on a"
-    " non-dict record, so {'Records': [None]} raises AttributeError, not PoisonEventError"
-    " (still a raised failure, retried then dead-lettered, but unnamed); the fix is in"
-    " functions/delivery/handler.py",
-)
 def test_direct_delivery_names_a_records_list_of_non_objects() -> None:
     from functions.delivery import handler as delivery
 
@@ -361,13 +353,6 @@ def test_dlq_redriver_refuses_a_malformed_request(aws, fn_env, event: Any) -> No
         handler(event, FakeContext())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by the fuzz test: dlq_redriver._pairs tests `event.get('dlq_url') or"
-    " event.get('source_url')`, so a falsy non-string dlq_url ([], 0, false) is taken as"
-    " absent and the request widens to every pair of REDRIVE_SOURCES; the fix is in"
-    " functions/dlq_redriver/handler.py",
-)
 def test_dlq_redriver_refuses_a_falsy_non_string_dlq_url(aws, fn_env) -> None:
     from functions.dlq_redriver.handler import handler
 
