@@ -153,8 +153,12 @@ def _patch_sns_lambda_subscription() -> None:
         deduplication_id: str | None = None,
         message_structure: str | None = None,
     ) -> None:
-        if self.protocol == "sqs" and not _sqs_endpoint_allows_sns(
-            self, message_attributes, message
+        # Only under a running local cloud: the patch outlives it in this process, and plain
+        # moto (mock_aws) keeps its own behaviour there.
+        if (
+            self.protocol == "sqs"
+            and active_cloud() is not None
+            and not _sqs_endpoint_allows_sns(self, message_attributes, message)
         ):
             _sqs_subscription_dead_letter(self, message, message_id, subject, message_attributes)
             return None
