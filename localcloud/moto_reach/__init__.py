@@ -128,6 +128,34 @@ def _patch_lambda_invoke() -> None:
         return b""
 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    _patch_lambda_event_invoke_config()
+
+
+def _patch_lambda_event_invoke_config() -> None:
+    """PutFunctionEventInvokeConfig replaces a function's config, Update merges into it.
+
+    AWS: "If a configuration already exists ... this operation overwrites it. If you exclude
+    any settings, they are removed." moto appends each put to a list and answers with the
+    first, so a deploy that drops an OnFailure destination or changes MaximumRetryAttempts
+    left the old settings in force (and a preflight read them back as if deployed).
+    """
+    from moto.awslambda.models import EventInvokeConfig, LambdaBackend
+
+    ORIGINALS["lambda_put_event_invoke_config"] = LambdaBackend.put_function_event_invoke_config
+
+    def put(self: Any, function_name: str, config: dict[str, Any]) -> dict[str, Any]:
+        fn = self.get_function(function_name)
+        event_config = EventInvokeConfig(fn.function_arn, fn.last_modified, config)
+        fn.event_invoke_config = [event_config]
+        return event_config.response()
+
+    def update(self: Any, function_name: str, config: dict[str, Any]) -> dict[str, Any]:
+        fn = self.get_function(function_name)
+        current = dict(fn.event_invoke_config[0].config) if fn.event_invoke_config else {}
+        return put(self, function_name, {**current, **config})
+
+    LambdaBackend.put_function_event_invoke_config = put  # type: ignore[method-assign]
+    LambdaBackend.update_function_event_invoke_config = update  # type: ignore[method-assign]
 
 
 def _patch_sns_lambda_subscription() -> None:

@@ -186,3 +186,30 @@ def test_sqs_queue_internals_read_by_the_sns_to_sqs_grant_check(cloud, aws, name
         # kept as the JSON text it was set with (a dict would fail the grant check loudly)
         assert queue is not None and json.loads(queue.policy) == json.loads(policy)
         assert callable(backend.send_message)
+
+
+def test_event_invoke_config_put_replaces_and_update_merges(cloud, aws, make_function, name_for):
+    """AWS: Put overwrites the whole config (settings left out are removed), Update changes
+    only what it names. moto appended each put and kept answering with the first one, so a
+    deploy that dropped the OnFailure destination left it in force."""
+    lam, sqs = aws("lambda"), aws("sqs")
+    url = sqs.create_queue(QueueName=name_for("dest"))["QueueUrl"]
+    dest = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    name = make_function("def handler(e, c):\n    return 1\n")
+    on_failure = {"OnFailure": {"Destination": dest["QueueArn"]}}
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=2, DestinationConfig=on_failure
+    )
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
+    got = lam.get_function_event_invoke_config(FunctionName=name)
+    assert got["MaximumRetryAttempts"] == 1
+    assert not (got.get("DestinationConfig") or {}).get("OnFailure")
+    assert len(lam.list_function_event_invoke_configs(FunctionName=name)[
+        "FunctionEventInvokeConfigs"]) == 1
+    lam.update_function_event_invoke_config(FunctionName=name, DestinationConfig=on_failure)
+    got = lam.get_function_event_invoke_config(FunctionName=name)
+    assert got["MaximumRetryAttempts"] == 1
+    assert got["DestinationConfig"]["OnFailure"]["Destination"] == dest["QueueArn"]
+    with cloud.lock:  # what the async invoker acts on
+        fn = moto_reach.lambda_function(cloud.account_id, cloud.region, name)
+        assert moto_reach.event_invoke_config(fn)["MaximumRetryAttempts"] == 1
