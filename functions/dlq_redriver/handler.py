@@ -1,7 +1,8 @@
 """Moves messages from a DLQ back to its source queue, idempotently, and reports counts.
 
-Input: `{"dlq_url", "source_url", "max_messages"?, "visibility_timeout"?}`, or `{}` (or
-`{"max_messages": n}`) to redrive every pair in REDRIVE_SOURCES (JSON: DLQ url -> source url).
+Input: `{"dlq_url", "source_url", "max_messages"?, "visibility_timeout"?}`; `{"dlq_url"}` alone
+to send one DLQ home to the source REDRIVE_SOURCES (JSON: DLQ url -> source url) names for it
+(a DLQ it does not name is refused); or `{}` (or `{"max_messages": n}`) to redrive every pair.
 Output: RedriveReport {moved, failed, skipped, by_source}.
 
 Why it is safe to crash (the chosen design): for each DLQ message the send is
@@ -155,12 +156,28 @@ def redrive(
 def _pairs(event: dict[str, Any]) -> dict[str, str]:
     # Present at all, not truthy: a falsy non-string dlq_url must be refused, not read as
     # "every configured pair" (which would widen the request).
-    if "dlq_url" in event or "source_url" in event:
+    if "source_url" in event:
         if not isinstance(event.get("dlq_url"), str) or not isinstance(
             event.get("source_url"), str
         ):
             raise PoisonEventError("give both dlq_url and source_url as strings")
         return {event["dlq_url"]: event["source_url"]}
+    if "dlq_url" in event:
+        # One DLQ, sent home to the source the stack configured for it.
+        dlq_url = event["dlq_url"]
+        if not isinstance(dlq_url, str):
+            raise PoisonEventError("dlq_url must be a string")
+        configured = _configured_pairs()
+        if dlq_url not in configured:
+            known = ", ".join(sorted(configured)) or "none"
+            raise PoisonEventError(
+                f"dlq_url {dlq_url!r} is not in {REDRIVE_SOURCES}; configured DLQs: {known}"
+            )
+        return {dlq_url: configured[dlq_url]}
+    return _configured_pairs()
+
+
+def _configured_pairs() -> dict[str, str]:
     raw = env_str(REDRIVE_SOURCES)
     try:
         pairs = json.loads(raw)

@@ -138,6 +138,29 @@ def test_redrives_every_pair_from_the_environment(aws, monkeypatch) -> None:
     assert {k: v["moved"] for k, v in report["by_source"].items()} == {first[1]: 1, second[1]: 2}
 
 
+def test_one_dlq_goes_home_to_its_configured_source_only(aws, monkeypatch) -> None:
+    first, second = _queues(aws, "a"), _queues(aws, "b")
+    aws.sqs.send_message(QueueUrl=first[0], MessageBody=json.dumps({"id": "a1"}))
+    aws.sqs.send_message(QueueUrl=second[0], MessageBody=json.dumps({"id": "b1"}))
+    monkeypatch.setenv("REDRIVE_SOURCES", json.dumps(dict([first, second])))
+    report = handler({"dlq_url": second[0]}, FakeContext())
+    assert report["moved"] == 1 and list(report["by_source"]) == [second[1]]
+    assert [json.loads(m["Body"])["id"] for m in _drain(aws, second[1])] == ["b1"]
+    assert [json.loads(m["Body"])["id"] for m in _drain(aws, first[0])] == ["a1"]
+
+
+def test_a_dlq_the_stack_did_not_configure_is_refused_naming_the_known_ones(
+    aws, monkeypatch
+) -> None:
+    first = _queues(aws, "a")
+    monkeypatch.setenv("REDRIVE_SOURCES", json.dumps(dict([first])))
+    with pytest.raises(PoisonEventError, match=f"not in REDRIVE_SOURCES.*{first[0]}"):
+        handler({"dlq_url": "https://sqs.example/other-dlq"}, FakeContext())
+    monkeypatch.setenv("REDRIVE_SOURCES", "{}")
+    with pytest.raises(PoisonEventError, match="configured DLQs: none"):
+        handler({"dlq_url": first[0]}, FakeContext())
+
+
 def test_fifo_keeps_the_group_and_deduplicates_by_original_id(aws) -> None:
     dlq, source = _queues(aws, "fifo", fifo=True)
     aws.sqs.send_message(
@@ -159,7 +182,8 @@ def test_fifo_keeps_the_group_and_deduplicates_by_original_id(aws) -> None:
 @pytest.mark.parametrize(
     "event",
     [
-        {"dlq_url": "only-one"},
+        {"source_url": "only-one"},
+        {"dlq_url": 5},
         {"max_messages": 0},
         {"visibility_timeout": -1},
         ["not", "an", "object"],
