@@ -25,7 +25,10 @@ from policy.model import (
     MAPPING,
     PERMISSION,
     QUEUE,
+    SCALING_POLICY,
+    SCALING_TARGET,
     SUBSCRIPTION,
+    TABLE,
     Resource,
     Violation,
     arn_service,
@@ -459,6 +462,42 @@ def check_subscription_dlq(resources: Sequence[Resource]) -> list[Violation]:
     ]
 
 
+def check_table_capacity(resources: Sequence[Resource]) -> list[Violation]:
+    """A PROVISIONED table scales its write capacity: an Application Auto Scaling target on
+    WriteCapacityUnits with a scaling policy. Fixed units throttle a burst the writers then
+    retry into their DLQ; PAY_PER_REQUEST (absent BillingMode is PROVISIONED) needs none."""
+    index = _Index(resources)
+    scaled: dict[str, set[str]] = {}
+    for kind in (SCALING_TARGET, SCALING_POLICY):
+        for r in index.of_type(kind):
+            if r.props.get("serviceNamespace") == "dynamodb" and r.props.get(
+                "scalableDimension"
+            ) == "dynamodb:table:WriteCapacityUnits":
+                scaled.setdefault(str(r.props.get("resourceId")), set()).add(kind)
+    out = []
+    for table in index.of_type(TABLE):
+        name = table.props.get("name")
+        if table.props.get("billingMode", "PROVISIONED") != "PROVISIONED" or not known(name):
+            continue
+        has = scaled.get(f"table/{name}", set())
+        missing = [
+            what
+            for kind, what in ((SCALING_TARGET, "scalable target"), (SCALING_POLICY, "policy"))
+            if kind not in has
+        ]
+        if missing:
+            out.append(
+                Violation(
+                    "table-capacity",
+                    table.name,
+                    f"PROVISIONED table {name} has no write autoscaling {' or '.join(missing)}"
+                    " (fixed capacity throttles a burst into the writers' DLQ); use"
+                    " PAY_PER_REQUEST or scale WriteCapacityUnits",
+                )
+            )
+    return out
+
+
 CHECKS: dict[str, tuple[str, Callable[[Sequence[Resource]], list[Violation]]]] = {
     "async-failure-destination": (
         "Every asynchronously invoked function has a DLQ or an OnFailure destination.",
@@ -507,6 +546,10 @@ CHECKS: dict[str, tuple[str, Callable[[Sequence[Resource]], list[Violation]]]] =
     "subscription-dlq": (
         "Every SNS subscription to a queue or a function has a DLQ.",
         check_subscription_dlq,
+    ),
+    "table-capacity": (
+        "A PROVISIONED DynamoDB table autoscales its write capacity.",
+        check_table_capacity,
     ),
     "iam-no-wildcards": (
         "No IAM action or resource wildcard beyond what a pattern needs.",

@@ -482,3 +482,52 @@ def test_the_alarm_topics_own_subscriber_needs_no_dlq_but_any_other_topic_does(p
     # WHEN the same subscription is on a topic no alarm notifies THEN it needs a DLQ
     moved = edited(resources, SUBSCRIPTION, inbox.name, topic="arn:aws:sns:us-east-1:1:other")
     assert [(v.policy, v.resource) for v in check_all(moved)] == [("subscription-dlq", inbox.name)]
+
+
+# --- table-capacity -------------------------------------------------------------------------
+
+TABLE = "aws:dynamodb/table:Table"
+
+
+def ride_records(**extra):
+    from components.ride_records import RideRecords
+
+    return lambda: RideRecords(
+        "rr", {"function": function("ride_writer"), **common("ride_records"), **extra}
+    )
+
+
+def test_a_provisioned_table_with_write_autoscaling_passes():
+    graph(ride_records(billing_mode="PROVISIONED", write_capacity=2, read_capacity=2))
+
+
+def test_a_provisioned_table_without_autoscaling_fails():
+    mocks, _ = build(ride_records(billing_mode="PROVISIONED", autoscaling_max_capacity=0))
+    [found] = violations_of(resources_from(mocks), "table-capacity")
+    assert found.resource == "rr-rides"
+    assert "no write autoscaling scalable target or policy" in found.message
+
+
+def test_an_on_demand_table_made_provisioned_fails_and_a_target_without_policy_too(program_run):
+    # GIVEN the program's graph, with the rides table switched to fixed capacity
+    resources = resources_from(program_run("local").mocks)
+    broken = edited(resources, TABLE, "ride-records-rides", billingMode="PROVISIONED")
+    assert [(v.policy, v.resource) for v in check_all(broken)] == [
+        ("table-capacity", "ride-records-rides")
+    ]
+    # AND a table without BillingMode is PROVISIONED, as on AWS
+    unset = edited(resources, TABLE, "ride-records-rides", drop=("billingMode",))
+    assert [v.policy for v in check_all(unset)] == ["table-capacity"]
+    # WHEN a scalable target exists but no scaling policy THEN it still does not scale
+    name = next(r for r in broken if r.name == "ride-records-rides").props["name"]
+    target = Resource(
+        "aws:appautoscaling/target:Target",
+        "t",
+        {
+            "serviceNamespace": "dynamodb",
+            "resourceId": f"table/{name}",
+            "scalableDimension": "dynamodb:table:WriteCapacityUnits",
+        },
+    )
+    [found] = check_all([*broken, target])
+    assert found.message.startswith(f"PROVISIONED table {name} has no write autoscaling policy")
