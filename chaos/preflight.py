@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from chaos.declared import DECLARED_ENVIRONMENT, DECLARED_RULE, declared_claims
 from chaos.errors import AwsCallError, aws_call
 from chaos.expectations import Verdict
 from chaos.stack import Stack
@@ -33,7 +34,12 @@ from policy.model import (
     PERMISSION,
     QUEUE,
     ROLE_POLICY,
+    SCALING_POLICY,
+    SCALING_TARGET,
+    STATE_MACHINE,
     SUBSCRIPTION,
+    TABLE,
+    USAGE_PLAN,
     Resource,
     arn_service,
     parse_json,
@@ -55,7 +61,8 @@ def verdict_name(rule: str) -> str:
 
 
 def preflight(stack: Stack, pattern: str) -> list[Verdict]:
-    """One verdict per policy rule over `pattern`'s live configuration, in CHECKS order."""
+    """One verdict per policy rule over `pattern`'s live configuration, in CHECKS order, then
+    `declared-settings`: each setting the pattern's outputs declare, as the cloud has it."""
     resources = live_resources(stack, pattern)
     verdicts = []
     for rule, (_, check) in CHECKS.items():
@@ -68,6 +75,16 @@ def preflight(stack: Stack, pattern: str) -> list[Verdict]:
                 figures={"pattern": pattern, "resources_read": len(resources)},
             )
         )
+    claims = declared_claims(pattern, stack.get(pattern), resources)
+    problems = [str(c) for c in claims if not c.holds]
+    verdicts.append(
+        Verdict(
+            name=verdict_name(DECLARED_RULE),
+            passed=not problems,
+            problems=problems,
+            figures={"pattern": pattern, "settings_checked": len(claims)},
+        )
+    )
     return verdicts
 
 
@@ -101,6 +118,12 @@ class _Reader:
             self._targets(rule, bus)
         for uuid in sorted(found.mapping_uuids):
             self._mapping_by_uuid(uuid)
+        for table in sorted(found.tables):
+            self._table(table)
+        for api_id in sorted(found.api_ids):
+            self._usage_plans(api_id)
+        for arn in sorted(found.state_machines):
+            self._state_machine(arn)
         self._follow_references()
         self._alarms(sorted(found.alarms))
         return list(self.resources.values())
@@ -123,6 +146,11 @@ class _Reader:
         target = (conf.get("DeadLetterConfig") or {}).get("TargetArn")
         if target:
             props["deadLetterConfig"] = {"targetArn": target}
+        variables = (conf.get("Environment") or {}).get("Variables") or {}
+        # Only the settings a pattern declares in its outputs (never secrets or the rest).
+        declared_env = {k: v for k, v in variables.items() if k in DECLARED_ENVIRONMENT}
+        if declared_env:
+            props["environment"] = {"variables": declared_env}
         self._add(FUNCTION, conf["FunctionName"], props)
         self._invoke_config(conf["FunctionName"])
         self._permissions(conf["FunctionName"], conf["FunctionArn"])
@@ -331,8 +359,9 @@ class _Reader:
                 "protocol": attrs.get("Protocol", sub.get("Protocol")),
                 "endpoint": attrs.get("Endpoint", sub.get("Endpoint")),
             }
-            if attrs.get("RedrivePolicy"):
-                props["redrivePolicy"] = attrs["RedrivePolicy"]
+            for key, prop in (("RedrivePolicy", "redrivePolicy"), ("FilterPolicy", "filterPolicy")):
+                if attrs.get(key):
+                    props[prop] = attrs[key]
             self._add(SUBSCRIPTION, f"subscription {arn.rsplit(':', 1)[-1]}", props)
 
     def _targets(self, rule: str, bus: str | None) -> None:
@@ -367,6 +396,74 @@ class _Reader:
             self._add(EVENT_TARGET, f"rule {rule} target {target['Id']}", props)
             if arn_service(target["Arn"]) == "lambda":
                 self._function(target["Arn"].split(":")[6])
+
+    # -- DynamoDB, API Gateway, Step Functions -----------------------------------------------
+
+    def _table(self, name: str) -> None:
+        with aws_call(f"table {name}", "dynamodb:DescribeTable"):
+            table = self.stack.client("dynamodb").describe_table(TableName=name)["Table"]
+        props: dict[str, Any] = {"name": name, "arn": table.get("TableArn")}
+        # DescribeTable leaves BillingModeSummary out for a table that was always PROVISIONED.
+        mode = (table.get("BillingModeSummary") or {}).get("BillingMode")
+        props["billingMode"] = mode or "PROVISIONED"
+        throughput = table.get("ProvisionedThroughput") or {}
+        for key, prop in (
+            ("ReadCapacityUnits", "readCapacity"),
+            ("WriteCapacityUnits", "writeCapacity"),
+        ):
+            if throughput.get(key):
+                props[prop] = throughput[key]
+        self._add(TABLE, name, props)
+        scaling = self.stack.client("application-autoscaling")
+        resource = {"ServiceNamespace": "dynamodb", "ResourceIds": [f"table/{name}"]}
+        with aws_call(f"table {name}", "application-autoscaling:DescribeScalableTargets"):
+            targets = scaling.describe_scalable_targets(**resource)["ScalableTargets"]
+        with aws_call(f"table {name}", "application-autoscaling:DescribeScalingPolicies"):
+            policies = scaling.describe_scaling_policies(
+                ServiceNamespace="dynamodb", ResourceId=f"table/{name}"
+            )["ScalingPolicies"]
+        for kind, found, label in (
+            (SCALING_TARGET, targets, "scalable target"),
+            (SCALING_POLICY, policies, "scaling policy"),
+        ):
+            for item in found:
+                self._add(
+                    kind,
+                    f"{label} {item['ResourceId']} {item['ScalableDimension']}"
+                    + (f" {item['PolicyName']}" if "PolicyName" in item else ""),
+                    {
+                        "serviceNamespace": item["ServiceNamespace"],
+                        "resourceId": item["ResourceId"],
+                        "scalableDimension": item["ScalableDimension"],
+                    },
+                )
+
+    def _usage_plans(self, api_id: str) -> None:
+        gateway = self.stack.client("apigateway")
+        with aws_call(f"api {api_id}", "apigateway:GetUsagePlans"):
+            plans = [
+                p
+                for page in gateway.get_paginator("get_usage_plans").paginate()
+                for p in page.get("items", [])
+            ]
+        for plan in plans:
+            stages = plan.get("apiStages") or []
+            if not any(stage.get("apiId") == api_id for stage in stages):
+                continue
+            props: dict[str, Any] = {"id": plan["id"], "name": plan.get("name"), "apiId": api_id}
+            throttle = plan.get("throttle")
+            if throttle:
+                props["throttleSettings"] = {
+                    prop: throttle[key]
+                    for key, prop in (("rateLimit", "rateLimit"), ("burstLimit", "burstLimit"))
+                    if key in throttle
+                }
+            self._add(USAGE_PLAN, f"usage plan {plan['id']}", props)
+
+    def _state_machine(self, arn: str) -> None:
+        with aws_call(f"state machine {arn}", "states:DescribeStateMachine"):
+            machine = self.stack.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+        self._add(STATE_MACHINE, arn, {"arn": arn, "definition": machine.get("definition")})
 
     # -- references and alarms ----------------------------------------------------------------
 
@@ -463,6 +560,9 @@ class _Identifiers:
         self.rules: set[tuple[str, str | None]] = set()
         self.mapping_uuids: set[str] = set()
         self.alarms: set[str] = set()
+        self.tables: set[str] = set()
+        self.api_ids: set[str] = set()
+        self.state_machines: set[str] = set()
 
     def walk(self, node: Any) -> None:
         if not isinstance(node, dict):
@@ -482,6 +582,12 @@ class _Identifiers:
                 self.topics.add(value)
             elif key == "mapping_uuid" and isinstance(value, str):
                 self.mapping_uuids.add(value)
+            elif key == "table_name" and isinstance(value, str) and value:
+                self.tables.add(value)
+            elif key == "api_id" and isinstance(value, str) and value:
+                self.api_ids.add(value)
+            elif key == "state_machine_arn" and isinstance(value, str) and value:
+                self.state_machines.add(value)
             elif isinstance(value, dict):
                 self.walk(value)
 

@@ -141,6 +141,12 @@ class EventPipeline(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.flow_control = args.get("flow_control", False)
+        self.target_maximum_retry_attempts = args.get("target_maximum_retry_attempts", 185)
+        self.target_maximum_event_age = args.get("target_maximum_event_age", 86_400)
+        # The delivery's async settings (direct) or the buffer's redrive (flow): set below.
+        self.maximum_retry_attempts: int | None = None
+        self.maximum_event_age: int | None = None
+        self.max_receive_count: int | None = None
         retention = args.get("dlq_retention", queues.DLQ_RETENTION)
         source = args.get("event_source", "failmodes.notifier")
         detail_type = args.get("event_detail_type", "OrderPlaced")
@@ -198,8 +204,8 @@ class EventPipeline(pulumi.ComponentResource):
             event_bus_name=self.bus.name,
             arn=target_arn,
             retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                maximum_retry_attempts=args.get("target_maximum_retry_attempts", 185),
-                maximum_event_age_in_seconds=args.get("target_maximum_event_age", 86_400),
+                maximum_retry_attempts=self.target_maximum_retry_attempts,
+                maximum_event_age_in_seconds=self.target_maximum_event_age,
             ),
             dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
                 arn=self.target_dlq.arn
@@ -230,6 +236,11 @@ class EventPipeline(pulumi.ComponentResource):
             buffer_queue_url=self.buffer.url if self.buffer is not None else None,
             maximum_concurrency=self.maximum_concurrency,
             flow_control=self.flow_control,
+            target_maximum_retry_attempts=self.target_maximum_retry_attempts,
+            target_maximum_event_age=self.target_maximum_event_age,
+            maximum_retry_attempts=self.maximum_retry_attempts,
+            maximum_event_age=self.maximum_event_age,
+            max_receive_count=self.max_receive_count,
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
@@ -250,12 +261,14 @@ class EventPipeline(pulumi.ComponentResource):
             environment=env,
             dead_letter_arn=self.delivery_dlq.arn,
         )
+        self.maximum_retry_attempts = args.get("maximum_retry_attempts", 2)
+        self.maximum_event_age = args.get("maximum_event_age", 21_600)
         async_invoke_config(
             self,
             name,
             self.delivery,
-            maximum_retry_attempts=args.get("maximum_retry_attempts", 2),
-            maximum_event_age=args.get("maximum_event_age", 21_600),
+            maximum_retry_attempts=self.maximum_retry_attempts,
+            maximum_event_age=self.maximum_event_age,
             on_failure=None,
         )
         permission = aws.lambda_.Permission(
@@ -274,7 +287,7 @@ class EventPipeline(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         timeout = args["delivery"].get("timeout", DEFAULT_TIMEOUT)
         visibility = args.get("visibility_timeout", VISIBILITY_FACTOR * timeout)
-        max_receive = args.get("max_receive_count", 3)
+        max_receive = self.max_receive_count = args.get("max_receive_count", 3)
         self.maximum_concurrency = args.get("maximum_concurrency", 10)
         self.delivery_dlq = queues.dead_letter_queue(
             self, f"{name}-buffer-dlq", retention=retention

@@ -149,6 +149,11 @@ class EventPipelineOutputs(TypedDict):
     buffer_queue_url: str | None  # flow-controlled variant only
     maximum_concurrency: int | None  # flow-controlled variant only
     flow_control: bool  # added: True for the flow-controlled variant
+    target_maximum_retry_attempts: int  # added: the EventBridge target's RetryPolicy
+    target_maximum_event_age: int  # added: seconds
+    maximum_retry_attempts: int | None  # added: the delivery's async config (direct only)
+    maximum_event_age: int | None  # added: seconds (direct only)
+    max_receive_count: int | None  # added: the buffer's redrive policy (flow only)
     alarms: dict[str, str]
 
 

@@ -17,7 +17,12 @@ __all__ = [
     "PERMISSION",
     "QUEUE",
     "ROLE_POLICY",
+    "SCALING_POLICY",
+    "SCALING_TARGET",
+    "STATE_MACHINE",
     "SUBSCRIPTION",
+    "TABLE",
+    "USAGE_PLAN",
     "Resource",
     "Violation",
     "resources_from",
@@ -33,6 +38,11 @@ EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
+TABLE = "aws:dynamodb/table:Table"
+SCALING_TARGET = "aws:appautoscaling/target:Target"
+SCALING_POLICY = "aws:appautoscaling/policy:Policy"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
 
 
 class Resource(NamedTuple):

@@ -29,6 +29,19 @@ from policy.model import (
 )
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# Declared settings each pattern's outputs hold (components/outputs.py), checked live.
+DECLARED_AT_LEAST = {
+    keys.QUEUE_WORKER: 4,  # maxReceiveCount, DLQ, visibility, batch size
+    keys.ASYNC_FUNCTION: 5,  # retries, event age, OnFailure, function DLQ, subscription DLQ
+    keys.RIDE_RECORDS: 3,  # billing mode, function DLQ, subscription DLQ
+    keys.EVENT_PIPELINE: 6,  # target retries, age, DLQ; delivery retries, age, DLQ
+    keys.EVENT_PIPELINE_FLOW: 5,  # target retries, age, DLQ; buffer maxReceiveCount, DLQ
+    keys.SLOW_API: 2,  # usage plan rate and burst
+    keys.STREAM_PROCESSOR: 4,  # retries, record age, bisect, OnFailure
+    keys.WORKFLOW: 3,  # Retry MaxAttempts, IntervalSeconds, BackoffRate
+    keys.FAN_OUT: 6,  # per subscriber (two): redrive DLQ, filter policy, subscription DLQ
+    keys.DLQ_REDRIVER: 1,  # REDRIVE_SOURCES
+}
 
 pytestmark = pytest.mark.local
 
@@ -52,9 +65,13 @@ def test_every_pattern_of_the_deployed_program_passes_preflight(deployed: Stack,
     # GIVEN the program deployed without the policy pack WHEN preflight reads it back
     verdicts = preflight(deployed, pattern)
     # THEN every rule has its verdict and none fails
-    assert len(verdicts) == len(CHECKS)
+    assert len(verdicts) == len(CHECKS) + 1
     failures = [v.message() for v in verdicts if not v.passed]
     assert failures == [], "\n".join(failures)
+    # AND the settings the pattern's outputs declare were compared with the cloud's
+    declared = verdicts[-1]
+    assert declared.name == "preflight: declared-settings"
+    assert declared.figures["settings_checked"] >= DECLARED_AT_LEAST[pattern]
 
 
 def test_preflight_reads_every_kind_of_setting_the_rules_judge(deployed: Stack):
@@ -79,4 +96,10 @@ def test_the_seeds_flow_buffer_without_redrive_fails_on_the_deployed_stack(deplo
     # THEN the redrive rule names the buffer and the EventBridge target that writes to it
     (line,) = failed.pop("preflight: sqs-source-redrive")
     assert line.startswith(url.rsplit("/", 1)[-1] + ":") and "written by rule" in line
+    # AND the buffer's declared maxReceiveCount and DLQ read absent
+    drift = failed.pop("preflight: declared-settings")
+    assert [d.split(":", 1)[0] for d in drift] == [
+        "event_pipeline_flow.max_receive_count",
+        "event_pipeline_flow.delivery_dlq_url",
+    ]
     assert failed == {}
