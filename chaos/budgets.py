@@ -116,6 +116,27 @@ def target_retries(stack: Stack, rule: str, bus: str) -> int:
     raise MissingSettingError(f"no target of rule {rule} declares RetryPolicy MaximumRetryAttempts")
 
 
+def usage_plan_throttle(stack: Stack, api_id: str) -> tuple[float, float]:
+    """(rateLimit, burstLimit) of the usage plan on an API, read live; the tightest when
+    several plans name it."""
+    gateway = stack.client("apigateway")
+    with aws_call(api_id, "apigateway:GetUsagePlans"):
+        plans = [
+            p
+            for page in gateway.get_paginator("get_usage_plans").paginate()
+            for p in page.get("items", [])
+            if any(stage.get("apiId") == api_id for stage in p.get("apiStages") or [])
+        ]
+    limits = [
+        (float(p["throttle"]["rateLimit"]), float(p["throttle"]["burstLimit"]))
+        for p in plans
+        if "rateLimit" in (p.get("throttle") or {}) and "burstLimit" in (p.get("throttle") or {})
+    ]
+    if not limits:
+        raise MissingSettingError(f"no usage plan on API {api_id} sets a throttle")
+    return min(limits)
+
+
 def stream_mapping(stack: Stack, uuid: str) -> tuple[int, int, bool]:
     """(MaximumRetryAttempts, BatchSize, BisectBatchOnFunctionError) of a mapping, read live."""
     with aws_call(uuid, "lambda:GetEventSourceMapping"):

@@ -589,3 +589,54 @@ def duplicates(observed: Observed, ids: Iterable[str], max_duplicates: int) -> V
     return Verdict(
         "duplicates", not problems, problems, {"duplicates": total, "allowed": max_duplicates}
     )
+
+
+# A throttled API refuses with 429 (API Gateway: "Too Many Requests").
+THROTTLED_STATUS = "-> 429"
+
+
+def api_throttled(
+    sent: list[SentEvent], rate: float, burst: float, slack_s: float, *, label: str
+) -> Verdict:
+    """Traffic over an API's usage plan: some calls refused with 429, and no more accepted
+    than the token bucket allows over the send window (burst + rate x (window + slack)).
+    Any other failure (5xx, timeout) is not the plan's doing and fails too."""
+    name = f"usage plan throttles {label}"
+    calls = [s for s in sent if s["entry"] == "api"]
+    accepted = [s for s in calls if s["ok"]]
+    throttled = [s for s in calls if not s["ok"] and THROTTLED_STATUS in s["detail"]]
+    other = [s for s in calls if not s["ok"] and THROTTLED_STATUS not in s["detail"]]
+    times = [s["at"] for s in calls]
+    window = (max(times) - min(times)) if times else 0.0
+    allowed = burst + rate * (window + slack_s)
+    figures = {
+        "sent": len(calls),
+        "accepted": len(accepted),
+        "throttled_429": len(throttled),
+        "other_failures": len(other),
+        "window_s": round(window, 2),
+        "rate_limit": rate,
+        "burst_limit": burst,
+        "slack_s": slack_s,
+        "accepted_at_most": round(allowed, 1),
+    }
+    problems = []
+    if not calls:
+        problems.append("no API call was sent")
+    elif not throttled:
+        problems.append(
+            f"{len(calls)} calls in {window:.2f}s, none refused with 429: the plan"
+            f" ({rate:g}/s, burst {burst:g}) does not protect the API"
+        )
+    if len(accepted) > allowed:
+        problems.append(
+            f"{len(accepted)} calls accepted, more than the plan allows in {window:.2f}s"
+            f" (burst {burst:g} + {rate:g}/s x ({window:.2f}s + {slack_s:g}s slack) ="
+            f" {allowed:.1f})"
+        )
+    if other:
+        problems.append(
+            f"{len(other)} calls failed other than by throttling: "
+            + "; ".join(sorted({s["detail"][:120] for s in other})[:3])
+        )
+    return Verdict(name, not problems, problems, figures)

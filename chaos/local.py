@@ -52,14 +52,22 @@ def local_stack(
     if missing:
         raise StackError("the local cloud path is not available: missing " + ", ".join(missing))
     import localcloud
-    from localcloud.deploy import Engine
+    from localcloud.deploy import Engine, project_policy
 
     timings = timings if timings is not None else {}
     t0 = time.monotonic()
     kwargs: dict[str, Any] = {} if time_scale is None else {"time_scale": time_scale}
     with localcloud.start(**kwargs) as cloud:
         timings["start_s"] = round(time.monotonic() - t0, 2)
-        engine = Engine(PROJECT_DIR, name, cloud.endpoint, state_dir=state_dir)
+        # The policy pack gates this deploy as it gates `localcloud up`: a program that
+        # violates it is refused before anything is created.
+        engine = Engine(
+            PROJECT_DIR,
+            name,
+            cloud.endpoint,
+            state_dir=state_dir,
+            policy=project_policy(PROJECT_DIR),
+        )
         try:
             t1 = time.monotonic()
             result = engine.up()

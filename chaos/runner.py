@@ -24,6 +24,7 @@ from chaos.expectations import (
     alarm_notified,
     alarm_watches,
     alarm_within,
+    api_throttled,
     attempts,
     conservation,
     duplicates,
@@ -35,6 +36,7 @@ from chaos.expectations import (
 )
 from chaos.experiments.model import (
     AlarmExpect,
+    ApiThrottle,
     Attempts,
     AwaitAttempts,
     AwaitSettled,
@@ -108,10 +110,14 @@ class Context:
     def subscribers(self) -> list[str]:
         return sorted(self.stack.get(f"{keys.FAN_OUT}.subscribers"))
 
+    def failing(self) -> str:
+        """The fan-out subscriber this experiment faults (its instance's, else the first)."""
+        return self.exp.failing or self.subscribers()[0]
+
     def resolve(self, path: str, sub: str | None = None) -> Any:
         fmt: dict[str, str] = {}
         if "{failing}" in path or "{sub}" in path:
-            fmt = {"failing": self.subscribers()[0], "sub": sub or ""}
+            fmt = {"failing": self.failing(), "sub": sub or ""}
         return self.stack.get(path.format(**fmt))
 
     def place_of(self, ref: PlaceRef, sub: str | None = None) -> str:
@@ -141,7 +147,7 @@ class Context:
                 return [frozenset(self.place_of(r, sub) for r in alt) for alt in table[label]]
         if sub is not None:
             # Fan-out: each subscriber has its own routes key; only the failing one is faulted.
-            failing = sub == self.subscribers()[0]
+            failing = sub == self.failing()
             failure = self.exp.expect.failure if failing else "none"
             return [self.route_places(failure, f"{keys.FAN_OUT}:{sub}")]
         failure = {"healthy": "none", "poison": "poison"}.get(label, self.exp.expect.failure)
@@ -361,7 +367,7 @@ def run_method(ctx: Context, settle_timeout: float) -> Observed | None:
 
 
 def _await_attempts(ctx: Context, step: AwaitAttempts, timeout: float) -> None:
-    label = step.label.format(failing=ctx.subscribers()[0]) if "{" in step.label else step.label
+    label = step.label.format(failing=ctx.failing()) if "{" in step.label else step.label
     ids = [s["id"] for s in ctx.sent if s["ok"] and ctx.labels.get(s["id"]) == label]
     name = f"attempts reached {step.count}"
     ctx.progress(
@@ -407,10 +413,21 @@ def judge(ctx: Context, observed: Observed, started: float) -> list[dict[str, An
                 ctx.verdicts.append(envelope_fields(dls, fields, name=f"envelope {kind}"))
     for spec in ctx.exp.expect.attempts:
         ctx.verdicts.append(_attempts_verdict(ctx, spec, chosen))
+    if ctx.exp.expect.throttled is not None:
+        ctx.verdicts.append(_throttled_verdict(ctx, ctx.exp.expect.throttled))
     rows = []
     for a in ctx.exp.expect.alarms:
         rows += _judge_alarm(ctx, a, started)
     return rows
+
+
+def _throttled_verdict(ctx: Context, spec: ApiThrottle) -> Verdict:
+    api_id = str(ctx.resolve(spec.api_id))
+    try:
+        rate, burst = budgets.usage_plan_throttle(ctx.stack, api_id)
+    except budgets.MissingSettingError as exc:
+        return Verdict(f"usage plan throttles {spec.api_id}", False, [f"missing setting: {exc}"])
+    return api_throttled(ctx.sent, rate, burst, spec.slack_s, label=spec.api_id)
 
 
 def _failure_dead_letters(

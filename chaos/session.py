@@ -27,7 +27,7 @@ from chaos.errors import (
     aws_call,
 )
 from chaos.expectations import Observed, Verdict, conservation, poll_until, settled_within
-from chaos.experiments.model import AwaitSettled, Experiment, InvokeSync
+from chaos.experiments.model import AwaitSettled, Experiment, InvokeSync, per_subscriber
 from chaos.faults import Faults
 from chaos.journal import Journal, describe_identity, same_identity
 from chaos.lease import Lease
@@ -407,7 +407,10 @@ def run_all(
     """Run experiments, concurrently across locks (patterns) when `parallel`; results in the
     given order. Experiments on one pattern share its queues and functions, so they never
     overlap; different patterns touch disjoint resources and overlap safely."""
-    exps = list(experiments)
+    # Every fan-out subscriber gets its own instance of each experiment that faults one.
+    fan_out = stack.outputs.get(keys.FAN_OUT)
+    subscribers = (fan_out or {}).get("subscribers") or {} if isinstance(fan_out, dict) else {}
+    exps = per_subscriber(experiments, subscribers)
     groups: dict[str, list[Experiment]] = {}
     for exp in exps:
         groups.setdefault(exp.lock or exp.pattern, []).append(exp)

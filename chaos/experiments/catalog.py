@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from chaos.experiments.model import (
     AlarmExpect,
+    ApiThrottle,
     Attempts,
     AwaitAttempts,
     AwaitSettled,
@@ -203,6 +204,34 @@ CATALOG: tuple[Experiment, ...] = (
         expect=Expect(failure="target_error", either=True),
         lock="slow_api",
         budget=Budget("sqs", "event_pipeline_flow.buffer_queue_url"),
+    ),
+    Experiment(
+        name="slow-api-over-its-plan-throttled",
+        pattern="slow_api",
+        title="Calls over the slow API's usage plan are refused with 429, the rest served",
+        fault="60 calls in 1 s against a plan of 10/s, burst 10; the API answers at once",
+        method=(
+            # No failures and no delay: every refusal is the plan's, every call is quick.
+            SetEnv(
+                "slow_api.function.name",
+                {
+                    "SLOW_API_FAILURE_RATE": "0",
+                    "SLOW_API_MIN_DELAY": "0",
+                    "SLOW_API_MAX_DELAY": "0",
+                },
+            ),
+            Send(
+                "api",
+                "slow_api.url",
+                hit=60,
+                rate=60.0,
+                options={"api_key": "slow_api.api_key_value"},
+            ),
+            AwaitSettled(),
+        ),
+        # A hit call is processed (the API's ledger) or refused by the plan ("rejected").
+        expect=Expect(failure="throttle", either=True, throttled=ApiThrottle("slow_api.api_id")),
+        lock="slow_api",
     ),
     Experiment(
         name="eventbridge-target-denied",

@@ -6,7 +6,8 @@ runs against any stack. A path may contain "{sub}", filled per fan-out subscribe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from chaos.traffic import Phase
@@ -218,6 +219,15 @@ class AlarmExpect:
 
 
 @dataclass(frozen=True)
+class ApiThrottle:
+    """The API's usage plan, read live, refuses what the traffic sends over it: some calls
+    answered 429 and no more accepted than burst + rate x (send window + slack_s)."""
+
+    api_id: str  # output path of the REST API id
+    slack_s: float = 1.0  # token-bucket refill allowed beyond the send window (host jitter)
+
+
+@dataclass(frozen=True)
 class Expect:
     """Where each kind of event must end. By default from the stack's routes:
     healthy -> routes[pattern]["none"], hit -> routes[pattern][failure], poison -> ["poison"].
@@ -233,6 +243,7 @@ class Expect:
     alarms: tuple[AlarmExpect, ...] = ()
     max_duplicates: int | None = None  # side effects repeated at most this often ("duplicates")
     attempts: tuple[Attempts, ...] = ()
+    throttled: ApiThrottle | None = None
 
 
 @dataclass(frozen=True)
@@ -253,3 +264,29 @@ class Experiment:
     # (default: the pattern; the two EventBridge experiments share the slow API).
     lock: str = ""
     notes: str = ""
+    # Fan-out: the subscriber this instance faults ("{failing}" in its paths). A template
+    # leaves it empty; `per_subscriber` runs one instance per subscriber, named "name[sub]".
+    failing: str = ""
+
+    @property
+    def template(self) -> str:
+        """The catalog name this instance was made from (the name without "[sub]")."""
+        return self.name.split("[", 1)[0]
+
+
+def mentions_failing(exp: Experiment) -> bool:
+    """Whether the experiment faults one fan-out subscriber ("{failing}" anywhere in it)."""
+    return "{failing}" in repr((exp.method, exp.expect, exp.budget, exp.guards))
+
+
+def per_subscriber(experiments: Iterable[Experiment], subscribers: Iterable[str]) -> list[Experiment]:
+    """Each experiment that faults a fan-out subscriber, once per subscriber (every consumer
+    is failed by some run, not only the first); the others unchanged."""
+    subs = sorted(subscribers)
+    out: list[Experiment] = []
+    for exp in experiments:
+        if exp.failing or not mentions_failing(exp) or not subs:
+            out.append(exp)
+            continue
+        out.extend(replace(exp, name=f"{exp.name}[{sub}]", failing=sub) for sub in subs)
+    return out

@@ -276,7 +276,7 @@ def run_mutation(
                 )
         progress("restoring the correct stack")
         try:
-            Engine(PROJECT_DIR, stack_name, endpoint, state_dir=state_dir).up()
+            Engine(PROJECT_DIR, stack_name, endpoint, state_dir=state_dir, policy=check).up()
             run.restored = _inputs(state_dir, stack_name) == correct
         except DeployError as exc:
             logger.error("the correct stack could not be restored: %s", exc)

@@ -442,3 +442,72 @@ def test_every_dlq_alarm_experiment_leaves_exactly_one_failing_event() -> None:
         # THEN each sends one failing event (hit or poison): two would let "> 1" pass
         if sends:
             assert sum(s.hit + s.poison for s in sends) == 1, exp.name
+
+
+# ---- usage plan throttles calls over it ----
+
+
+def calls(accepted: int, throttled: int, other: int = 0, window: float = 1.0) -> list[dict]:
+    n = accepted + throttled + other
+    out = []
+    for i in range(n):
+        ok = i < accepted
+        detail = (
+            "201"
+            if ok
+            else (
+                "ChaosError: POST u -> 429: Too Many Requests"
+                if i < accepted + throttled
+                else "ChaosError: POST u -> 502: Bad Gateway"
+            )
+        )
+        at = START + window * i / max(1, n - 1)
+        out.append(
+            {"id": f"e{i}", "at": at, "entry": "api", "poison": False, "ok": ok, "detail": detail}
+        )
+    return out
+
+
+def test_a_plan_that_refuses_the_excess_with_429_passes() -> None:
+    v = ex.api_throttled(calls(20, 40), rate=10, burst=10, slack_s=1.0, label="api")
+    assert v.passed, v.message()
+    assert v.figures["accepted_at_most"] == 30.0 and v.figures["throttled_429"] == 40
+
+
+def test_a_plan_raised_out_of_reach_refuses_nothing_and_fails() -> None:
+    v = ex.api_throttled(calls(60, 0), rate=10, burst=10, slack_s=1.0, label="api")
+    assert not v.passed
+    assert any("none refused with 429" in p for p in v.problems)
+    assert any("more than the plan allows" in p for p in v.problems)
+
+
+def test_more_accepted_than_the_bucket_holds_fails_even_with_some_429s() -> None:
+    v = ex.api_throttled(calls(45, 15), rate=10, burst=10, slack_s=1.0, label="api")
+    assert v.problems == [
+        "45 calls accepted, more than the plan allows in 1.00s (burst 10 + 10/s x (1.00s +"
+        " 1s slack) = 30.0)"
+    ]
+
+
+def test_failures_that_are_not_throttling_fail_the_throttle_verdict() -> None:
+    v = ex.api_throttled(calls(20, 30, other=2), rate=10, burst=10, slack_s=1.0, label="api")
+    assert v.problems == [
+        "2 calls failed other than by throttling: ChaosError: POST u -> 502: Bad Gateway"
+    ]
+
+
+def test_the_live_plan_is_read_and_a_plan_without_throttle_names_it(stack) -> None:
+    gw = boto3.client("apigateway", region_name=REGION)
+    api = gw.create_rest_api(name="slow")["id"]
+    root = gw.get_resources(restApiId=api)["items"][0]["id"]
+    gw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    gw.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+    gw.create_deployment(restApiId=api, stageName="v1")
+    with pytest.raises(budgets.MissingSettingError, match=f"no usage plan on API {api}"):
+        budgets.usage_plan_throttle(stack, api)
+    gw.create_usage_plan(
+        name="p",
+        apiStages=[{"apiId": api, "stage": "v1"}],
+        throttle={"rateLimit": 10.0, "burstLimit": 10},
+    )
+    assert budgets.usage_plan_throttle(stack, api) == (10.0, 10.0)

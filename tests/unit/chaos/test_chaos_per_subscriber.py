@@ -1,0 +1,29 @@
+"""Every fan-out consumer is failed by some run: experiments that fault "{failing}" run once
+per subscriber of the deployed stack, each instance named for its subscriber."""
+
+from __future__ import annotations
+
+from chaos.experiments import CATALOG, per_subscriber
+from chaos.experiments.model import mentions_failing
+
+
+def test_each_fan_out_experiment_runs_once_per_subscriber():
+    templates = [e for e in CATALOG if mentions_failing(e)]
+    assert {e.pattern for e in templates} == {"fan_out"} and len(templates) >= 4
+    expanded = per_subscriber(CATALOG, ["refunds", "orders"])
+    assert len(expanded) == len(CATALOG) + len(templates)
+    for template in templates:
+        instances = [e for e in expanded if e.template == template.name]
+        assert [(e.name, e.failing) for e in instances] == [
+            (f"{template.name}[orders]", "orders"),
+            (f"{template.name}[refunds]", "refunds"),
+        ]
+    # The rest are the catalog's own objects, unchanged and in order.
+    others = [e for e in expanded if not e.failing]
+    assert others == [e for e in CATALOG if not mentions_failing(e)]
+
+
+def test_an_instance_is_not_expanded_again_and_no_subscribers_leaves_the_templates():
+    once = per_subscriber(CATALOG, ["orders"])
+    assert per_subscriber(once, ["orders", "refunds"]) == once
+    assert per_subscriber(CATALOG, []) == list(CATALOG)
