@@ -80,9 +80,9 @@ def _start_cloud(console: Console, time_scale: float | None, timings: dict[str, 
 
 
 def _deploy(console: Console, cloud: Any, stack: str, timings: dict[str, float]) -> Any:
-    from localcloud.deploy import Engine
+    from localcloud.deploy import Engine, project_policy
 
-    engine = Engine(PROJECT_DIR, stack, cloud.endpoint)
+    engine = Engine(PROJECT_DIR, stack, cloud.endpoint, policy=project_policy(PROJECT_DIR))
     state = engine.load_state()
     if state.resources:
         # This cloud was just started, empty: whatever the file lists lived in a cloud

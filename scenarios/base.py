@@ -53,10 +53,11 @@ class Deployment:
     deploy_seconds: list[float] = field(default_factory=list)
 
     def engine(self, overrides: Mapping[str, str] | None = None) -> Any:
-        from localcloud.deploy import Engine
+        from localcloud.deploy import Engine, project_policy
 
         return Engine(PROJECT_DIR, self.stack_name, self.cloud.endpoint, state_dir=self.state_dir,
-                      client_factory=self.cloud.client, config_overrides=dict(overrides or {}))
+                      client_factory=self.cloud.client, config_overrides=dict(overrides or {}),
+                      policy=project_policy(PROJECT_DIR))
 
     def reconfigure(self, overrides: Mapping[str, str]) -> Stack:
         """`up` with these config overrides (on top of Pulumi.<stack>.yaml); returns the stack."""

@@ -13,7 +13,7 @@ from .exceptions import (
     UnsupportedResourceType,
 )
 from .handlers import HANDLERS, UnsupportedInput
-from .program import load_policy_pack
+from .program import load_policy_pack, project_policy
 from .state import Record, StackState
 
 __all__ = [
@@ -33,4 +33,5 @@ __all__ = [
     "UnsupportedInvoke",
     "UnsupportedResourceType",
     "load_policy_pack",
+    "project_policy",
 ]

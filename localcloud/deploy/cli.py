@@ -23,14 +23,13 @@ from components.program import ProgramConfigError, check_stack_name, load_config
 
 from .engine import Engine, Step
 from .exceptions import DeployError, PolicyViolations
-from .program import PolicyCheck, load_policy_pack
+from .program import DEFAULT_POLICY_PACK, PolicyCheck, load_policy_pack, project_policy
 from .state import StackState
 
 logger = logging.getLogger(__name__)
 
 COMMANDS = ("up", "preview", "destroy", "outputs")
 # Where `pulumi up --policy-pack policy` finds this project's pack; used when present.
-DEFAULT_POLICY_PACK = "policy"
 ALLOW_FLAG = "--allow-policy-violations"
 
 
@@ -69,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _policy(project_dir: Path, option: str | None) -> PolicyCheck | None:
-    pack = Path(option) if option else project_dir / DEFAULT_POLICY_PACK
-    if not option and not (pack / "PulumiPolicy.yaml").is_file():
-        return None
+    if not option:
+        return project_policy(project_dir)
+    pack = Path(option)
     return load_policy_pack(pack if pack.is_absolute() else Path.cwd() / pack)
 
 

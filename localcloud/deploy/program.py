@@ -146,6 +146,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 # .type, .name and .props in the provider's camelCase) and return (objects with .policy,
 # .resource and a `[rule] resource: message` str).
 PolicyCheck = Callable[[list[Any]], list[Any]]
+# Where `pulumi up --policy-pack` finds this project's pack, and so the emulated deploy.
+DEFAULT_POLICY_PACK = "policy"
+
+
+def project_policy(project_dir: Path) -> PolicyCheck | None:
+    """The project's own pack (`<project>/policy`), as every deploy path runs it by default
+    (`localcloud up`, the demo, the local stack of the chaos suite, the scenarios); None
+    when the project has none."""
+    pack = Path(project_dir) / DEFAULT_POLICY_PACK
+    return load_policy_pack(pack) if (pack / "PulumiPolicy.yaml").is_file() else None
 
 
 def load_policy_pack(pack_dir: Path) -> PolicyCheck:
