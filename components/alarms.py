@@ -13,10 +13,7 @@ import pulumi_aws as aws
 
 from components import validation
 
-__all__ = ["AlarmArgs", "AlarmFactory", "validate_alarm_args"]
-
-DEFAULT_PERIOD = 60
-DEFAULT_EVALUATION_PERIODS = 1
+__all__ = ["ALARM_SETTINGS", "AlarmArgs", "AlarmFactory", "validate_alarm_args"]
 
 
 class AlarmArgs(TypedDict):
@@ -25,26 +22,24 @@ class AlarmArgs(TypedDict):
     topic_arn: pulumi.Input[str]
     """SNS topic every alarm of the component notifies (alarm and OK actions)."""
     period: NotRequired[int]
-    """Metric period in seconds: 10, 20, 30 or a multiple of 60 (default 60)."""
+    """Metric period in seconds."""
     evaluation_periods: NotRequired[int]
-    """Periods evaluated, and datapoints that must breach (1..100, default 1)."""
+    """Periods evaluated, and datapoints that must breach."""
     dlq_threshold: NotRequired[int]
     """Messages in a DLQ that trip its alarm. Default and policy: 1 (fire on ONE message)."""
 
 
+ALARM_SETTINGS = validation.Settings(
+    AlarmArgs,
+    period=validation.Setting(60, rule=validation.alarm_period),
+    evaluation_periods=validation.Setting(1, 1, 100),
+    dlq_threshold=validation.Setting(1, 1, 100_000),
+)
+
+
 def validate_alarm_args(component: str, alarms: AlarmArgs) -> AlarmArgs:
     validation.require(component, alarms, "topic_arn")
-    validation.alarm_period(component, "alarms.period", alarms.get("period", DEFAULT_PERIOD))
-    validation.int_range(
-        component,
-        "alarms.evaluation_periods",
-        alarms.get("evaluation_periods", DEFAULT_EVALUATION_PERIODS),
-        1,
-        100,
-    )
-    validation.int_range(
-        component, "alarms.dlq_threshold", alarms.get("dlq_threshold", 1), 1, 100_000
-    )
+    ALARM_SETTINGS.check(component, alarms, prefix="alarms.")
     return alarms
 
 
@@ -59,11 +54,11 @@ class AlarmFactory:
 
     @property
     def period(self) -> int:
-        return self._args.get("period", DEFAULT_PERIOD)
+        return ALARM_SETTINGS.value(self._args, "period")
 
     @property
     def evaluation_periods(self) -> int:
-        return self._args.get("evaluation_periods", DEFAULT_EVALUATION_PERIODS)
+        return ALARM_SETTINGS.value(self._args, "evaluation_periods")
 
     def metric(
         self,
@@ -107,7 +102,7 @@ class AlarmFactory:
             metric_name="ApproximateNumberOfMessagesVisible",
             dimensions={"QueueName": queue.name},
             statistic="Maximum",
-            threshold=self._args.get("dlq_threshold", 1),
+            threshold=ALARM_SETTINGS.value(self._args, "dlq_threshold"),
             description=f"{what}: a message is in the dead-letter queue (fires on one)",
         )
 

@@ -23,7 +23,14 @@ from components.function import (
     validate_function_args,
 )
 
-__all__ = ["AsyncFunction", "AsyncFunctionArgs", "validate", "async_invoke_config"]
+__all__ = [
+    "ASYNC_SETTINGS",
+    "SETTINGS",
+    "AsyncFunction",
+    "AsyncFunctionArgs",
+    "async_invoke_config",
+    "validate",
+]
 
 NAME = "AsyncFunction"
 SNS_KMS_KEY = "alias/aws/sns"
@@ -41,27 +48,30 @@ class AsyncFunctionArgs(TypedDict):
     alarms: AlarmArgs
     """Alarm topic and timing."""
     maximum_retry_attempts: NotRequired[int]
-    """Retries after a function error, 0..2 (default 2)."""
+    """Retries after a function error."""
     maximum_event_age: NotRequired[int]
-    """Seconds an event may wait (throttles, retries), 60..21600 (default 21600)."""
+    """Seconds an event may wait (throttles, retries)."""
     dead_letter_queue: NotRequired[bool]
-    """Function DLQ (DeadLetterConfig). Default True."""
+    """Function DLQ (DeadLetterConfig)."""
     on_failure_destination: NotRequired[bool]
-    """OnFailure destination queue. Default True. With neither, failed events are dropped."""
+    """OnFailure destination queue. With neither, failed events are dropped."""
     dlq_retention: NotRequired[int]
-    """Retention of the DLQs, 60..1209600 seconds (default 14 days)."""
+    """Retention of the DLQs, seconds (default 14 days)."""
 
 
-def validate_async(component: str, args: dict) -> None:
-    validation.int_range(
-        component, "maximum_retry_attempts", args.get("maximum_retry_attempts", 2), 0, 2
-    )
-    validation.int_range(
-        component, "maximum_event_age", args.get("maximum_event_age", 21_600), 60, 21_600
-    )
-    validation.int_range(
-        component, "dlq_retention", args.get("dlq_retention", queues.DLQ_RETENTION), 60, 1_209_600
-    )
+# Every async-invoked function's settings (AsyncFunction, RideRecords, direct delivery):
+# Lambda's own maxima, 2 retries and 6 hours.
+ASYNC_SETTINGS = {
+    "maximum_retry_attempts": validation.Setting(2, 0, 2),
+    "maximum_event_age": validation.Setting(21_600, 60, 21_600),
+    "dlq_retention": queues.retention(),
+}
+SETTINGS = validation.Settings(
+    AsyncFunctionArgs,
+    **ASYNC_SETTINGS,
+    dead_letter_queue=validation.Setting(True),
+    on_failure_destination=validation.Setting(True),
+)
 
 
 def validate(args: AsyncFunctionArgs) -> AsyncFunctionArgs:
@@ -69,7 +79,7 @@ def validate(args: AsyncFunctionArgs) -> AsyncFunctionArgs:
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
-    validate_async(NAME, dict(args))
+    SETTINGS.check(NAME, args)
     return args
 
 
@@ -139,9 +149,9 @@ class AsyncFunction(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        retention = args.get("dlq_retention", queues.DLQ_RETENTION)
-        self.maximum_retry_attempts = args.get("maximum_retry_attempts", 2)
-        self.maximum_event_age = args.get("maximum_event_age", 21_600)
+        retention = SETTINGS.value(args, "dlq_retention")
+        self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
+        self.maximum_event_age = SETTINGS.value(args, "maximum_event_age")
         self.topic = aws.sns.Topic(
             f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
         )
@@ -150,12 +160,12 @@ class AsyncFunction(pulumi.ComponentResource):
         )
         self.dlq = (
             queues.dead_letter_queue(self, f"{name}-dlq", retention=retention)
-            if args.get("dead_letter_queue", True)
+            if SETTINGS.value(args, "dead_letter_queue")
             else None
         )
         self.on_failure = (
             queues.dead_letter_queue(self, f"{name}-on-failure", retention=retention)
-            if args.get("on_failure_destination", True)
+            if SETTINGS.value(args, "on_failure_destination")
             else None
         )
         send_to = [q.arn for q in (self.dlq, self.on_failure) if q is not None]

@@ -18,18 +18,17 @@ import pulumi_aws as aws
 from components import queues, validation
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.api import LambdaRestApi
-from components.async_function import async_invoke_config, validate_async
+from components.async_function import ASYNC_SETTINGS, async_invoke_config
 from components.function import (
-    DEFAULT_TIMEOUT,
     FunctionArgs,
     LambdaFunction,
     LedgerArgs,
+    function_timeout,
     statement,
     validate_function_args,
 )
-from components.queue_worker import VISIBILITY_FACTOR
 
-__all__ = ["EventPipeline", "EventPipelineArgs", "validate"]
+__all__ = ["SETTINGS", "EventPipeline", "EventPipelineArgs", "validate"]
 
 NAME = "EventPipeline"
 
@@ -52,35 +51,55 @@ class EventPipelineArgs(TypedDict):
     slow_api_key: pulumi.Input[str]
     """API key for it."""
     flow_control: NotRequired[bool]
-    """False (default): rule -> delivery. True: rule -> SQS buffer -> MaximumConcurrency mapping."""
+    """False: rule -> delivery. True: rule -> SQS buffer -> MaximumConcurrency mapping."""
     event_source: NotRequired[str]
-    """EventBridge source the notifier puts and the rule matches (default failmodes.notifier)."""
+    """EventBridge source the notifier puts and the rule matches."""
     event_detail_type: NotRequired[str]
-    """detail-type (default OrderPlaced)."""
+    """detail-type the notifier puts and the rule matches."""
     target_maximum_retry_attempts: NotRequired[int]
-    """EventBridge target retries, 0..185 (default 185)."""
+    """EventBridge target retries."""
     target_maximum_event_age: NotRequired[int]
-    """EventBridge target max event age, 60..86400 seconds (default 86400)."""
+    """EventBridge target max event age, seconds."""
     maximum_retry_attempts: NotRequired[int]
-    """Direct: delivery's async retries, 0..2 (default 2)."""
+    """Direct: delivery's async retries."""
     maximum_event_age: NotRequired[int]
-    """Direct: delivery's async max event age, 60..21600 (default 21600)."""
+    """Direct: delivery's async max event age, seconds."""
     maximum_concurrency: NotRequired[int]
-    """Flow: mapping MaximumConcurrency, 2..1000 (default 10)."""
+    """Flow: mapping MaximumConcurrency."""
     max_receive_count: NotRequired[int]
-    """Flow: receives before the buffer's DLQ, 1..1000 (default 3)."""
+    """Flow: receives before the buffer's DLQ."""
     visibility_timeout: NotRequired[int]
-    """Flow: buffer visibility, >= delivery timeout (default 6x delivery timeout)."""
+    """Flow: buffer visibility, >= delivery timeout (default VISIBILITY_FACTOR x it)."""
     delivery_attempts: NotRequired[int]
-    """DELIVERY_ATTEMPTS, 1..20 (default 5)."""
+    """DELIVERY_ATTEMPTS: tries at the slow API per invocation."""
     delivery_wait_base: NotRequired[float]
-    """DELIVERY_WAIT_BASE seconds, 0..60 (default 3)."""
+    """DELIVERY_WAIT_BASE: fixed seconds between tries."""
     delivery_wait_jitter: NotRequired[float]
-    """DELIVERY_WAIT_JITTER seconds, 0..60 (default 5)."""
+    """DELIVERY_WAIT_JITTER: up to this many random extra seconds between tries."""
     delivery_http_timeout: NotRequired[float]
-    """DELIVERY_HTTP_TIMEOUT seconds, 0.1..900 (default 29)."""
+    """DELIVERY_HTTP_TIMEOUT: seconds per call (capped below the invocation's time left)."""
     dlq_retention: NotRequired[int]
     """DLQ retention seconds (default 14 days)."""
+
+
+SETTINGS = validation.Settings(
+    EventPipelineArgs,
+    flow_control=validation.Setting(False),
+    event_source=validation.Setting("failmodes.notifier"),
+    event_detail_type=validation.Setting("OrderPlaced"),
+    # EventBridge's maxima: retry for a day, 185 times, before the target DLQ.
+    target_maximum_retry_attempts=validation.Setting(185, 0, 185),
+    target_maximum_event_age=validation.Setting(86_400, 60, 86_400),
+    **ASYNC_SETTINGS,
+    maximum_concurrency=validation.Setting(10, 2, 1000),
+    max_receive_count=queues.MAX_RECEIVE_COUNT,
+    visibility_timeout=validation.Setting(None, 1, queues.MAX_VISIBILITY),
+    # The seed demo's retry profile: 5 tries, 3 s + 0..5 s apart, 12 s per call.
+    delivery_attempts=validation.Setting(5, 1, 20),
+    delivery_wait_base=validation.Setting(3.0, 0.0, 60.0),
+    delivery_wait_jitter=validation.Setting(5.0, 0.0, 60.0),
+    delivery_http_timeout=validation.Setting(12.0, 0.1, 900.0),
+)
 
 
 def validate(args: EventPipelineArgs) -> EventPipelineArgs:
@@ -97,37 +116,10 @@ def validate(args: EventPipelineArgs) -> EventPipelineArgs:
     validate_function_args(NAME, "notifier", args["notifier"])
     validate_function_args(NAME, "delivery", args["delivery"])
     validate_alarm_args(NAME, args["alarms"])
-    validate_async(NAME, dict(args))
-    validation.int_range(
-        NAME,
-        "target_maximum_retry_attempts",
-        args.get("target_maximum_retry_attempts", 185),
-        0,
-        185,
-    )
-    validation.int_range(
-        NAME, "target_maximum_event_age", args.get("target_maximum_event_age", 86_400), 60, 86_400
-    )
-    validation.int_range(NAME, "maximum_concurrency", args.get("maximum_concurrency", 10), 2, 1000)
-    validation.int_range(NAME, "max_receive_count", args.get("max_receive_count", 3), 1, 1000)
-    timeout = args["delivery"].get("timeout", DEFAULT_TIMEOUT)
-    validation.int_range(
-        NAME,
-        "visibility_timeout",
-        args.get("visibility_timeout", VISIBILITY_FACTOR * timeout),
-        timeout,
-        43_200,
-    )
-    validation.int_range(NAME, "delivery_attempts", args.get("delivery_attempts", 5), 1, 20)
-    validation.number_range(
-        NAME, "delivery_wait_base", args.get("delivery_wait_base", 3.0), 0.0, 60.0
-    )
-    validation.number_range(
-        NAME, "delivery_wait_jitter", args.get("delivery_wait_jitter", 5.0), 0.0, 60.0
-    )
-    validation.number_range(
-        NAME, "delivery_http_timeout", args.get("delivery_http_timeout", 29.0), 0.1, 900.0
-    )
+    SETTINGS.check(NAME, args)
+    timeout = function_timeout(args["delivery"])
+    visibility = queues.visibility_timeout(args, timeout)
+    validation.int_range(NAME, "visibility_timeout", visibility, timeout, queues.MAX_VISIBILITY)
     return args
 
 
@@ -140,16 +132,16 @@ class EventPipeline(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.flow_control = args.get("flow_control", False)
-        self.target_maximum_retry_attempts = args.get("target_maximum_retry_attempts", 185)
-        self.target_maximum_event_age = args.get("target_maximum_event_age", 86_400)
+        self.flow_control = SETTINGS.value(args, "flow_control")
+        self.target_maximum_retry_attempts = SETTINGS.value(args, "target_maximum_retry_attempts")
+        self.target_maximum_event_age = SETTINGS.value(args, "target_maximum_event_age")
         # The delivery's async settings (direct) or the buffer's redrive (flow): set below.
         self.maximum_retry_attempts: int | None = None
         self.maximum_event_age: int | None = None
         self.max_receive_count: int | None = None
-        retention = args.get("dlq_retention", queues.DLQ_RETENTION)
-        source = args.get("event_source", "failmodes.notifier")
-        detail_type = args.get("event_detail_type", "OrderPlaced")
+        retention = SETTINGS.value(args, "dlq_retention")
+        source = SETTINGS.value(args, "event_source")
+        detail_type = SETTINGS.value(args, "event_detail_type")
         pattern = args["ledger_pattern"]
 
         self.bus = aws.cloudwatch.EventBus(f"{name}-bus", opts=child)
@@ -186,10 +178,10 @@ class EventPipeline(pulumi.ComponentResource):
         delivery_env = {
             "SLOW_API_URL": args["slow_api_url"],
             "SLOW_API_KEY": args["slow_api_key"],
-            "DELIVERY_ATTEMPTS": str(args.get("delivery_attempts", 5)),
-            "DELIVERY_WAIT_BASE": str(float(args.get("delivery_wait_base", 3.0))),
-            "DELIVERY_WAIT_JITTER": str(float(args.get("delivery_wait_jitter", 5.0))),
-            "DELIVERY_HTTP_TIMEOUT": str(float(args.get("delivery_http_timeout", 29.0))),
+            "DELIVERY_ATTEMPTS": str(SETTINGS.value(args, "delivery_attempts")),
+            "DELIVERY_WAIT_BASE": str(float(SETTINGS.value(args, "delivery_wait_base"))),
+            "DELIVERY_WAIT_JITTER": str(float(SETTINGS.value(args, "delivery_wait_jitter"))),
+            "DELIVERY_HTTP_TIMEOUT": str(float(SETTINGS.value(args, "delivery_http_timeout"))),
         }
         self.alarm_factory = AlarmFactory(self, name, args["alarms"])
         self.buffer: aws.sqs.Queue | None = None
@@ -261,8 +253,8 @@ class EventPipeline(pulumi.ComponentResource):
             environment=env,
             dead_letter_arn=self.delivery_dlq.arn,
         )
-        self.maximum_retry_attempts = args.get("maximum_retry_attempts", 2)
-        self.maximum_event_age = args.get("maximum_event_age", 21_600)
+        self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
+        self.maximum_event_age = SETTINGS.value(args, "maximum_event_age")
         async_invoke_config(
             self,
             name,
@@ -285,10 +277,9 @@ class EventPipeline(pulumi.ComponentResource):
     def _flow(
         self, name: str, args: EventPipelineArgs, env: dict, retention: int
     ) -> pulumi.Output[str]:
-        timeout = args["delivery"].get("timeout", DEFAULT_TIMEOUT)
-        visibility = args.get("visibility_timeout", VISIBILITY_FACTOR * timeout)
-        max_receive = self.max_receive_count = args.get("max_receive_count", 3)
-        self.maximum_concurrency = args.get("maximum_concurrency", 10)
+        visibility = queues.visibility_timeout(args, function_timeout(args["delivery"]))
+        max_receive = self.max_receive_count = SETTINGS.value(args, "max_receive_count")
+        self.maximum_concurrency = SETTINGS.value(args, "maximum_concurrency")
         self.delivery_dlq = queues.dead_letter_queue(
             self, f"{name}-buffer-dlq", retention=retention
         )

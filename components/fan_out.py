@@ -18,9 +18,9 @@ from components import queues, validation
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.async_function import SNS_KMS_KEY
 from components.function import FunctionArgs, LedgerArgs, validate_function_args
-from components.queue_worker import QueueWorker, QueueWorkerArgs
+from components.queue_worker import SMALL_BATCH, QueueWorker, QueueWorkerArgs
 
-__all__ = ["FanOut", "FanOutArgs", "validate"]
+__all__ = ["SETTINGS", "FanOut", "FanOutArgs", "validate"]
 
 NAME = "FanOut"
 FILTER_SCOPES = ("MessageAttributes", "MessageBody")
@@ -40,13 +40,22 @@ class FanOutArgs(TypedDict):
     subscribers: Mapping[str, Mapping[str, Any]]
     """Subscriber name (lower-case, [a-z0-9-]) -> SNS filter policy (non-empty)."""
     filter_scope: NotRequired[str]
-    """MessageAttributes (default) or MessageBody."""
+    """What the filter policies match: message attributes or the message body."""
     max_receive_count: NotRequired[int]
-    """Per subscriber queue, 1..1000 (default 3)."""
+    """Per subscriber queue: receives before its DLQ."""
     batch_size: NotRequired[int]
-    """Per subscriber mapping, 1..10 (default 10)."""
+    """Per subscriber mapping (no batching window: at most 10)."""
     dlq_retention: NotRequired[int]
     """Retention of each DLQ (default 14 days)."""
+
+
+SETTINGS = validation.Settings(
+    FanOutArgs,
+    filter_scope=validation.Setting("MessageAttributes", choices=FILTER_SCOPES),
+    max_receive_count=queues.MAX_RECEIVE_COUNT,
+    batch_size=validation.Setting(SMALL_BATCH, 1, SMALL_BATCH),
+    dlq_retention=queues.retention(),
+)
 
 
 def validate(args: FanOutArgs) -> FanOutArgs:
@@ -70,14 +79,7 @@ def validate(args: FanOutArgs) -> FanOutArgs:
             raise validation.ArgsValidationError(
                 NAME, f"subscribers.{sub}", policy, "a non-empty SNS filter policy mapping"
             )
-    validation.choice(
-        NAME, "filter_scope", args.get("filter_scope", "MessageAttributes"), FILTER_SCOPES
-    )
-    validation.int_range(NAME, "max_receive_count", args.get("max_receive_count", 3), 1, 1000)
-    validation.int_range(NAME, "batch_size", args.get("batch_size", 10), 1, 10)
-    validation.int_range(
-        NAME, "dlq_retention", args.get("dlq_retention", queues.DLQ_RETENTION), 60, 1_209_600
-    )
+    SETTINGS.check(NAME, args)
     return args
 
 
@@ -90,7 +92,8 @@ class FanOut(pulumi.ComponentResource):
         self.topic = aws.sns.Topic(
             f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
         )
-        scope = args.get("filter_scope", "MessageAttributes")
+        scope = SETTINGS.value(args, "filter_scope")
+        retention = SETTINGS.value(args, "dlq_retention")
         self.subscribers: dict[str, QueueWorker] = {}
         self.subscription_dlqs: dict[str, aws.sqs.Queue] = {}
         alarm_factory = AlarmFactory(self, name, args["alarms"])
@@ -101,9 +104,9 @@ class FanOut(pulumi.ComponentResource):
                 "ledger": args["ledger"],
                 "ledger_pattern": f"{args['ledger_pattern']}.{sub}",
                 "alarms": args["alarms"],
-                "max_receive_count": args.get("max_receive_count", 3),
-                "batch_size": args.get("batch_size", 10),
-                "dlq_retention": args.get("dlq_retention", queues.DLQ_RETENTION),
+                "max_receive_count": SETTINGS.value(args, "max_receive_count"),
+                "batch_size": SETTINGS.value(args, "batch_size"),
+                "dlq_retention": retention,
             }
             worker = QueueWorker(f"{name}-{sub}", worker_args, pulumi.ResourceOptions(parent=self))
             self.subscribers[sub] = worker
@@ -118,7 +121,7 @@ class FanOut(pulumi.ComponentResource):
             subscription_dlq = queues.dead_letter_queue(
                 self,
                 f"{name}-{sub}-subscription-dlq",
-                retention=args.get("dlq_retention", queues.DLQ_RETENTION),
+                retention=retention,
             )
             self.subscription_dlqs[sub] = subscription_dlq
             dlq_policy = queues.allow_services_to_send(

@@ -15,17 +15,17 @@ import pulumi_aws as aws
 from components import validation
 
 __all__ = [
+    "FUNCTION_SETTINGS",
     "FunctionArgs",
     "LambdaFunction",
     "LedgerArgs",
     "function_outputs",
+    "function_timeout",
     "statement",
     "validate_function_args",
 ]
 
 RUNTIME = "python3.11"
-DEFAULT_TIMEOUT = 30
-DEFAULT_MEMORY = 256
 
 _ASSUME_LAMBDA = {
     "Version": "2012-10-17",
@@ -47,17 +47,25 @@ class FunctionArgs(TypedDict):
     handler: str
     """Handler path, e.g. functions.queue_worker.handler.handler."""
     timeout: NotRequired[int]
-    """Seconds, 1..900 (default 30)."""
+    """Seconds the function may run."""
     memory_size: NotRequired[int]
-    """MB, 128..10240 (default 256)."""
+    """MB of memory (CPU scales with it)."""
     layers: NotRequired[Sequence[pulumi.Input[str]]]
     """Layer version ARNs (the shared dependency layer)."""
     environment: NotRequired[Mapping[str, pulumi.Input[str]]]
     """Extra environment variables (fault variables are set later by the chaos package)."""
     reserved_concurrency: NotRequired[int]
-    """Reserved concurrency, 0..1000; unset means unreserved (0 throttles every call)."""
+    """Reserved concurrency; unset means unreserved (0 throttles every call)."""
     extra_policy_statements: NotRequired[Sequence[Mapping[str, Any]]]
     """IAM statements added to the function's role; the policy pack rejects wildcards."""
+
+
+FUNCTION_SETTINGS = validation.Settings(
+    FunctionArgs,
+    timeout=validation.Setting(30, 1, 900),
+    memory_size=validation.Setting(256, 128, 10_240),
+    reserved_concurrency=validation.Setting(None, 0, 1000),
+)
 
 
 class LedgerArgs(TypedDict):
@@ -82,17 +90,12 @@ def validate_function_args(component: str, field: str, args: FunctionArgs) -> Fu
         raise validation.ArgsValidationError(
             component, f"{field}.handler", handler, "a dotted path module.function"
         )
-    validation.int_range(
-        component, f"{field}.timeout", args.get("timeout", DEFAULT_TIMEOUT), 1, 900
-    )
-    validation.int_range(
-        component, f"{field}.memory_size", args.get("memory_size", DEFAULT_MEMORY), 128, 10240
-    )
-    if "reserved_concurrency" in args:
-        validation.int_range(
-            component, f"{field}.reserved_concurrency", args["reserved_concurrency"], 0, 1000
-        )
+    FUNCTION_SETTINGS.check(component, args, prefix=f"{field}.")
     return args
+
+
+def function_timeout(args: FunctionArgs) -> int:
+    return FUNCTION_SETTINGS.value(args, "timeout")
 
 
 def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
@@ -144,7 +147,7 @@ class LambdaFunction:
     ) -> None:
         opts = pulumi.ResourceOptions(parent=parent)
         self.name = name
-        self.timeout: int = args.get("timeout", DEFAULT_TIMEOUT)
+        self.timeout: int = function_timeout(args)
         self.role = aws.iam.Role(
             f"{name}-role", assume_role_policy=pulumi.Output.json_dumps(_ASSUME_LAMBDA), opts=opts
         )
@@ -181,7 +184,7 @@ class LambdaFunction:
             code=args["code"],
             role=self.role.arn,
             timeout=self.timeout,
-            memory_size=args.get("memory_size", DEFAULT_MEMORY),
+            memory_size=FUNCTION_SETTINGS.value(args, "memory_size"),
             layers=list(args.get("layers", [])),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=env),
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.access_policy]),

@@ -10,18 +10,19 @@ import pulumi_aws as aws
 from components import queues, validation
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.function import (
-    DEFAULT_TIMEOUT,
     FunctionArgs,
     LambdaFunction,
     LedgerArgs,
+    function_timeout,
     statement,
     validate_function_args,
 )
 
-__all__ = ["QueueWorker", "QueueWorkerArgs", "validate"]
+__all__ = ["SETTINGS", "QueueWorker", "QueueWorkerArgs", "validate"]
 
 NAME = "QueueWorker"
-VISIBILITY_FACTOR = 6  # AWS guidance: 6x the function timeout, so retries of a batch fit
+# Lambda accepts a batch of up to 10 from a FIFO queue, or from any queue without a batching window.
+SMALL_BATCH = 10
 
 
 class QueueWorkerArgs(TypedDict):
@@ -36,25 +37,40 @@ class QueueWorkerArgs(TypedDict):
     alarms: AlarmArgs
     """Alarm topic and timing."""
     fifo: NotRequired[bool]
-    """FIFO queue (order per message group, content-based deduplication). Default False."""
+    """FIFO queue (order per message group, content-based deduplication)."""
     max_receive_count: NotRequired[int]
-    """Receives before SQS moves a message to the DLQ, 1..1000 (default 3)."""
+    """Receives before SQS moves a message to the DLQ."""
     visibility_timeout: NotRequired[int]
-    """Seconds, >= the function timeout, <= 43200 (default 6x the function timeout)."""
+    """Seconds, >= the function timeout (default VISIBILITY_FACTOR x the function timeout)."""
     batch_size: NotRequired[int]
-    """Records per invocation: 1..10000 (FIFO 1..10; >10 needs a batching window). Default 10."""
+    """Records per invocation (FIFO, or without a batching window: at most 10)."""
     maximum_batching_window: NotRequired[int]
-    """Seconds Lambda waits to fill a batch, 0..300 (default 0)."""
+    """Seconds Lambda waits to fill a batch."""
     maximum_concurrency: NotRequired[int]
-    """Cap on concurrent invocations from this queue, 2..1000 (flow control). Default: none."""
+    """Cap on concurrent invocations from this queue (flow control); unset means none."""
     message_retention: NotRequired[int]
-    """Source queue retention seconds, 60..1209600 (default 4 days)."""
+    """Source queue retention seconds (default 4 days)."""
     dlq_retention: NotRequired[int]
-    """DLQ retention seconds, 60..1209600 (default 14 days)."""
+    """DLQ retention seconds (default 14 days)."""
     age_alarm_seconds: NotRequired[int]
     """Oldest-message age that alarms (default visibility timeout x max receive count)."""
     dead_letter_queue: NotRequired[bool]
-    """Attach the redrive DLQ (default True; False fails the policy pack)."""
+    """Attach the redrive DLQ (False fails the policy pack)."""
+
+
+SETTINGS = validation.Settings(
+    QueueWorkerArgs,
+    fifo=validation.Setting(False),
+    max_receive_count=queues.MAX_RECEIVE_COUNT,
+    visibility_timeout=validation.Setting(None, 1, queues.MAX_VISIBILITY),
+    batch_size=validation.Setting(SMALL_BATCH, 1, 10_000),
+    maximum_batching_window=validation.Setting(0, 0, 300),
+    maximum_concurrency=validation.Setting(None, 2, 1000),
+    message_retention=queues.retention(345_600),
+    dlq_retention=queues.retention(),
+    age_alarm_seconds=validation.Setting(None, 1, 1_209_600),
+    dead_letter_queue=validation.Setting(True),
+)
 
 
 def validate(args: QueueWorkerArgs) -> QueueWorkerArgs:
@@ -62,27 +78,13 @@ def validate(args: QueueWorkerArgs) -> QueueWorkerArgs:
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
-    timeout = args["function"].get("timeout", DEFAULT_TIMEOUT)
-    validation.int_range(NAME, "max_receive_count", args.get("max_receive_count", 3), 1, 1000)
-    visibility = args.get("visibility_timeout", VISIBILITY_FACTOR * timeout)
+    SETTINGS.check(NAME, args)
+    timeout = function_timeout(args["function"])
     # Lambda rejects the mapping when the visibility timeout is below the function timeout.
-    validation.int_range(NAME, "visibility_timeout", visibility, timeout, 43_200)
-    fifo = args.get("fifo", False)
-    window = validation.int_range(
-        NAME, "maximum_batching_window", args.get("maximum_batching_window", 0), 0, 300
-    )
-    batch_high = 10 if fifo or not window else 10_000
-    validation.int_range(NAME, "batch_size", args.get("batch_size", 10), 1, batch_high)
-    if "maximum_concurrency" in args:
-        validation.int_range(NAME, "maximum_concurrency", args["maximum_concurrency"], 2, 1000)
-    validation.int_range(
-        NAME, "message_retention", args.get("message_retention", 345_600), 60, 1_209_600
-    )
-    validation.int_range(
-        NAME, "dlq_retention", args.get("dlq_retention", queues.DLQ_RETENTION), 60, 1_209_600
-    )
-    if "age_alarm_seconds" in args:
-        validation.int_range(NAME, "age_alarm_seconds", args["age_alarm_seconds"], 1, 1_209_600)
+    visibility = queues.visibility_timeout(args, timeout)
+    validation.int_range(NAME, "visibility_timeout", visibility, timeout, queues.MAX_VISIBILITY)
+    if SETTINGS.value(args, "fifo") or not SETTINGS.value(args, "maximum_batching_window"):
+        validation.int_range(NAME, "batch_size", SETTINGS.value(args, "batch_size"), 1, SMALL_BATCH)
     return args
 
 
@@ -95,19 +97,18 @@ class QueueWorker(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         fn_args = args["function"]
-        timeout = fn_args.get("timeout", DEFAULT_TIMEOUT)
-        fifo = args.get("fifo", False)
-        self.max_receive_count = args.get("max_receive_count", 3)
-        self.visibility_timeout = args.get("visibility_timeout", VISIBILITY_FACTOR * timeout)
-        self.batch_size = args.get("batch_size", 10)
+        fifo = SETTINGS.value(args, "fifo")
+        self.max_receive_count = SETTINGS.value(args, "max_receive_count")
+        self.visibility_timeout = queues.visibility_timeout(args, function_timeout(fn_args))
+        self.batch_size = SETTINGS.value(args, "batch_size")
 
         self.dlq: aws.sqs.Queue | None = None
         extra = {}
-        if args.get("dead_letter_queue", True):
+        if SETTINGS.value(args, "dead_letter_queue"):
             self.dlq = queues.dead_letter_queue(
                 self,
                 f"{name}-dlq",
-                retention=args.get("dlq_retention", queues.DLQ_RETENTION),
+                retention=SETTINGS.value(args, "dlq_retention"),
                 fifo=fifo,
             )
             extra["redrive_policy"] = queues.redrive_policy(self.dlq, self.max_receive_count)
@@ -116,7 +117,7 @@ class QueueWorker(pulumi.ComponentResource):
             f"{name}-queue",
             fifo=fifo,
             visibility_timeout_seconds=self.visibility_timeout,
-            message_retention_seconds=args.get("message_retention", 345_600),
+            message_retention_seconds=SETTINGS.value(args, "message_retention"),
             **extra,
         )
         self.worker = LambdaFunction(
@@ -142,7 +143,7 @@ class QueueWorker(pulumi.ComponentResource):
             mapping_extra["scaling_config"] = aws.lambda_.EventSourceMappingScalingConfigArgs(
                 maximum_concurrency=args["maximum_concurrency"]
             )
-        window = args.get("maximum_batching_window", 0)
+        window = SETTINGS.value(args, "maximum_batching_window")
         if window:
             mapping_extra["maximum_batching_window_in_seconds"] = window
         self.mapping = aws.lambda_.EventSourceMapping(

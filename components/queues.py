@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.validation import Setting
+
 __all__ = [
     "DLQ_RETENTION",
+    "MAX_RECEIVE_COUNT",
+    "VISIBILITY_FACTOR",
+    "MAX_VISIBILITY",
+    "retention",
+    "visibility_timeout",
     "allow_services_to_send",
     "dead_letter_queue",
     "queue",
@@ -17,6 +24,24 @@ __all__ = [
 ]
 
 DLQ_RETENTION = 1_209_600  # 14 days, the SQS maximum: the longest window to notice and redrive
+# AWS guidance for a queue a Lambda mapping reads: visibility 6x the function timeout, so the
+# retries of a batch fit before SQS hands the message to another consumer. The policy pack
+# and the chaos mutants check it against this constant.
+VISIBILITY_FACTOR = 6
+MAX_VISIBILITY = 43_200  # 12 hours, the SQS maximum
+# Receives before the DLQ. AWS advises >= 5 for a queue Lambda reads, so throttling alone
+# (each throttled poll is a receive) does not dead-letter a message.
+MAX_RECEIVE_COUNT = Setting(5, 1, 1000)
+
+
+def retention(default: int = DLQ_RETENTION) -> Setting:
+    """A queue retention field: 60 s .. 14 days, what SQS accepts."""
+    return Setting(default, 60, DLQ_RETENTION)
+
+
+def visibility_timeout(args: Mapping[str, Any], function_timeout: int) -> int:
+    """args["visibility_timeout"], or VISIBILITY_FACTOR x the reading function's timeout."""
+    return args.get("visibility_timeout", VISIBILITY_FACTOR * function_timeout)
 
 
 def queue(

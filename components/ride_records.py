@@ -15,10 +15,10 @@ import pulumi_aws as aws
 from components import queues, validation
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.async_function import (
+    ASYNC_SETTINGS,
     SNS_KMS_KEY,
     async_invoke_config,
     sns_to_lambda,
-    validate_async,
 )
 from components.function import (
     FunctionArgs,
@@ -28,10 +28,11 @@ from components.function import (
     validate_function_args,
 )
 
-__all__ = ["RideRecords", "RideRecordsArgs", "validate"]
+__all__ = ["SETTINGS", "RideRecords", "RideRecordsArgs", "validate"]
 
 NAME = "RideRecords"
 BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
+MAX_CAPACITY = 40_000  # DynamoDB's default table quota of read (and write) units
 
 
 class RideRecordsArgs(TypedDict):
@@ -46,19 +47,29 @@ class RideRecordsArgs(TypedDict):
     alarms: AlarmArgs
     """Alarm topic and timing."""
     billing_mode: NotRequired[str]
-    """PAY_PER_REQUEST (default) or PROVISIONED."""
+    """On-demand or provisioned capacity."""
     read_capacity: NotRequired[int]
-    """PROVISIONED read units, 1..40000 (default 5); autoscaling minimum."""
+    """PROVISIONED read units; autoscaling minimum."""
     write_capacity: NotRequired[int]
-    """PROVISIONED write units, 1..40000 (default 5); autoscaling minimum."""
+    """PROVISIONED write units; autoscaling minimum."""
     autoscaling_max_capacity: NotRequired[int]
-    """PROVISIONED autoscaling maximum, capacities..40000 (default 50); 0 disables autoscaling."""
+    """PROVISIONED autoscaling maximum, >= both capacities; 0 disables autoscaling."""
     maximum_retry_attempts: NotRequired[int]
-    """Async retries, 0..2 (default 2)."""
+    """Async retries."""
     maximum_event_age: NotRequired[int]
-    """Seconds, 60..21600 (default 21600)."""
+    """Async max event age, seconds."""
     dlq_retention: NotRequired[int]
     """DLQ retention seconds (default 14 days)."""
+
+
+SETTINGS = validation.Settings(
+    RideRecordsArgs,
+    billing_mode=validation.Setting("PAY_PER_REQUEST", choices=BILLING_MODES),
+    read_capacity=validation.Setting(5, 1, MAX_CAPACITY),
+    write_capacity=validation.Setting(5, 1, MAX_CAPACITY),
+    autoscaling_max_capacity=validation.Setting(50, 1, MAX_CAPACITY, extra=(0,)),
+    **ASYNC_SETTINGS,
+)
 
 
 def validate(args: RideRecordsArgs) -> RideRecordsArgs:
@@ -66,16 +77,12 @@ def validate(args: RideRecordsArgs) -> RideRecordsArgs:
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
-    validate_async(NAME, dict(args))
-    validation.choice(
-        NAME, "billing_mode", args.get("billing_mode", "PAY_PER_REQUEST"), BILLING_MODES
-    )
-    read = validation.int_range(NAME, "read_capacity", args.get("read_capacity", 5), 1, 40_000)
-    write = validation.int_range(NAME, "write_capacity", args.get("write_capacity", 5), 1, 40_000)
-    maximum = args.get("autoscaling_max_capacity", 50)
+    SETTINGS.check(NAME, args)
+    read, write = SETTINGS.value(args, "read_capacity"), SETTINGS.value(args, "write_capacity")
+    maximum = SETTINGS.value(args, "autoscaling_max_capacity")
     if maximum != 0:
         validation.int_range(
-            NAME, "autoscaling_max_capacity", maximum, max(read, write), 40_000, extra=[0]
+            NAME, "autoscaling_max_capacity", maximum, max(read, write), MAX_CAPACITY, extra=[0]
         )
     return args
 
@@ -88,9 +95,9 @@ class RideRecords(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.billing_mode = args.get("billing_mode", "PAY_PER_REQUEST")
+        self.billing_mode = SETTINGS.value(args, "billing_mode")
         provisioned = self.billing_mode == "PROVISIONED"
-        read, write = args.get("read_capacity", 5), args.get("write_capacity", 5)
+        read, write = SETTINGS.value(args, "read_capacity"), SETTINGS.value(args, "write_capacity")
         table_extra = {"read_capacity": read, "write_capacity": write} if provisioned else {}
         self.table = aws.dynamodb.Table(
             f"{name}-rides",
@@ -101,11 +108,11 @@ class RideRecords(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
             **table_extra,
         )
-        maximum = args.get("autoscaling_max_capacity", 50)
+        maximum = SETTINGS.value(args, "autoscaling_max_capacity")
         if provisioned and maximum:
             for dimension, minimum in (("Read", read), ("Write", write)):
                 self._autoscale(name, dimension, minimum, maximum)
-        retention = args.get("dlq_retention", queues.DLQ_RETENTION)
+        retention = SETTINGS.value(args, "dlq_retention")
         self.topic = aws.sns.Topic(
             f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
         )
@@ -130,8 +137,8 @@ class RideRecords(pulumi.ComponentResource):
             self,
             name,
             self.writer,
-            maximum_retry_attempts=args.get("maximum_retry_attempts", 2),
-            maximum_event_age=args.get("maximum_event_age", 21_600),
+            maximum_retry_attempts=SETTINGS.value(args, "maximum_retry_attempts"),
+            maximum_event_age=SETTINGS.value(args, "maximum_event_age"),
             on_failure=None,
         )
         self.subscription = sns_to_lambda(

@@ -20,18 +20,23 @@ class SharedArgs(TypedDict):
     alarm_email: NotRequired[str]
     """E-mail address subscribed to the alarm topic (needs confirming); empty means none."""
     inbox_retention: NotRequired[int]
-    """Retention of the alarm inbox queue, 60..1209600 seconds (default 14 days)."""
+    """Retention of the alarm inbox queue, seconds (default 14 days)."""
+
+
+SETTINGS = validation.Settings(
+    SharedArgs,
+    alarm_email=validation.Setting(""),
+    inbox_retention=queues.retention(),
+)
 
 
 def validate(args: SharedArgs) -> SharedArgs:
-    email = args.get("alarm_email", "")
+    email = SETTINGS.value(args, "alarm_email")
     if email and (not isinstance(email, str) or "@" not in email):
         raise validation.ArgsValidationError(
             NAME, "alarm_email", email, "an e-mail address or empty"
         )
-    validation.int_range(
-        NAME, "inbox_retention", args.get("inbox_retention", queues.DLQ_RETENTION), 60, 1_209_600
-    )
+    SETTINGS.check(NAME, args)
     return args
 
 
@@ -72,7 +77,7 @@ class Shared(pulumi.ComponentResource):
         self.inbox = queues.queue(
             self,
             f"{name}-alarm-inbox",
-            message_retention_seconds=args.get("inbox_retention", queues.DLQ_RETENTION),
+            message_retention_seconds=SETTINGS.value(args, "inbox_retention"),
         )
         inbox_policy = queues.allow_services_to_send(
             self,
@@ -88,7 +93,7 @@ class Shared(pulumi.ComponentResource):
             raw_message_delivery=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[inbox_policy]),
         )
-        email = args.get("alarm_email", "")
+        email = SETTINGS.value(args, "alarm_email")
         if email:
             aws.sns.TopicSubscription(
                 f"{name}-alarm-email",

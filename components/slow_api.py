@@ -16,9 +16,10 @@ from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.api import INTEGRATION_LIMIT_MS, LambdaRestApi
 from components.function import FunctionArgs, LambdaFunction, LedgerArgs, validate_function_args
 
-__all__ = ["SlowApi", "SlowApiArgs", "validate"]
+__all__ = ["SETTINGS", "SlowApi", "SlowApiArgs", "validate"]
 
 NAME = "SlowApi"
+MAX_DELAY = INTEGRATION_LIMIT_MS / 1000  # a delay past API Gateway's integration limit is a 504
 
 
 class SlowApiArgs(TypedDict):
@@ -33,19 +34,32 @@ class SlowApiArgs(TypedDict):
     alarms: AlarmArgs
     """Alarm topic and timing."""
     failure_rate: NotRequired[float]
-    """Share of calls failing at once with 500, 0..1 (default 0.2, the demo's figure)."""
+    """Share of calls failing at once with 500."""
     min_delay: NotRequired[float]
-    """Lower bound of the uniform delay of the other calls, seconds >= 0 (default 1)."""
+    """Lower bound of the uniform delay of the other calls, seconds."""
     max_delay: NotRequired[float]
-    """Upper bound, min_delay..29 seconds (default 10)."""
+    """Upper bound, >= min_delay, seconds."""
     seed: NotRequired[int]
     """Seed of the API's random draws; unset means unseeded."""
     rate_limit: NotRequired[float]
-    """Usage plan steady rate, requests/s, 0.1..10000 (default 10)."""
+    """Usage plan steady rate, requests/s."""
     burst_limit: NotRequired[int]
-    """Usage plan burst, 1..5000 (default 10)."""
+    """Usage plan burst."""
     integration_timeout_ms: NotRequired[int]
-    """API Gateway integration timeout, 50..29000 ms (default 29000)."""
+    """API Gateway integration timeout, ms."""
+
+
+# The seed demo's figures: 20% fail at once, the rest answer in 1-10 s, 10 requests/s.
+SETTINGS = validation.Settings(
+    SlowApiArgs,
+    failure_rate=validation.Setting(0.2, 0.0, 1.0),
+    min_delay=validation.Setting(1.0, 0.0, MAX_DELAY),
+    max_delay=validation.Setting(10.0, 0.0, MAX_DELAY),
+    seed=validation.Setting(None, 0, 2**32 - 1),
+    rate_limit=validation.Setting(10.0, 0.1, 10_000.0),
+    burst_limit=validation.Setting(10, 1, 5000),
+    integration_timeout_ms=validation.Setting(INTEGRATION_LIMIT_MS, 50, INTEGRATION_LIMIT_MS),
+)
 
 
 def validate(args: SlowApiArgs) -> SlowApiArgs:
@@ -53,20 +67,9 @@ def validate(args: SlowApiArgs) -> SlowApiArgs:
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
-    validation.number_range(NAME, "failure_rate", args.get("failure_rate", 0.2), 0.0, 1.0)
-    low = validation.number_range(NAME, "min_delay", args.get("min_delay", 1.0), 0.0, 29.0)
-    validation.number_range(NAME, "max_delay", args.get("max_delay", 10.0), low, 29.0)
-    validation.number_range(NAME, "rate_limit", args.get("rate_limit", 10.0), 0.1, 10_000.0)
-    validation.int_range(NAME, "burst_limit", args.get("burst_limit", 10), 1, 5000)
-    validation.int_range(
-        NAME,
-        "integration_timeout_ms",
-        args.get("integration_timeout_ms", INTEGRATION_LIMIT_MS),
-        50,
-        INTEGRATION_LIMIT_MS,
-    )
-    if "seed" in args:
-        validation.int_range(NAME, "seed", args["seed"], 0, 2**32 - 1)
+    SETTINGS.check(NAME, args)
+    low = SETTINGS.value(args, "min_delay")
+    validation.number_range(NAME, "max_delay", SETTINGS.value(args, "max_delay"), low, MAX_DELAY)
     return args
 
 
@@ -76,13 +79,13 @@ class SlowApi(pulumi.ComponentResource):
     def __init__(self, name: str, args: SlowApiArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.failure_rate = float(args.get("failure_rate", 0.2))
-        self.rate_limit = float(args.get("rate_limit", 10.0))
-        self.burst_limit = args.get("burst_limit", 10)
+        self.failure_rate = float(SETTINGS.value(args, "failure_rate"))
+        self.rate_limit = float(SETTINGS.value(args, "rate_limit"))
+        self.burst_limit = SETTINGS.value(args, "burst_limit")
         env = {
             "SLOW_API_FAILURE_RATE": str(self.failure_rate),
-            "SLOW_API_MIN_DELAY": str(float(args.get("min_delay", 1.0))),
-            "SLOW_API_MAX_DELAY": str(float(args.get("max_delay", 10.0))),
+            "SLOW_API_MIN_DELAY": str(float(SETTINGS.value(args, "min_delay"))),
+            "SLOW_API_MAX_DELAY": str(float(SETTINGS.value(args, "max_delay"))),
         }
         if "seed" in args:
             env["SLOW_API_SEED"] = str(args["seed"])
@@ -101,7 +104,7 @@ class SlowApi(pulumi.ComponentResource):
             http_method="ANY",
             path_part=None,
             api_key_required=True,
-            timeout_ms=args.get("integration_timeout_ms", INTEGRATION_LIMIT_MS),
+            timeout_ms=SETTINGS.value(args, "integration_timeout_ms"),
         )
         opts_child = pulumi.ResourceOptions(parent=self)
         self.api_key = aws.apigateway.ApiKey(f"{name}-key", enabled=True, opts=opts_child)

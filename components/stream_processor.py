@@ -23,7 +23,7 @@ from components.function import (
     validate_function_args,
 )
 
-__all__ = ["StreamProcessor", "StreamProcessorArgs", "validate"]
+__all__ = ["SETTINGS", "StreamProcessor", "StreamProcessorArgs", "validate"]
 
 NAME = "StreamProcessor"
 
@@ -40,23 +40,38 @@ class StreamProcessorArgs(TypedDict):
     alarms: AlarmArgs
     """Alarm topic and timing."""
     shard_count: NotRequired[int]
-    """Shards, 1..500 (default 1)."""
+    """Shards."""
     retention_hours: NotRequired[int]
-    """Stream retention, 24..8760 hours (default 24): the window to read failed records back."""
+    """Stream retention, hours: the window to read failed records back."""
     batch_size: NotRequired[int]
-    """Records per invocation, 1..10000 (default 100)."""
+    """Records per invocation."""
     bisect_on_error: NotRequired[bool]
-    """BisectBatchOnFunctionError (default True)."""
+    """BisectBatchOnFunctionError."""
     maximum_retry_attempts: NotRequired[int]
-    """-1 (infinite) or 0..10000 (default 3)."""
+    """Retries of a failing batch; -1 is infinite."""
     maximum_record_age: NotRequired[int]
-    """-1 (infinite) or 60..604800 seconds (default 3600)."""
+    """Seconds before a record is given up; -1 is infinite."""
     on_failure_destination: NotRequired[bool]
-    """OnFailure queue (default True). Infinite retries without it block a shard forever."""
+    """OnFailure queue. Infinite retries without it block a shard forever."""
     iterator_age_alarm_ms: NotRequired[int]
-    """IteratorAge (ms) that alarms: a blocked shard (default 60000)."""
+    """IteratorAge (ms) that alarms: a blocked shard."""
     dlq_retention: NotRequired[int]
     """OnFailure queue retention seconds (default 14 days)."""
+
+
+SETTINGS = validation.Settings(
+    StreamProcessorArgs,
+    shard_count=validation.Setting(1, 1, 500),
+    retention_hours=validation.Setting(24, 24, 8760),
+    batch_size=validation.Setting(100, 1, 10_000),
+    bisect_on_error=validation.Setting(True),
+    # Finite by default: Lambda's own default (-1, infinite) blocks a shard on one bad record.
+    maximum_retry_attempts=validation.Setting(3, 0, 10_000, extra=(-1,)),
+    maximum_record_age=validation.Setting(3600, 60, 604_800, extra=(-1,)),
+    on_failure_destination=validation.Setting(True),
+    iterator_age_alarm_ms=validation.Setting(60_000, 1, 604_800_000),
+    dlq_retention=queues.retention(),
+)
 
 
 def validate(args: StreamProcessorArgs) -> StreamProcessorArgs:
@@ -64,21 +79,7 @@ def validate(args: StreamProcessorArgs) -> StreamProcessorArgs:
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
-    validation.int_range(NAME, "shard_count", args.get("shard_count", 1), 1, 500)
-    validation.int_range(NAME, "retention_hours", args.get("retention_hours", 24), 24, 8760)
-    validation.int_range(NAME, "batch_size", args.get("batch_size", 100), 1, 10_000)
-    validation.int_range(
-        NAME, "maximum_retry_attempts", args.get("maximum_retry_attempts", 3), 0, 10_000, extra=[-1]
-    )
-    validation.int_range(
-        NAME, "maximum_record_age", args.get("maximum_record_age", 3600), 60, 604_800, extra=[-1]
-    )
-    validation.int_range(
-        NAME, "iterator_age_alarm_ms", args.get("iterator_age_alarm_ms", 60_000), 1, 604_800_000
-    )
-    validation.int_range(
-        NAME, "dlq_retention", args.get("dlq_retention", queues.DLQ_RETENTION), 60, 1_209_600
-    )
+    SETTINGS.check(NAME, args)
     return args
 
 
@@ -90,13 +91,13 @@ class StreamProcessor(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.bisect_on_error = args.get("bisect_on_error", True)
-        self.maximum_retry_attempts = args.get("maximum_retry_attempts", 3)
-        self.maximum_record_age = args.get("maximum_record_age", 3600)
+        self.bisect_on_error = SETTINGS.value(args, "bisect_on_error")
+        self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
+        self.maximum_record_age = SETTINGS.value(args, "maximum_record_age")
         self.stream = aws.kinesis.Stream(
             f"{name}-stream",
-            shard_count=args.get("shard_count", 1),
-            retention_period=args.get("retention_hours", 24),
+            shard_count=SETTINGS.value(args, "shard_count"),
+            retention_period=SETTINGS.value(args, "retention_hours"),
             encryption_type="KMS",
             kms_key_id="alias/aws/kinesis",
             stream_mode_details=aws.kinesis.StreamStreamModeDetailsArgs(stream_mode="PROVISIONED"),
@@ -106,9 +107,9 @@ class StreamProcessor(pulumi.ComponentResource):
             queues.dead_letter_queue(
                 self,
                 f"{name}-on-failure",
-                retention=args.get("dlq_retention", queues.DLQ_RETENTION),
+                retention=SETTINGS.value(args, "dlq_retention"),
             )
-            if args.get("on_failure_destination", True)
+            if SETTINGS.value(args, "on_failure_destination")
             else None
         )
         statements = [
@@ -146,7 +147,7 @@ class StreamProcessor(pulumi.ComponentResource):
             function_name=self.processor.function.arn,
             # Records written before the mapping exists are processed too: none lost at deploy.
             starting_position="TRIM_HORIZON",
-            batch_size=args.get("batch_size", 100),
+            batch_size=SETTINGS.value(args, "batch_size"),
             bisect_batch_on_function_error=self.bisect_on_error,
             maximum_retry_attempts=self.maximum_retry_attempts,
             maximum_record_age_in_seconds=self.maximum_record_age,
@@ -164,7 +165,7 @@ class StreamProcessor(pulumi.ComponentResource):
             "iterator_age",
             self.processor.function,
             "IteratorAge",
-            threshold=args.get("iterator_age_alarm_ms", 60_000),
+            threshold=SETTINGS.value(args, "iterator_age_alarm_ms"),
             statistic="Maximum",
         )
         self.outputs = pulumi.Output.all(

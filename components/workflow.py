@@ -23,7 +23,7 @@ from components.function import (
     validate_function_args,
 )
 
-__all__ = ["Workflow", "WorkflowArgs", "definition", "validate"]
+__all__ = ["SETTINGS", "Workflow", "WorkflowArgs", "definition", "validate"]
 
 NAME = "Workflow"
 POISON_ERROR = "PoisonEventError"
@@ -43,15 +43,26 @@ class WorkflowArgs(TypedDict):
     alarms: AlarmArgs
     """Alarm topic and timing."""
     retry_max_attempts: NotRequired[int]
-    """Retry MaxAttempts, 0..99 (default 3, the Step Functions default)."""
+    """Retry MaxAttempts of the task."""
     retry_interval: NotRequired[int]
-    """Retry IntervalSeconds, 1..3600 (default 1)."""
+    """Retry IntervalSeconds."""
     retry_backoff_rate: NotRequired[float]
-    """Retry BackoffRate, 1.0..10.0 (default 2.0)."""
+    """Retry BackoffRate."""
     task_timeout: NotRequired[int]
-    """TimeoutSeconds of each task, 1..3600 (default: the step function's timeout + 5)."""
+    """TimeoutSeconds of each task (default: the step function's timeout + 5)."""
     failure_retention: NotRequired[int]
     """Failure-record queue retention seconds (default 14 days)."""
+
+
+# Step Functions' own Retry defaults (3 attempts, 1 s, x2).
+SETTINGS = validation.Settings(
+    WorkflowArgs,
+    retry_max_attempts=validation.Setting(3, 0, 99),
+    retry_interval=validation.Setting(1, 1, 3600),
+    retry_backoff_rate=validation.Setting(2.0, 1.0, 10.0),
+    task_timeout=validation.Setting(None, 1, 3600),
+    failure_retention=queues.retention(),
+)
 
 
 def validate(args: WorkflowArgs) -> WorkflowArgs:
@@ -60,20 +71,7 @@ def validate(args: WorkflowArgs) -> WorkflowArgs:
     validate_function_args(NAME, "step", args["step"])
     validate_function_args(NAME, "compensation", args["compensation"])
     validate_alarm_args(NAME, args["alarms"])
-    validation.int_range(NAME, "retry_max_attempts", args.get("retry_max_attempts", 3), 0, 99)
-    validation.int_range(NAME, "retry_interval", args.get("retry_interval", 1), 1, 3600)
-    validation.number_range(
-        NAME, "retry_backoff_rate", args.get("retry_backoff_rate", 2.0), 1.0, 10.0
-    )
-    if "task_timeout" in args:
-        validation.int_range(NAME, "task_timeout", args["task_timeout"], 1, 3600)
-    validation.int_range(
-        NAME,
-        "failure_retention",
-        args.get("failure_retention", queues.DLQ_RETENTION),
-        60,
-        1_209_600,
-    )
+    SETTINGS.check(NAME, args)
     return args
 
 
@@ -145,12 +143,12 @@ class Workflow(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkflowArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.retry_max_attempts = args.get("retry_max_attempts", 3)
-        self.retry_interval = args.get("retry_interval", 1)
-        self.retry_backoff_rate = float(args.get("retry_backoff_rate", 2.0))
+        self.retry_max_attempts = SETTINGS.value(args, "retry_max_attempts")
+        self.retry_interval = SETTINGS.value(args, "retry_interval")
+        self.retry_backoff_rate = float(SETTINGS.value(args, "retry_backoff_rate"))
         pattern = args["ledger_pattern"]
         self.failure_queue = queues.dead_letter_queue(
-            self, f"{name}-failures", retention=args.get("failure_retention", queues.DLQ_RETENTION)
+            self, f"{name}-failures", retention=SETTINGS.value(args, "failure_retention")
         )
         self.step = LambdaFunction(
             self, f"{name}-step", args["step"], ledger=args["ledger"], ledger_pattern=pattern

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from components.queues import VISIBILITY_FACTOR
 from policy.iam import check_iam_wildcards
 from policy.model import (
     ALARM,
@@ -48,7 +49,6 @@ __all__ = [
     "resources_from",
 ]
 
-VISIBILITY_FACTOR = 6  # AWS guidance for an SQS event source: 6x the function timeout
 LAMBDA_DEFAULT_TIMEOUT = 3
 SQS_DEFAULT_VISIBILITY = 30
 # Lambda's default BatchSize when a mapping sets none.

@@ -34,11 +34,10 @@ from chaos.mutate.graph import (
     dig,
     loads,
 )
+from components.queues import VISIBILITY_FACTOR
 
 __all__ = ["CATALOG", "Operator", "Registry", "by_id"]
 
-# Visibility >= 6x the function timeout is AWS's advice for a queue a Lambda mapping reads.
-VISIBILITY_FACTOR = 6
 IDEMPOTENCY_DISABLED = "POWERTOOLS_IDEMPOTENCY_DISABLED"
 REDRIVE_SOURCES = "REDRIVE_SOURCES"
 Params = dict[str, Any]
