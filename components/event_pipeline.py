@@ -93,7 +93,7 @@ SETTINGS = validation.Settings(
     **ASYNC_SETTINGS,
     maximum_concurrency=validation.Setting(10, 2, 1000),
     max_receive_count=queues.MAX_RECEIVE_COUNT,
-    visibility_timeout=validation.Setting(None, 1, queues.MAX_VISIBILITY),
+    visibility_timeout=validation.Setting(),  # bounds: validate(), from the function timeout
     # The seed demo's retry profile: 5 tries, 3 s + 0..5 s apart, 12 s per call.
     delivery_attempts=validation.Setting(5, 1, 20),
     delivery_wait_base=validation.Setting(3.0, 0.0, 60.0),

@@ -62,7 +62,7 @@ SETTINGS = validation.Settings(
     QueueWorkerArgs,
     fifo=validation.Setting(False),
     max_receive_count=queues.MAX_RECEIVE_COUNT,
-    visibility_timeout=validation.Setting(None, 1, queues.MAX_VISIBILITY),
+    visibility_timeout=validation.Setting(),  # bounds: validate(), from the function timeout
     batch_size=validation.Setting(SMALL_BATCH, 1, 10_000),
     maximum_batching_window=validation.Setting(0, 0, 300),
     maximum_concurrency=validation.Setting(None, 2, 1000),

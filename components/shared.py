@@ -25,7 +25,7 @@ class SharedArgs(TypedDict):
 
 SETTINGS = validation.Settings(
     SharedArgs,
-    alarm_email=validation.Setting(""),
+    alarm_email=validation.Setting(),  # unset: no e-mail subscription
     inbox_retention=queues.retention(),
 )
 

@@ -1,4 +1,9 @@
-"""Typed reads of handler environment variables, with errors naming the variable."""
+"""Typed reads of handler environment variables, with errors naming the variable.
+
+Without a default a variable is required: its component always sets it (the value is
+declared once, in components/), so a missing one raises MissingConfigError instead of
+falling back to a second copy of the default.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ def env_str(name: str, default: str | None = None) -> str:
 
 
 def env_float(
-    name: str, default: float, *, minimum: float = 0.0, maximum: float = math.inf
+    name: str, default: float | None = None, *, minimum: float = 0.0, maximum: float = math.inf
 ) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
+        if default is None:
+            raise MissingConfigError(name)
         return default
     try:
         value = float(raw)
@@ -32,9 +39,11 @@ def env_float(
     return value
 
 
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+def env_int(name: str, default: int | None = None, *, minimum: int = 0) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
+        if default is None:
+            raise MissingConfigError(name)
         return default
     try:
         value = int(raw)

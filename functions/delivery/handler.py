@@ -7,7 +7,8 @@ Two triggers (docs/contracts.md):
   record is a batch item failure, so SQS redelivers it and then dead-letters it.
 
 Retries (seed demo): wait DELIVERY_WAIT_BASE s + random 0..DELIVERY_WAIT_JITTER s,
-DELIVERY_ATTEMPTS attempts, on HTTP 429, 5xx, timeouts and connection errors;
+DELIVERY_ATTEMPTS attempts, on HTTP 429, 5xx, timeouts and connection errors (every
+variable required: EventPipeline always sets them, its Settings hold the defaults);
 other 4xx are permanent and not retried. Each attempt's HTTP timeout is
 DELIVERY_HTTP_TIMEOUT capped below the invocation's remaining time, and no
 attempt starts that could not finish before the function's own deadline.
@@ -108,8 +109,8 @@ def post_once(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     budget = _remaining_seconds(context) - SAFETY_SECONDS
     if budget < MIN_ATTEMPT_SECONDS:
         raise RetryableDeliveryError(event_id, f"only {budget:.2f}s left before the deadline")
-    timeout = min(env_float(DELIVERY_HTTP_TIMEOUT, 10.0, minimum=0.001), budget)
-    headers = {"x-api-key": env_str(SLOW_API_KEY, ""), "Content-Type": "application/json"}
+    timeout = min(env_float(DELIVERY_HTTP_TIMEOUT, minimum=0.001), budget)
+    headers = {"x-api-key": env_str(SLOW_API_KEY), "Content-Type": "application/json"}
     if payload.get("correlation_id"):
         headers["x-correlation-id"] = str(payload["correlation_id"])
     try:
@@ -146,11 +147,11 @@ class stop_when_out_of_time(stop_base):  # noqa: N801 (tenacity's naming for sto
 
 def deliver(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     """POST the event to the slow API with retries; raises DeliveryError when it does not land."""
-    attempts = env_int(DELIVERY_ATTEMPTS, 5, minimum=1)
+    attempts = env_int(DELIVERY_ATTEMPTS, minimum=1)
     retrying = Retrying(
         stop=stop_after_attempt(attempts) | stop_when_out_of_time(context),
-        wait=wait_fixed(env_float(DELIVERY_WAIT_BASE, 3.0))
-        + wait_random(0, env_float(DELIVERY_WAIT_JITTER, 5.0)),
+        wait=wait_fixed(env_float(DELIVERY_WAIT_BASE))
+        + wait_random(0, env_float(DELIVERY_WAIT_JITTER)),
         retry=retry_if_exception_type(RetryableDeliveryError),
         sleep=lambda seconds: sleep(seconds),
         before_sleep=lambda s: logger.warning(

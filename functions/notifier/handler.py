@@ -25,8 +25,6 @@ from functions.common.types import ApiResponse
 EVENT_BUS_NAME = "EVENT_BUS_NAME"
 EVENT_SOURCE = "EVENT_SOURCE"
 EVENT_DETAIL_TYPE = "EVENT_DETAIL_TYPE"
-DEFAULT_SOURCE = "failmodes.notifier"
-DEFAULT_DETAIL_TYPE = "failmodes.event"
 CORRELATION_HEADER = "x-correlation-id"
 
 
@@ -55,8 +53,9 @@ def _header(event: dict[str, Any], name: str) -> str | None:
 
 def publish(payload: dict[str, Any]) -> dict[str, Any]:
     entry = {
-        "Source": env_str(EVENT_SOURCE, DEFAULT_SOURCE),
-        "DetailType": env_str(EVENT_DETAIL_TYPE, DEFAULT_DETAIL_TYPE),
+        # Required: EventPipeline sets both, the same values its rule matches.
+        "Source": env_str(EVENT_SOURCE),
+        "DetailType": env_str(EVENT_DETAIL_TYPE),
         "Detail": json.dumps(payload),
         "EventBusName": env_str(EVENT_BUS_NAME),
     }

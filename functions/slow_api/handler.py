@@ -56,9 +56,10 @@ def _response(status: int, body: dict[str, Any]) -> ApiResponse:
 
 @lambda_entry()
 def handler(event: dict[str, Any], context: Any) -> ApiResponse:
-    rate = env_float(SLOW_API_FAILURE_RATE, 0.2, maximum=1.0)
-    low = env_float(SLOW_API_MIN_DELAY, 1.0)
-    high = env_float(SLOW_API_MAX_DELAY, 10.0)
+    # Required: SlowApi always sets them (its Settings hold the seed's 0.2 and 1..10 s).
+    rate = env_float(SLOW_API_FAILURE_RATE, maximum=1.0)
+    low = env_float(SLOW_API_MIN_DELAY)
+    high = env_float(SLOW_API_MAX_DELAY)
     if low > high:
         raise MissingConfigError(
             SLOW_API_MIN_DELAY, f"is greater than {SLOW_API_MAX_DELAY}", str(low)

@@ -17,6 +17,7 @@ from comp_helpers import (
     queue_by_arn,
 )
 
+from components import queues
 from components.fan_out import FanOut
 from components.queue_worker import QueueWorker
 
@@ -49,8 +50,10 @@ def test_queue_redrives_to_its_dlq_with_safe_defaults(worker):
     queue = only(mocks, QUEUE, "qw-queue")
     dlq = only(mocks, QUEUE, "qw-dlq")
     redrive = json.loads(queue.inputs["redrivePolicy"])
-    assert redrive == {"deadLetterTargetArn": dlq.outputs["arn"], "maxReceiveCount": 3}
+    # AWS's advice for a queue Lambda reads: >= 5 receives, so throttling alone never dead-letters
+    assert redrive == {"deadLetterTargetArn": dlq.outputs["arn"], "maxReceiveCount": 5}
     # GIVEN a 5 s function WHEN no visibility timeout is given THEN it is 6x
+    assert queues.VISIBILITY_FACTOR == 6
     assert queue.inputs["visibilityTimeoutSeconds"] == 30
     assert dlq.inputs["messageRetentionSeconds"] == 1_209_600
     assert queue.inputs["sqsManagedSseEnabled"] and dlq.inputs["sqsManagedSseEnabled"]

@@ -153,7 +153,26 @@ def test_ride_writer_puts_the_ride_and_records_it(aws, monkeypatch) -> None:
 def bus(aws, monkeypatch):
     aws.events.create_event_bus(Name="unit-bus")
     monkeypatch.setenv("EVENT_BUS_NAME", "unit-bus")
+    monkeypatch.setenv("EVENT_SOURCE", "failmodes.notifier")
+    monkeypatch.setenv("EVENT_DETAIL_TYPE", "OrderPlaced")
     return aws
+
+
+def test_handlers_without_the_settings_their_component_sets_name_the_variable(
+    aws, monkeypatch
+) -> None:
+    from functions.delivery.handler import post_once
+    from functions.notifier.handler import handler as notifier
+    from functions.slow_api.handler import handler as slow_api
+
+    # GIVEN no DELIVERY_*, SLOW_API_* or EVENT_* variables: no second copy of the defaults
+    with pytest.raises(MissingConfigError, match="SLOW_API_FAILURE_RATE"):
+        slow_api(api_event({"id": "s"}), FakeContext())
+    with pytest.raises(MissingConfigError, match="DELIVERY_HTTP_TIMEOUT"):
+        post_once({"id": "d"}, FakeContext())
+    monkeypatch.setenv("EVENT_BUS_NAME", "unit-bus")
+    with pytest.raises(MissingConfigError, match="EVENT_SOURCE"):
+        notifier(api_event({"id": "n"}), FakeContext())
 
 
 def test_notifier_publishes_with_a_correlation_id(bus) -> None:
@@ -296,8 +315,12 @@ def test_slow_api_fails_about_its_rate_and_is_otherwise_slow(monkeypatch) -> Non
     assert recorded == [f"s{i}" for i, status in enumerate(statuses) if status == 200]
 
 
-def test_slow_api_400_on_a_missing_id_and_raises_on_poison(aws) -> None:
+def test_slow_api_400_on_a_missing_id_and_raises_on_poison(aws, monkeypatch) -> None:
     from functions.slow_api.handler import handler
+
+    # GIVEN the variables SlowApi always sets (the handler has no fallbacks)
+    for name in ("SLOW_API_FAILURE_RATE", "SLOW_API_MIN_DELAY", "SLOW_API_MAX_DELAY"):
+        monkeypatch.setenv(name, "0")
 
     assert handler(api_event({"x": 1}), FakeContext())["statusCode"] == 400
     with pytest.raises(PoisonEventError):
