@@ -13,6 +13,7 @@ from components.validation import Setting
 __all__ = [
     "DLQ_RETENTION",
     "MAX_RECEIVE_COUNT",
+    "RECEIVE_COUNT_RANGE",
     "VISIBILITY_FACTOR",
     "MAX_VISIBILITY",
     "retention",
@@ -31,7 +32,8 @@ VISIBILITY_FACTOR = 6
 MAX_VISIBILITY = 43_200  # 12 hours, the SQS maximum
 # Receives before the DLQ. AWS advises >= 5 for a queue Lambda reads, so throttling alone
 # (each throttled poll is a receive) does not dead-letter a message.
-MAX_RECEIVE_COUNT = Setting(5, 1, 1000)
+RECEIVE_COUNT_RANGE = (1, 1000)  # what SQS accepts in a redrive policy
+MAX_RECEIVE_COUNT = Setting(5, *RECEIVE_COUNT_RANGE)
 
 
 def retention(default: int = DLQ_RETENTION) -> Setting:

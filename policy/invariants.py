@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from components.queues import VISIBILITY_FACTOR
+from components.queues import RECEIVE_COUNT_RANGE, VISIBILITY_FACTOR
 from policy.iam import check_iam_wildcards
 from policy.model import (
     ALARM,
@@ -53,7 +53,6 @@ LAMBDA_DEFAULT_TIMEOUT = 3
 SQS_DEFAULT_VISIBILITY = 30
 # Lambda's default BatchSize when a mapping sets none.
 DEFAULT_BATCH_SIZE = {"sqs": 10, "kinesis": 100, "dynamodb": 100}
-MAX_RECEIVE_COUNT = (1, 1000)  # what SQS accepts in a redrive policy
 INFINITE = -1  # Kinesis/DynamoDB mappings: MaximumRetryAttempts / MaximumRecordAgeInSeconds
 STREAM_SERVICES = ("kinesis", "dynamodb")
 # Services that invoke Lambda asynchronously (Lambda's async retry/DLQ rules apply).
@@ -172,7 +171,7 @@ def check_sqs_redrive(resources: Sequence[Resource]) -> list[Violation]:
             )
         else:
             count = number(policy.get("maxReceiveCount"))
-            low, high = MAX_RECEIVE_COUNT
+            low, high = RECEIVE_COUNT_RANGE
             if count is not None and count == int(count) and low <= count <= high:
                 continue
             message = (
