@@ -251,7 +251,7 @@ def run_mutation(
             chosen = list({e.name: e for m in wave for e in exps[m.id]}.values())
             results = experiments(current, chosen, f"wave-{number}") if chosen else {}
             for m in wave:
-                mine = [results[e.name] for e in exps[m.id] if e.name in results]
+                mine = _results_of(results, exps[m.id])
                 rows[m.id]["experiments"] = [
                     {
                         "name": r["name"],
@@ -292,6 +292,9 @@ def run_mutation(
             row.update(outcome=CAUGHT, by=row["caught_by"])
         elif "caught_by" not in row:
             row.update(outcome=ERROR, by="not judged")
+        elif exps[m.id] and not row.get("experiments"):
+            # Covering experiments were chosen but no result is theirs: nothing judged it.
+            row.update(outcome=ERROR, by="no result of its covering experiments")
         else:
             none = not exps[m.id]
             row.update(
@@ -321,6 +324,13 @@ def line(row: dict[str, Any]) -> str:
     if row["outcome"] == REFUSED and row["by"].startswith("policy"):
         extra = f"; deployed anyway: {_deployed_anyway(row)}"
     return f"{row['outcome'].upper():<8} {row['mutant']}  ({row['by']}{extra})"
+
+
+def _results_of(results: dict[str, Any], chosen: list[Experiment]) -> list[dict[str, Any]]:
+    """The results of these experiments, in their order: an experiment that faults a fan-out
+    subscriber ran once per subscriber, as "name[sub]" (chaos.experiments.per_subscriber)."""
+    names = {e.name for e in chosen}
+    return [r for name, r in results.items() if name.split("[", 1)[0] in names]
 
 
 def write(run: MutationRun, stack: str, baseline: dict[str, Any], unreliable: set[str]) -> None:

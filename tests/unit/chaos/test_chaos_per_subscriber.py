@@ -27,3 +27,19 @@ def test_an_instance_is_not_expanded_again_and_no_subscribers_leaves_the_templat
     once = per_subscriber(CATALOG, ["orders"])
     assert per_subscriber(once, ["orders", "refunds"]) == once
     assert per_subscriber(CATALOG, []) == list(CATALOG)
+
+
+def test_a_mutant_is_judged_by_every_instance_of_its_covering_experiments():
+    # The full mutation run once judged the broadened fan-out filter by no result at all
+    # ("missed": the results were named "name[sub]", the covering experiments "name").
+    from chaos.experiments import by_name
+    from chaos.mutate.runner import _results_of
+
+    fan = by_name("fanout-one-consumer-failing")
+    results = {
+        "fanout-one-consumer-failing[orders]": {"name": "o"},
+        "fanout-one-consumer-failing[refunds]": {"name": "r"},
+        "sqs-poison-to-dlq": {"name": "s"},
+    }
+    assert [r["name"] for r in _results_of(results, [fan])] == ["o", "r"]
+    assert _results_of(results, [by_name("sqs-poison-to-dlq")]) == [{"name": "s"}]
