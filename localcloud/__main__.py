@@ -10,14 +10,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preview": ("localcloud.deploy.cli", "what `up` would do"),
     "destroy": ("localcloud.deploy.cli", "remove every resource of a stack"),
     "outputs": ("localcloud.deploy.cli", "print a stack's outputs"),
-    "demo": ("localcloud.demo", "the main job: local cloud, up, chaos suite, report, destroy"),
 }
 
 
 def _bad_stack_name(args: list[str]) -> str | None:
     """Every command takes --stack/-s; a name that is a path ("../x") is refused here, before
-    any command can build a path from it (demo's teardown writes a state file)."""
-    from components.program import ProgramConfigError, check_stack_name
+    any command can build a path from it (a state file under .localcloud/<stack>/)."""
+    from localcloud.deploy.config import ProgramConfigError, check_stack_name
 
     for i, arg in enumerate(args):
         name = None

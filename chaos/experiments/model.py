@@ -279,7 +279,9 @@ def mentions_failing(exp: Experiment) -> bool:
     return "{failing}" in repr((exp.method, exp.expect, exp.budget, exp.guards))
 
 
-def per_subscriber(experiments: Iterable[Experiment], subscribers: Iterable[str]) -> list[Experiment]:
+def per_subscriber(
+    experiments: Iterable[Experiment], subscribers: Iterable[str]
+) -> list[Experiment]:
     """Each experiment that faults a fan-out subscriber, once per subscriber (every consumer
     is failed by some run, not only the first); the others unchanged."""
     subs = sorted(subscribers)
