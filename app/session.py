@@ -20,7 +20,7 @@ from typing import Any
 import localcloud
 from chaos.stack import Stack
 from components import outputs as keys
-from localcloud.deploy import Engine, Step, project_policy
+from localcloud.deploy import Engine, Result, Step, project_policy
 from localcloud.deploy.program import project_name
 
 __all__ = ["PROJECT_DIR", "LocalSession", "local_stack", "stack_of"]
@@ -57,10 +57,20 @@ class LocalSession:
         self.timings = timings
         self.overrides: dict[str, str] = {}
         self.stack: Stack | None = None
+        self.result: Result | None = None  # of the last `up`
         self.deploy_seconds: list[float] = []
         self.policy = project_policy(PROJECT_DIR)
         self._project = project_name(PROJECT_DIR)
         self._deployed = self._destroyed = self._stopped = False
+
+    @property
+    def deployed(self) -> bool:
+        """An `up` was started (a failed one leaves resources too)."""
+        return self._deployed
+
+    @property
+    def destroyed(self) -> bool:
+        return self._destroyed
 
     @property
     def endpoint(self) -> str:
@@ -96,6 +106,7 @@ class LocalSession:
         self.deploy_seconds.append(seconds)
         self.timings["deploy_s"] = seconds
         self.overrides = wanted
+        self.result = result
         self.stack = stack_of(self.name, result.outputs, self.endpoint)
         return self.stack
 
@@ -154,7 +165,8 @@ def local_stack(
         yield session
     finally:
         try:
-            if destroy:
+            if destroy and session.deployed and not session.destroyed:
+                say("destroying the stack")
                 session.destroy()
         except Exception:  # the cloud stops next anyway; say so, do not mask the result
             logger.exception("destroy of local stack %s failed", name)

@@ -22,6 +22,7 @@ __all__ = [
     "ProgramConfigError",
     "check_stack_name",
     "load_config",
+    "stack_name_problem",
 ]
 
 class ProgramConfigError(ValueError):
@@ -38,6 +39,23 @@ def check_stack_name(name: str) -> str:
     if not STACK_NAME_RE.match(name or ""):
         raise ProgramConfigError(f"invalid stack name {name!r}: allowed are {STACK_NAME_RULE}")
     return name
+
+
+def stack_name_problem(args: list[str]) -> str | None:
+    """What is wrong with the `--stack`/`-s` name in a command line, if anything: a command
+    refuses a name that is a path ("../x") before it builds a path from it."""
+    for i, arg in enumerate(args):
+        name = None
+        if arg in ("--stack", "-s") and i + 1 < len(args):
+            name = args[i + 1]
+        elif arg.startswith("--stack="):
+            name = arg.split("=", 1)[1]
+        if name is not None:
+            try:
+                check_stack_name(name)
+            except ProgramConfigError as exc:
+                return str(exc)
+    return None
 
 
 # A declared key's bounds are written in its Pulumi.yaml description, "(1-900)" or

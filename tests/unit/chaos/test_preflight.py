@@ -14,8 +14,8 @@ import boto3
 import pytest
 from chaos_unit_helpers import REGION, make_function, queue
 
-from chaos.errors import AwsCallError
 from chaos.declared import DECLARED_RULE
+from chaos.errors import AwsCallError
 from chaos.preflight import live_resources, preflight, verdict_name
 from chaos.stack import Stack
 from components import outputs as keys
