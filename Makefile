@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test test-unit test-scenarios mutate bench scenario-observability scenario-reliability lint clean
+.PHONY: venv demo test test-unit test-scenarios mutate bench scenario-observability scenario-reliability lint typecheck clean
 
 venv: $(VENV)/.installed
 
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: venv
-	$(PY) -m localcloud demo
+	$(PY) -m app demo
 
 test: venv
 	$(PY) -m pytest
@@ -26,7 +26,7 @@ test-unit: venv
 # judged by the experiments (reports/mutate-<run-id>/); a missed mutant fails. `make test`
 # runs the fast subset (tests/local/test_mutate.py). ARGS=... adds flags (e.g. --all).
 mutate: venv
-	$(PY) -m chaos mutate --stack local $(ARGS)
+	$(PY) -m app mutate --stack local $(ARGS)
 
 bench: venv
 	$(PY) -m pytest benchmarks --benchmark-only -p no:cacheprovider -s
@@ -43,9 +43,14 @@ scenario-observability: venv
 scenario-reliability: venv
 	$(PY) -m scenarios reliability $(if $(F),--compress $(F))
 
+# Style, and the layers (the import contracts in pyproject.toml; README: Layout). CI runs it.
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components chaos functions localcloud scenarios
+	$(VENV)/bin/lint-imports
+
+# Types (about 2 min; not in CI: it reports errors the code has had for a while).
+typecheck: venv
+	$(VENV)/bin/mypy app components chaos functions localcloud scenarios
 
 clean:
 	rm -rf $(VENV) .localcloud reports .pytest_cache .hypothesis .benchmarks

@@ -24,7 +24,6 @@ from chaos.journal import Journal
 from chaos.preflight import preflight
 from chaos.session import prepare, run_all
 from chaos.stack import Stack, load_stack, validate_stack_name
-from components.program import ProgramConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -61,61 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="print a run's summary")
     rep.add_argument("run", help="run id, or 'latest'")
     rep.add_argument("--reports", default=report.REPORTS_DIR)
-    _mutate_parser(sub)
     return p
 
 
-def _mutate_parser(sub: Any) -> None:
-    mut = sub.add_parser(
-        "mutate", help="mutation testing: deploy known bugs on the local cloud, judge the suite"
-    )
-    mut.add_argument("--stack", required=True, help="stack config deployed on a local cloud")
-    which = mut.add_mutually_exclusive_group()
-    which.add_argument("--operator", action="append", help="operator id (repeatable)")
-    which.add_argument("--fast", action="store_true", help="the subset `make test` runs")
-    mut.add_argument(
-        "--all", action="store_true", help="one mutant per (operator, component instance)"
-    )
-    mut.add_argument(
-        "--respect-policy",
-        action="store_true",
-        help="do not deploy mutants the policy pack refuses (default: deploy them anyway)",
-    )
-    mut.add_argument("--list", action="store_true", help="print the operator catalog and exit")
-    mut.add_argument("--reports", default=report.REPORTS_DIR)
-
-
-def _mutate(args: argparse.Namespace, console: Console) -> int:
-    from chaos.mutate import CATALOG as OPERATORS
-    from chaos.mutate import by_id
-    from chaos.mutate.runner import line, run_mutation
-
-    if args.list:
-        table = Table("operator", "matches", "bug", title="mutation operators")
-        for op in OPERATORS:
-            table.add_row(op.id, ", ".join(t.split(":")[-1] for t in op.types), op.description)
-        console.print(table)
-        return 0
-    operators = [by_id(o) for o in args.operator] if args.operator else list(OPERATORS)
-    result = run_mutation(
-        args.stack,
-        operators=operators,
-        fast=args.fast,
-        every_instance=args.all,
-        respect_policy=args.respect_policy,
-        reports_root=args.reports,
-        progress=lambda m: console.print(f"[dim]{m}[/dim]", highlight=False),
-    )
-    for row in result.rows:
-        console.print(line(row), highlight=False, markup=False)
-    console.print(
-        f"mutation score {result.score:.0%} ({len(result.rows) - len(result.missed)}"
-        f"/{len(result.rows)} caught or refused), {len(result.missed)} missed; stack restored: "
-        f"{'yes' if result.restored else 'NO'}; {result.seconds} s; "
-        f"report: {result.run_dir / 'report.json'}",
-        highlight=False,
-    )
-    return 0 if not result.missed and result.restored else 1
 # 128 + the signal number: what a shell reports for a process ended by that signal.
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
@@ -312,8 +259,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "rollback":
             return _rollback(args, console)
-        if args.command == "mutate":
-            return _mutate(args, console)
         if args.command == "report":
             doc = report.load_report(args.run, args.reports)
             console.print(report.summary_markdown(doc))
@@ -331,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(report.summary_markdown(report.load_report(run_dir.name, args.reports)))
         console.print(f"report: {run_dir / 'report.json'}")
         return 0 if all(r["verdict"] == "pass" for r in results) else 1
-    except (ChaosError, KeyError, FileNotFoundError, ProgramConfigError) as exc:
+    except (ChaosError, KeyError, FileNotFoundError) as exc:
         # KeyError's str() quotes its message; one line whatever the terminal's width.
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)

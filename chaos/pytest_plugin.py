@@ -1,8 +1,9 @@
 """pytest plugin for the chaos suite (registered through the pytest11 entry point).
 
-`pytest tests/chaos --stack local|dev`: for `local` (the default) the plugin starts the
-embedded local cloud and runs the emulated deploy once per session, and destroys it at the
-end; any other stack is read from `.localcloud/<stack>/state.json` or `pulumi stack output`.
+`pytest tests/chaos --stack local|dev`: for `local` (the default) the plugin asks the
+`pytest_failmodes_local_stack` hook (chaos/pytest_hooks.py; app/pytest_plugin.py answers
+it) for a stack deployed on a local cloud once per session, destroyed at the end; any
+other stack is read from `.localcloud/<stack>/state.json` or `pulumi stack output`.
 Fixtures: `chaos_stack`, `stack_outputs`, `faults` (a tracker undone at teardown),
 `chaos_expect` (expectations as assertions), `chaos_results` (the selected experiments, run
 once per session, concurrently across patterns). Every session that ran experiments writes
@@ -26,12 +27,17 @@ from chaos.errors import ExpectationFailedError, StackError
 from chaos.experiments import CATALOG, Experiment, ci_subset
 from chaos.faults import Faults, rollback
 from chaos.journal import Journal
-from chaos.local import local_stack, missing_parts
 from chaos.preflight import preflight
 from chaos.session import prepare, run_all
 from chaos.stack import Stack, load_stack
 
 logger = logging.getLogger(__name__)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from chaos import pytest_hooks
+
+    pluginmanager.add_hookspecs(pytest_hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -121,15 +127,18 @@ def chaos_session(
     resources = ExitStack()
     try:
         if name == "local" and not os.environ.get("CHAOS_ENDPOINT_URL"):
-            missing = missing_parts()
-            if missing:
-                pytest.skip(f"local chaos suite needs {', '.join(missing)}, not available yet")
             timings: dict[str, float] = {}
             state_dir = tmp_path_factory.mktemp("localcloud-state")
-            try:
-                stack, _cloud = resources.enter_context(
-                    local_stack(name, state_dir=state_dir, timings=timings)
+            local = config.hook.pytest_failmodes_local_stack(
+                config=config, name=name, state_dir=state_dir, timings=timings
+            )
+            if local is None:
+                pytest.skip(
+                    "local chaos suite needs a plugin implementing pytest_failmodes_local_stack"
+                    " (app.pytest_plugin, registered by pyproject's pytest addopts)"
                 )
+            try:
+                stack = resources.enter_context(local)
             except StackError as exc:
                 pytest.fail(f"local stack could not be deployed: {exc}", pytrace=False)
             journal_root = tmp_path_factory.mktemp("chaos-journal")

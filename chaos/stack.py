@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -27,7 +28,6 @@ from chaos.errors import (
 )
 from chaos.types import StackIdentity
 from components import outputs as keys
-from components.program import ProgramConfigError, check_stack_name
 
 logger = logging.getLogger(__name__)
 
@@ -193,12 +193,18 @@ def _local_endpoint(state: dict[str, Any]) -> str | None:
     )
 
 
+# Pulumi's rule for a stack name, as the emulated deploy states it too
+# (localcloud.deploy.config; chaos imports no localcloud, and a unit test checks that the two
+# agree). No leading '.', so a name is never a path of its own under .chaos/ or .localcloud/.
+STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
+STACK_NAME_RULE = "letters, digits, '-', '_' and '.' (not first), at most 100 characters"
+
+
 def validate_stack_name(name: str) -> str:
-    """The program's stack-name rule (components.program), as this package's error."""
-    try:
-        return check_stack_name(name)
-    except ProgramConfigError as exc:
-        raise UnknownStackError(str(exc)) from None
+    """Pulumi's stack-name rule, as this package's error."""
+    if not STACK_NAME_RE.match(name or ""):
+        raise UnknownStackError(f"invalid stack name {name!r}: allowed are {STACK_NAME_RULE}")
+    return name
 
 
 def check_endpoint_url(endpoint: str | None) -> None:

@@ -4,33 +4,15 @@ from __future__ import annotations
 import importlib
 import sys
 
+from localcloud.deploy.config import stack_name_problem
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("localcloud.server", "run the local cloud endpoint on 127.0.0.1"),
     "up": ("localcloud.deploy.cli", "emulated deploy of the Pulumi program"),
     "preview": ("localcloud.deploy.cli", "what `up` would do"),
     "destroy": ("localcloud.deploy.cli", "remove every resource of a stack"),
     "outputs": ("localcloud.deploy.cli", "print a stack's outputs"),
-    "demo": ("localcloud.demo", "the main job: local cloud, up, chaos suite, report, destroy"),
 }
-
-
-def _bad_stack_name(args: list[str]) -> str | None:
-    """Every command takes --stack/-s; a name that is a path ("../x") is refused here, before
-    any command can build a path from it (demo's teardown writes a state file)."""
-    from components.program import ProgramConfigError, check_stack_name
-
-    for i, arg in enumerate(args):
-        name = None
-        if arg in ("--stack", "-s") and i + 1 < len(args):
-            name = args[i + 1]
-        elif arg.startswith("--stack="):
-            name = arg.split("=", 1)[1]
-        if name is not None:
-            try:
-                check_stack_name(name)
-            except ProgramConfigError as exc:
-                return str(exc)
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_, summary) in COMMANDS.items():
             print(f"  {name:<8} {summary}")
         return 0
-    bad = _bad_stack_name(args[1:])
+    bad = stack_name_problem(args[1:])
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2

@@ -69,7 +69,7 @@ def resources_from(items: Iterable[Any]) -> list[Resource]:
             out.append(Resource(*item))
         elif hasattr(item, "resource_type"):  # pulumi_policy.PolicyResource
             out.append(Resource(item.resource_type, item.name, dict(item.props or {})))
-        else:  # components.program.Registration
+        else:  # localcloud.deploy.mocks.Registration (duck-typed: policy imports no localcloud)
             out.append(Resource(item.type, item.name, item.props))
     return out
 

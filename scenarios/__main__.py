@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
+from app.session import local_stack
 from scenarios import base
 
 
@@ -96,17 +97,21 @@ def run(options: argparse.Namespace) -> Path:
     run_dir = base.new_run_dir(Path(options.reports), options.scenario)
     # Every dead letter as read (with its error attributes), for a look at why it failed.
     params["record_to"] = run_dir / "dead_letters.jsonl"
+    limits = base.HOST_LIMITS
     with tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir, \
-            base.local_deployment(time_scale=params["time_scale"], state_dir=Path(state_dir),
-                                  say=print, limits=base.HOST_LIMITS) as deployment:
-        print(f"deploying the program (emulated deploy), compress {compress:g}x")
-        if options.scenario == "observability":
-            doc = observability.run(deployment, params, variants=variants,
-                                    max_requests=options.max_requests,
-                                    drain_seconds=options.drain)
-        else:
-            doc = reliability.run(deployment, params, variants=variants,
-                                  max_requests=options.max_requests)
+            base.host_limits(limits):
+        print(f"starting the local cloud (time scale {params['time_scale']}, host limits "
+              f"{limits})")
+        with local_stack(time_scale=params["time_scale"], state_dir=Path(state_dir),
+                         deploy=False, say=print) as deployment:
+            print(f"deploying the program (emulated deploy), compress {compress:g}x")
+            if options.scenario == "observability":
+                doc = observability.run(deployment, params, variants=variants,
+                                        max_requests=options.max_requests,
+                                        drain_seconds=options.drain)
+            else:
+                doc = reliability.run(deployment, params, variants=variants,
+                                      max_requests=options.max_requests)
     doc["passed"] = module.passed(doc)
     picture = None
     if options.scenario == "observability":

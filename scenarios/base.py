@@ -1,7 +1,7 @@
 """What both seed scenarios share: a deployed local stack, counting ids, and the run report.
 
-A scenario deploys the real Pulumi program with the emulated deploy (config
-overrides through the deploy engine, as `--config` does on the command line),
+A scenario deploys the real Pulumi program on a local cloud through the local stack
+session (app.session; config overrides per variant, as `--config` does on the command line),
 drives traffic with the chaos package's drivers, and accounts for every event
 id: processed (its ledger entry), dead-lettered (read back from a DLQ), still
 buffered (read back from a queue), or lost (none of these).
@@ -15,17 +15,15 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.session import PROJECT_DIR
 from chaos import probes
 from chaos.stack import Stack
-from components import outputs as keys
 
 logger = logging.getLogger(__name__)
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 REPORTS_ROOT = PROJECT_DIR / "reports" / "scenarios"
 POLL_SECONDS = 1.0
 # The scenarios' load wants more Lambda concurrency than the local cloud's defaults (32
@@ -39,67 +37,6 @@ HOST_LIMITS = {"LOCALCLOUD_MAX_WORKERS": "160", "LOCALCLOUD_ASYNC_CONCURRENCY": 
 
 class ScenarioError(RuntimeError):
     """A scenario could not run (bad parameter, deploy failure); the message says which."""
-
-
-@dataclass
-class Deployment:
-    """The program deployed on one local cloud; `reconfigure` re-runs `up` with new overrides."""
-
-    cloud: Any  # localcloud.LocalCloud
-    stack_name: str
-    state_dir: Path
-    overrides: dict[str, str] = field(default_factory=dict)
-    stack: Stack | None = None
-    deploy_seconds: list[float] = field(default_factory=list)
-
-    def engine(self, overrides: Mapping[str, str] | None = None) -> Any:
-        from localcloud.deploy import Engine, project_policy
-
-        return Engine(PROJECT_DIR, self.stack_name, self.cloud.endpoint, state_dir=self.state_dir,
-                      client_factory=self.cloud.client, config_overrides=dict(overrides or {}),
-                      policy=project_policy(PROJECT_DIR))
-
-    def reconfigure(self, overrides: Mapping[str, str]) -> Stack:
-        """`up` with these config overrides (on top of Pulumi.<stack>.yaml); returns the stack."""
-        wanted = {k if ":" in k else f"failmodes:{k}": str(v) for k, v in overrides.items()}
-        if self.stack is not None and wanted == self.overrides:
-            return self.stack
-        began = time.monotonic()
-        result = self.engine(wanted).up()
-        self.deploy_seconds.append(round(time.monotonic() - began, 2))
-        self.overrides = wanted
-        outputs = dict(result.outputs)
-        self.stack = Stack(name=self.stack_name, outputs=outputs, endpoint=self.cloud.endpoint,
-                           region=str(outputs.get(keys.REGION) or "us-east-1"),
-                           source=f"emulated deploy on {self.cloud.endpoint}")
-        return self.stack
-
-
-@contextlib.contextmanager
-def local_deployment(
-    *, time_scale: float, state_dir: Path, stack_name: str = "local",
-    say: Callable[[str], None] = logger.info, destroy: bool = True,
-    limits: Mapping[str, str] | None = None,
-) -> Iterator[Deployment]:
-    """Start a local cloud, hand out a Deployment (deployed on the first `reconfigure`), then
-    destroy the stack and stop the cloud whatever happened. `destroy=False` only stops the
-    cloud, for a throwaway state directory (the cloud keeps everything in memory)."""
-    import localcloud
-
-    with host_limits(limits or {}):
-        say(f"starting the local cloud (time scale {time_scale}, host limits {limits or {}})")
-        cloud = localcloud.start(time_scale=time_scale)
-        deployment = Deployment(cloud=cloud, stack_name=stack_name, state_dir=state_dir)
-        try:
-            yield deployment
-        finally:
-            try:
-                if destroy and deployment.stack is not None:
-                    say("destroying the stack")
-                    deployment.engine(deployment.overrides).destroy()
-            except Exception:  # the cloud stops next anyway; a failed destroy must not hide
-                logger.exception("destroy of stack %s failed", stack_name)
-            cloud.stop()
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.session import LocalSession
 from chaos import probes, traffic
 from components import outputs as keys
 from scenarios import base
@@ -94,11 +95,11 @@ def parameters(compress: float, rate_scale: float = 1.0) -> dict[str, Any]:
             "load_seconds": sum(p.duration for p in phases)}
 
 
-def run(deployment: base.Deployment, params: dict[str, Any], *, variants: list[str],
+def run(deployment: LocalSession, params: dict[str, Any], *, variants: list[str],
         max_requests: int | None = None, drain_seconds: float | None = None,
         say: Any = print) -> dict[str, Any]:
     """Both variants, one after the other, on a deployment; returns the report document."""
-    stack = deployment.reconfigure(params["overrides"])
+    stack = deployment.deploy(params["overrides"])
     tap = SlowApiTap(deployment.cloud, str(stack.get(f"{keys.SLOW_API}.api_id")))
     offsets = traffic.schedule(params["phases"], max_events=max_requests)
     results = {}

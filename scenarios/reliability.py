@@ -20,6 +20,7 @@ import math
 import time
 from typing import Any
 
+from app.session import LocalSession
 from chaos import probes, traffic
 from components import outputs as keys
 from scenarios import base
@@ -49,12 +50,12 @@ def parameters(compress: float) -> dict[str, Any]:
             "seconds": seconds, "phases": [traffic.Phase(seconds, SEED_RATE)]}
 
 
-def run(deployment: base.Deployment, params: dict[str, Any], *, variants: list[str],
+def run(deployment: LocalSession, params: dict[str, Any], *, variants: list[str],
         max_requests: int | None = None, say: Any = print) -> dict[str, Any]:
     offsets = traffic.schedule(params["phases"], max_events=max_requests)
     results = {}
     for variant in variants:
-        stack = deployment.reconfigure(VARIANTS[variant])
+        stack = deployment.deploy(VARIANTS[variant])
         say(f"variant {variant}: {len(offsets)} rides over {offsets[-1]:.0f} s at "
             f"{params['rate']}/s")
         results[variant] = _variant(stack, variant, offsets, params, say)

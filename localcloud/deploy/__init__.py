@@ -1,6 +1,7 @@
 """Emulated deploy of the Pulumi program onto the local cloud (see README: what is emulated)."""
 from __future__ import annotations
 
+from .config import ProgramConfigError, check_stack_name, load_config
 from .engine import Engine, Result, Step
 from .exceptions import (
     DeployError,
@@ -13,7 +14,8 @@ from .exceptions import (
     UnsupportedResourceType,
 )
 from .handlers import HANDLERS, UnsupportedInput
-from .program import load_policy_pack, project_policy
+from .mocks import RecordingMocks, Registration
+from .program import load_policy_pack, project_policy, run_in_stack, run_program
 from .state import Record, StackState
 
 __all__ = [
@@ -22,7 +24,10 @@ __all__ = [
     "Engine",
     "InterruptedDeploy",
     "PolicyViolations",
+    "ProgramConfigError",
     "ProgramError",
+    "RecordingMocks",
+    "Registration",
     "Record",
     "ResourceError",
     "Result",
@@ -32,6 +37,10 @@ __all__ = [
     "UnsupportedInput",
     "UnsupportedInvoke",
     "UnsupportedResourceType",
+    "check_stack_name",
+    "load_config",
     "load_policy_pack",
     "project_policy",
+    "run_in_stack",
+    "run_program",
 ]

@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from components.program import ProgramConfigError, check_stack_name, load_config
-
+from .config import ProgramConfigError, check_stack_name, load_config
 from .engine import Engine, Step
 from .exceptions import DeployError, PolicyViolations
 from .program import DEFAULT_POLICY_PACK, PolicyCheck, load_policy_pack, project_policy

@@ -26,6 +26,7 @@ from .archive import fingerprint, is_asset_or_archive
 from .exceptions import DeployError, PolicyViolations, ResourceError, StaleState
 from .handlers import HANDLERS, Context, Planned, handler_for
 from .handlers.base import error_code
+from .mocks import RecordingMocks
 from .program import PolicyCheck, project_name, run_program
 from .state import Record, StackState
 
@@ -170,8 +171,6 @@ class Engine:
             return []
         # The recorder answers with AWS-shaped ids and ARNs, as the unit tests' policy run
         # does; an emulated deploy's preview would leave every not-yet-created ARN unknown.
-        from components.program import RecordingMocks
-
         mocks = RecordingMocks()
         run_program(self.project_dir, self.stack, mocks, preview=True,
                     config_overrides=self.config_overrides,

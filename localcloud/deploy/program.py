@@ -1,11 +1,12 @@
 """Run a Pulumi program (`__main__.py`) in-process under the SDK's mock runtime.
 
-Config comes from `components.program.load_config` (Pulumi.yaml defaults, then
-Pulumi.<stack>.yaml, as the CLI passes them), so the unit tests and the emulated
-deploy read the same config. The run itself is separate from
-`components.program.run_program` because the deploy needs its own monitor: it
-reads each registration's URN, dependencies and resource options while the
-resource is being created, which `new_resource` alone is not given.
+There is no Pulumi CLI here, so this module does what the CLI's language host would: load
+the project's config (config.load_config: Pulumi.yaml defaults, then Pulumi.<stack>.yaml,
+then overrides), configure the runtime, run the program in its project directory and
+resolve the stack outputs. One runner for every caller: the emulated deploy (with its own
+Mocks and monitor), the policy check before a deploy and the mutation operators' graph
+(RecordingMocks), and the unit tests of the program (run_program) and of single
+components (run_in_stack).
 """
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ from typing import Any
 
 import yaml
 
-from components.program import ProgramConfigError, load_config
-
+from .config import ProgramConfigError, load_config
 from .exceptions import ProgramError
+from .mocks import PlacementMonitor
+
+__all__ = ["project_name", "run_in_stack", "run_program"]
 
 logger = logging.getLogger(__name__)
 
-# The Pulumi runtime keeps its settings in module globals: two programs must not
-# run at the same time in one process.
+# The Pulumi runtime keeps its settings in module globals: two programs must not run at
+# the same time in one process. The one lock of every run (run_program, run_in_stack).
 _RUN_LOCK = threading.Lock()
 
 
@@ -55,14 +58,12 @@ def run_program(
     `transformations` are registered as stack transformations before the program runs,
     as `pulumi.runtime.register_stack_transformation` in the program's first line would:
     each sees every resource (type, name, Python input names) and may change its inputs.
-    """
-    import pulumi
-    from pulumi.runtime import mocks as pulumi_mocks
-    from pulumi.runtime import settings
-    from pulumi.runtime.config import set_all_config
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
+    `monitor` (default: the SDK's, telling RecordingMocks each resource's URN and parent)
+    is the deploy's, which reads each registration while it is being created.
 
+    Safe to call many times in one process (one run at a time): every call resets the
+    runtime settings, config and root stack.
+    """
     project_dir = Path(project_dir).resolve()
     main = project_dir / "__main__.py"
     if not main.exists():
@@ -72,62 +73,97 @@ def run_program(
         config = load_config(stack, project_dir, config_overrides)
     except ProgramConfigError as exc:
         raise ProgramError(str(exc)) from exc
-    with _RUN_LOCK:
-        result: dict[str, Any] = {}
-        failure: list[BaseException] = []
 
-        def program() -> None:
-            for transformation in transformations:
-                pulumi.runtime.register_stack_transformation(transformation)
-            runpy.run_path(str(main), run_name="__main__")
-            root = settings.get_root_resource()
-            exports = dict(getattr(root, "outputs", {}) or {})
-            resolved: Any = _sync_await(pulumi.Output.from_input(exports).future())
-            result.update(resolved or {})
+    def program() -> dict[str, Any]:
+        import pulumi
+        from pulumi.runtime import settings
 
-        def in_own_loop() -> None:
-            # A fresh thread and event loop per run: when a run fails, the SDK leaves
-            # registrations pending on its loop and thread pool; they must not run (or raise)
-            # inside the next run, which gets a loop of its own.
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                # The SDK's set of outstanding output tasks is shared by every thread: tasks
-                # a failed run left behind belong to a dead loop and would never finish.
-                with settings.SETTINGS.lock:
-                    settings.SETTINGS.outputs.clear()
-                settings.ROOT.set(None)
-                set_all_config(config, [])
-                pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=preview,
-                                       monitor=monitor)
-                _sync_await(run_pulumi_func(program))
-                loop.close()
-            except BaseException as exc:  # handed to the caller's thread below
-                failure.append(exc)
-                # The abandoned registrations fail too ("stopped at an earlier error"); their
-                # futures are never awaited, which asyncio would print at garbage collection.
-                loop.set_exception_handler(
-                    lambda _loop, context: logger.debug("after a failed run: %s",
-                                                        context.get("message")))
+        for transformation in transformations:
+            pulumi.runtime.register_stack_transformation(transformation)
+        runpy.run_path(str(main), run_name="__main__")
+        root = settings.get_root_resource()
+        return dict(getattr(root, "outputs", {}) or {})
 
-        added = str(project_dir) not in sys.path
+    added = str(project_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(project_dir))
+    cwd = os.getcwd()
+    # Programs find their files (functions/, policy packs) relative to the project
+    # directory, as under `pulumi up`, which runs them there.
+    os.chdir(project_dir)
+    try:
+        return _run(program, mocks, project=project, stack=stack, preview=preview,
+                    config=config, monitor=monitor) or {}
+    finally:
+        os.chdir(cwd)
         if added:
-            sys.path.insert(0, str(project_dir))
-        cwd = os.getcwd()
-        # Programs find their files (functions/, policy packs) relative to the project
-        # directory, as under `pulumi up`, which runs them there.
-        os.chdir(project_dir)
+            sys.path.remove(str(project_dir))
+
+
+def run_in_stack(
+    build: Callable[[], Any],
+    mocks: Any,
+    *,
+    project: str = "project",
+    stack: str = "test",
+    preview: bool = False,
+) -> Any:
+    """Run `build()` (which creates resources) in a fresh root stack under `mocks`, with no
+    config; return what it returned, with every Output in it resolved. For component tests."""
+    return _run(build, mocks, project=project, stack=stack, preview=preview, config={},
+                monitor=None)
+
+
+def _run(work: Callable[[], Any], mocks: Any, *, project: str, stack: str, preview: bool,
+         config: Mapping[str, str], monitor: Any) -> Any:
+    """`work()` inside a fresh root stack under `mocks`; its result with every Output resolved.
+    Raises what the run raised."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime import settings
+    from pulumi.runtime.config import set_all_config
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    result: dict[str, Any] = {}
+    failure: list[BaseException] = []
+
+    def body() -> None:
+        value = work()
+        result["value"] = _sync_await(pulumi.Output.from_input(value).future())
+
+    def in_own_loop() -> None:
+        # A fresh thread and event loop per run: when a run fails, the SDK leaves
+        # registrations pending on its loop and thread pool; they must not run (or raise)
+        # inside the next run, which gets a loop of its own.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         try:
-            runner = threading.Thread(target=in_own_loop, name=f"pulumi-{stack}", daemon=True)
-            runner.start()
-            runner.join()
-        finally:
-            os.chdir(cwd)
-            if added:
-                sys.path.remove(str(project_dir))
-        if failure:
-            raise failure[0]
-        return result
+            # The SDK's set of outstanding output tasks is shared by every thread: tasks
+            # a failed run left behind belong to a dead loop and would never finish.
+            with settings.SETTINGS.lock:
+                settings.SETTINGS.outputs.clear()
+            settings.ROOT.set(None)
+            set_all_config(dict(config), [])
+            pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=preview,
+                                   monitor=monitor or PlacementMonitor(mocks))
+            _sync_await(run_pulumi_func(body))
+            loop.close()
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+            # The abandoned registrations fail too ("stopped at an earlier error"); their
+            # futures are never awaited, which asyncio would print at garbage collection.
+            loop.set_exception_handler(
+                lambda _loop, context: logger.debug("after a failed run: %s",
+                                                    context.get("message")))
+
+    with _RUN_LOCK:
+        runner = threading.Thread(target=in_own_loop, name=f"pulumi-{stack}", daemon=True)
+        runner.start()
+        runner.join()
+    if failure:
+        raise failure[0]
+    return result.get("value")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

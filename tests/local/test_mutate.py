@@ -1,4 +1,4 @@
-"""Mutation testing end to end, on the fast subset `make test` runs (`chaos mutate --fast`).
+"""Mutation testing end to end, on the fast subset `make test` runs (`python -m app mutate --fast`).
 
 The command runs in its own process, as a user would: it starts its own local cloud, and
 one process holds one cloud (moto's backends are process-wide), so it cannot share this
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.mutate.runner import FAST
+from app.mutate.runner import FAST
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 600  # seconds; the subset takes about 4 min on a loaded 2-core host
@@ -24,12 +24,12 @@ pytestmark = [pytest.mark.local, pytest.mark.timeout(COMMAND_TIMEOUT + 60)]
 
 def test_the_fast_mutants_are_caught_or_refused_and_the_stack_is_restored(tmp_path: Path):
     # GIVEN the fast subset: seed bug 1 on the queue worker, a missing redrive on fan-out
-    # WHEN `python -m chaos mutate --stack local --fast` runs
+    # WHEN `python -m app mutate --stack local --fast` runs
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
-            "chaos",
+            "app",
             "mutate",
             "--stack",
             "local",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from components import packaging
-from components.program import RecordingMocks, run_program
+from localcloud.deploy import RecordingMocks, run_program
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def program_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Pro
                     "build_layer",
                     _fake_layer_build(calls, tmp_path_factory.mktemp("layer")),
                 )
-                outputs = run_program(stack, mocks, project_dir=PROJECT_DIR)
+                outputs = run_program(PROJECT_DIR, stack, mocks)
             cache[stack] = ProgramRun(stack, outputs, mocks, calls)
         return cache[stack]
 

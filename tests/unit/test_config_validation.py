@@ -3,9 +3,13 @@ description states, provider keys (aws:region) too, before the program runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from components.program import ProgramConfigError, _declared_bounds, load_config
+from localcloud.deploy.config import ProgramConfigError, _declared_bounds, load_config
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -25,7 +29,7 @@ from components.program import ProgramConfigError, _declared_bounds, load_config
 def test_a_bad_value_is_refused_naming_key_and_allowed(overrides, needle) -> None:
     # GIVEN / WHEN a bad override / THEN one sentence naming it and the allowed values
     with pytest.raises(ProgramConfigError, match=needle) as err:
-        load_config("local", overrides=overrides)
+        load_config("local", PROJECT_DIR, overrides)
     (key,) = overrides
     assert key in str(err.value)
 
@@ -42,15 +46,15 @@ def test_a_bad_value_is_refused_naming_key_and_allowed(overrides, needle) -> Non
 )
 def test_good_values_and_declared_exceptions_pass(overrides) -> None:
     # GIVEN / WHEN / THEN the edges and the declared special values are accepted
-    config = load_config("local", overrides=overrides)
+    config = load_config("local", PROJECT_DIR, overrides)
     (key,) = overrides
     assert config[key if ":" in key else f"failmodes:{key}"] == overrides[key]
 
 
 def test_the_shipped_stacks_are_valid() -> None:
     # GIVEN / WHEN / THEN both stack files load as they are
-    assert load_config("local")["failmodes:functionTimeout"] == "3"
-    assert load_config("dev")["aws:region"] == "us-east-1"
+    assert load_config("local", PROJECT_DIR)["failmodes:functionTimeout"] == "3"
+    assert load_config("dev", PROJECT_DIR)["aws:region"] == "us-east-1"
 
 
 def test_bounds_are_read_from_the_descriptions() -> None:
@@ -71,4 +75,4 @@ def test_bounds_are_read_from_the_descriptions() -> None:
 
 def test_a_stack_name_that_is_a_path_is_refused() -> None:
     with pytest.raises(ProgramConfigError, match="invalid stack name"):
-        load_config("../local")
+        load_config("../local", PROJECT_DIR)

@@ -33,7 +33,7 @@ def test_a_mutant_is_judged_by_every_instance_of_its_covering_experiments():
     # The full mutation run once judged the broadened fan-out filter by no result at all
     # ("missed": the results were named "name[sub]", the covering experiments "name").
     from chaos.experiments import by_name
-    from chaos.mutate.runner import _results_of
+    from app.mutate.runner import _results_of
 
     fan = by_name("fanout-one-consumer-failing")
     results = {

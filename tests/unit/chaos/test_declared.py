@@ -1,6 +1,6 @@
 """Deployed = declared: each declared setting against crafted live resources, right and drifted.
 
-Each drift is one of the mutation catalog's operators (chaos/mutate/operators.py) as the
+Each drift is one of the mutation catalog's operators (app/mutate/operators.py) as the
 cloud would show it after the deploy; the outputs still declare the program's settings.
 """
 

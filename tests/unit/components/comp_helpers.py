@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from components.program import RecordingMocks, Registration, run_in_stack
+from localcloud.deploy import RecordingMocks, Registration, run_in_stack
 
 LEDGER = {
     "table_name": "ledger",

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components import packaging
-from components.program import ProgramConfigError, RecordingMocks, load_config, run_program
+from localcloud.deploy import ProgramConfigError, RecordingMocks, load_config, run_program
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -145,8 +145,8 @@ def test_config_errors_name_the_stack_or_key(tmp_path):
 def test_runner_can_run_programs_again_and_again_in_one_process(tmp_path):
     project = write_project(tmp_path, "config:\n  failmodes:size: 2\n")
     first, second = RecordingMocks(), RecordingMocks()
-    out1 = run_program("s", first, project_dir=project)
-    out2 = run_program("s", second, project_dir=project, config_overrides={"size": "3"})
+    out1 = run_program(project, "s", first)
+    out2 = run_program(project, "s", second, config_overrides={"size": "3"})
     assert out1 == {
         "url": first.get("aws:sqs/queue:Queue", "q").outputs["url"],
         "size": 2,
@@ -164,6 +164,6 @@ def test_a_failing_program_raises_and_leaves_the_runner_usable(tmp_path):
     project = write_project(tmp_path, "config: {}\n")
     (tmp_path / "__main__.py").write_text("raise RuntimeError('broken program')\n")
     with pytest.raises(RuntimeError, match="broken program"):
-        run_program("s", RecordingMocks(), project_dir=project)
+        run_program(project, "s", RecordingMocks())
     write_project(tmp_path, "config: {}\n")
-    assert run_program("s", RecordingMocks(), project_dir=project)["size"] == 1
+    assert run_program(project, "s", RecordingMocks())["size"] == 1

@@ -1,6 +1,6 @@
 """The program's resource graph as the mutation operators see it.
 
-Recorded by running `__main__.py` under the mock runtime (components.program.run_program
+Recorded by running `__main__.py` under the mock runtime (localcloud.deploy.program.run_program
 with RecordingMocks): every registration with its inputs in the provider's camelCase,
 plausible ARNs, and its parent. Operators match on resource types and properties here,
 never on this program's resource names, so a fork's own instances match too.
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.program import RecordingMocks, Registration, run_program
+from localcloud.deploy.mocks import RecordingMocks, Registration
+from localcloud.deploy.program import run_program
 
 __all__ = ["Graph", "Node", "record"]
 
@@ -194,9 +195,9 @@ def record(
     """Run the program under mocks (with `transformations`) and return its graph."""
     mocks = RecordingMocks()
     run_program(
+        project_dir,
         stack,
         mocks,
-        project_dir=project_dir,
         config_overrides=config_overrides,
         transformations=transformations,
     )

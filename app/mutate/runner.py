@@ -1,4 +1,4 @@
-"""`python -m chaos mutate`: deploy each mutant on the local cloud and judge the suite by it.
+"""`python -m app mutate`: deploy each mutant on the local cloud and judge the suite by it.
 
 The stack is deployed once, correct. Its covering experiments run first on the correct
 stack (a baseline: an experiment that fails there cannot judge a mutant). Then the mutants
@@ -24,12 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import probes, report
-from chaos.experiments import CATALOG as EXPERIMENTS
-from chaos.experiments.model import Experiment
-from chaos.local import PROJECT_DIR, local_stack
-from chaos.mutate.graph import record
-from chaos.mutate.mutants import (
+from app.mutate.graph import record
+from app.mutate.mutants import (
     Mutant,
     covering,
     enumerate_mutants,
@@ -37,11 +33,16 @@ from chaos.mutate.mutants import (
     plan_waves,
     transformations,
 )
-from chaos.mutate.operators import CATALOG, Operator
+from app.mutate.operators import CATALOG, Operator
+from app.session import PROJECT_DIR, local_stack, stack_of
+from chaos import probes, report
+from chaos.experiments import CATALOG as EXPERIMENTS
+from chaos.experiments.model import Experiment
 from chaos.preflight import preflight
 from chaos.session import prepare, run_all
 from chaos.stack import Stack
 from components import outputs as keys
+from localcloud.deploy import DeployError, ResourceError, StackState, load_policy_pack
 
 __all__ = ["FAST", "MutationRun", "run_mutation"]
 
@@ -109,18 +110,10 @@ def _first_failure(result: dict[str, Any]) -> str:
 
 
 def _stack(name: str, outputs: dict[str, Any], endpoint: str) -> Stack:
-    return Stack(
-        name=name,
-        outputs=dict(outputs),
-        endpoint=endpoint,
-        region=str(outputs.get(keys.REGION) or "us-east-1"),
-        source=f"emulated deploy (mutation testing) on {endpoint}",
-    )
+    return stack_of(name, outputs, endpoint, f"emulated deploy (mutation testing) on {endpoint}")
 
 
 def _inputs(state_dir: Path, stack: str) -> dict[str, Any]:
-    from localcloud.deploy import StackState
-
     state = StackState.load(state_dir, stack)
     return {k: r.inputs for k, r in state.resources.items()}
 
@@ -147,8 +140,6 @@ def run_mutation(
     reports_root: Path | str = report.REPORTS_DIR,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> MutationRun:
-    from localcloud.deploy import DeployError, Engine, ResourceError, load_policy_pack
-
     t0 = time.monotonic()
     check = load_policy_pack(PROJECT_DIR / "policy")
     progress("recording the program's graph and planning mutants")
@@ -174,8 +165,9 @@ def run_mutation(
     waves = plan_waves(deployable, lambda m: exps[m.id])
     run = MutationRun(_new_run_dir(reports_root))  # after planning: bad input writes nothing
     state_dir = run.run_dir / "state"
-    with local_stack(stack_name, state_dir=state_dir) as (stack, cloud):
-        endpoint = cloud.endpoint
+    with local_stack(stack_name, state_dir=state_dir) as session:
+        stack, endpoint = session.stack, session.endpoint
+        assert stack is not None  # deployed by local_stack
         correct = _inputs(state_dir, stack_name)
         info = probes.local_cloud_info(endpoint)
 
@@ -212,14 +204,8 @@ def run_mutation(
             number += 1
             progress(f"wave {number}: {', '.join(m.id for m in wave)}")
             started = time.monotonic()
-            engine = Engine(
-                PROJECT_DIR,
-                stack_name,
-                endpoint,
-                state_dir=state_dir,
-                transformations=transformations(wave),
-                policy=check,
-                allow_policy_violations=True,
+            engine = session.engine(
+                transformations=transformations(wave), allow_policy_violations=True
             )
             try:
                 result = engine.up()
@@ -276,7 +262,7 @@ def run_mutation(
                 )
         progress("restoring the correct stack")
         try:
-            Engine(PROJECT_DIR, stack_name, endpoint, state_dir=state_dir, policy=check).up()
+            session.engine().up()
             run.restored = _inputs(state_dir, stack_name) == correct
         except DeployError as exc:
             logger.error("the correct stack could not be restored: %s", exc)

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from chaos.mutate.graph import (
+from app.mutate.graph import (
     ALARM,
     EVENT_TARGET,
     FUNCTION,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from chaos.mutate.graph import Graph, Node, record
-from chaos.mutate.mutants import Mutant, transformations
-from chaos.mutate.operators import CATALOG, Operator, by_id
+from app.mutate.graph import Graph, Node, record
+from app.mutate.mutants import Mutant, transformations
+from app.mutate.operators import CATALOG, Operator, by_id
 from localcloud.deploy.engine import normalize
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -463,7 +463,7 @@ def test_the_engine_gate_runs_the_projects_pack_on_the_transformed_program():
 
 # ---- planning: mutants, covering experiments, waves --------------------------------------
 def test_one_mutant_per_operator_by_default_and_per_component_with_all(baseline):
-    from chaos.mutate.mutants import enumerate_mutants
+    from app.mutate.mutants import enumerate_mutants
 
     # GIVEN the catalog and the program
     # WHEN mutants are enumerated by default and with --all
@@ -485,8 +485,8 @@ def test_one_mutant_per_operator_by_default_and_per_component_with_all(baseline)
 
 
 def test_experiments_are_chosen_by_pattern_and_by_the_outputs_they_read():
+    from app.mutate.mutants import covering
     from chaos.experiments import CATALOG as EXPERIMENTS
-    from chaos.mutate.mutants import covering
 
     # GIVEN the experiment catalog
     # WHEN asked which experiments exercise the redriver and the queue worker
@@ -498,8 +498,8 @@ def test_experiments_are_chosen_by_pattern_and_by_the_outputs_they_read():
 
 
 def test_a_wave_never_holds_two_mutants_of_one_pattern_or_experiment(baseline):
-    from chaos.mutate.mutants import enumerate_mutants, plan_waves
-    from chaos.mutate.runner import experiments_for
+    from app.mutate.mutants import enumerate_mutants, plan_waves
+    from app.mutate.runner import experiments_for
 
     # GIVEN every mutant of the catalog
     mutants = enumerate_mutants(baseline, CATALOG, every_instance=True)
@@ -515,7 +515,7 @@ def test_a_wave_never_holds_two_mutants_of_one_pattern_or_experiment(baseline):
 
 
 def test_the_check_that_caught_a_mutant_is_the_first_failing_verdict():
-    from chaos.mutate.runner import _first_failure
+    from app.mutate.runner import _first_failure
 
     # GIVEN an experiment result whose second verdict failed
     result = {

@@ -1,24 +1,28 @@
-"""`make demo` (`python -m localcloud demo`): the main job on the embedded local cloud.
+"""`make demo` (`python -m app demo`): the main job on the embedded local cloud.
 
 Start the local cloud, deploy the real Pulumi program onto it (emulated deploy),
 run the chaos suite against it and write the report, then destroy the stack and
-stop the cloud whatever happened. Exit status 1 when anything failed.
+stop the cloud whatever happened (the local stack session, app.session, with a progress
+display). Exit status 1 when anything failed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-logger = logging.getLogger(__name__)
+from app.session import PROJECT_DIR, LocalSession, local_stack
+from chaos import cli as chaos_cli
+from chaos import report
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+logger = logging.getLogger(__name__)
 
 
 def _progress(console: Console) -> Progress:
@@ -28,7 +32,7 @@ def _progress(console: Console) -> Progress:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m localcloud demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m app demo", description=__doc__)
     parser.add_argument("--stack", default="local")
     parser.add_argument("--experiment", action="append",
                         help="chaos experiment to run (repeatable; default: all)")
@@ -48,47 +52,42 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     timings: dict[str, float] = {}
     failures: list[str] = []
-    cloud: Any = None
-    engine: Any = None
-    try:
-        cloud = _start_cloud(console, options.time_scale, timings)
-        engine = _deploy(console, cloud, options.stack, timings)
-        _chaos(console, cloud, engine, options, timings, failures)
-    except KeyboardInterrupt:
-        failures.append("interrupted (Ctrl-C)")
-        console.print("[yellow]interrupted: tearing down[/yellow]")
-    except Exception as exc:  # reported, then the teardown below still runs
-        logger.debug("demo failed", exc_info=True)
-        failures.append(f"{type(exc).__name__}: {exc}")
-        console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}", highlight=False)
-    finally:
-        _teardown(console, cloud, engine, timings, failures)
+    session: LocalSession | None = None
+    with contextlib.ExitStack() as resources:  # whatever happens, the session tears down
+        try:
+            session = _start(console, resources, options, timings)
+            _deploy(console, session, timings)
+            _chaos(console, session, options, timings, failures)
+        except KeyboardInterrupt:
+            failures.append("interrupted (Ctrl-C)")
+            console.print("[yellow]interrupted: tearing down[/yellow]")
+        except Exception as exc:  # reported, then the teardown below still runs
+            logger.debug("demo failed", exc_info=True)
+            failures.append(f"{type(exc).__name__}: {exc}")
+            console.print(f"[red]failed:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        finally:
+            if session is not None:
+                _teardown(console, session, timings, failures)
     _summary(console, timings, failures)
     return 1 if failures else 0
 
 
-def _start_cloud(console: Console, time_scale: float | None, timings: dict[str, float]) -> Any:
-    import localcloud
-
+def _start(console: Console, resources: contextlib.ExitStack, options: argparse.Namespace,
+           timings: dict[str, float]) -> LocalSession:
     with console.status("starting the local cloud"):
-        t0 = time.monotonic()
-        cloud = localcloud.start(time_scale=time_scale)
-        timings["start cloud"] = time.monotonic() - t0
+        session = resources.enter_context(
+            local_stack(options.stack, time_scale=options.time_scale, deploy=False,
+                        say=console.print))
+    timings["start cloud"] = session.timings["start_s"]
+    cloud = session.cloud
     console.print(f"local cloud on {cloud.endpoint} (time scale {cloud.clock.time_scale}: "
                   "AWS's fixed retry delays are compressed, the stack's own settings are not)")
-    return cloud
+    return session
 
 
-def _deploy(console: Console, cloud: Any, stack: str, timings: dict[str, float]) -> Any:
-    from localcloud.deploy import Engine, project_policy
-
-    engine = Engine(PROJECT_DIR, stack, cloud.endpoint, policy=project_policy(PROJECT_DIR))
-    state = engine.load_state()
-    if state.resources:
-        # This cloud was just started, empty: whatever the file lists lived in a cloud
-        # that is gone, so it cannot be updated or deleted from here.
-        moved = engine.forget()
-        console.print(f"stale state of stack {stack!r} from an earlier cloud moved to {moved}")
+def _deploy(console: Console, session: LocalSession, timings: dict[str, float]) -> None:
+    engine = session.engine()
+    stack = session.name
     known = _resource_count_estimate(engine)
     with _progress(console) as bar:
         task = bar.add_task(f"up --stack {stack}: creating resources", total=known)
@@ -97,24 +96,20 @@ def _deploy(console: Console, cloud: Any, stack: str, timings: dict[str, float])
             bar.update(task, advance=1, description=f"up: {step.action} {step.type.split(':')[-1]} "
                                                      f"{step.name}")
 
-        engine.progress = on_step
         t0 = time.monotonic()
-        result = engine.up()
+        session.deploy(progress=on_step)
         timings["up"] = time.monotonic() - t0
-        bar.update(task, total=len(result.steps), completed=len(result.steps),
-                   description=f"up --stack {stack}: done")
-    engine.progress = None
+        assert session.result is not None  # set by deploy
+        steps = len(session.result.steps)
+        bar.update(task, total=steps, completed=steps, description=f"up --stack {stack}: done")
     custom = sum(1 for r in engine.load_state().resources.values() if r.custom)
-    console.print(f"deployed {custom} resources ({len(result.steps)} with components) in "
+    console.print(f"deployed {custom} resources ({steps} with components) in "
                   f"{timings['up']:.1f} s; outputs in {engine.state_dir / stack / 'state.json'}")
-    return engine
 
 
 def _resource_count_estimate(engine: Any) -> int | None:
     # The program's size is only known once it ran; the last run's count is a fair guess.
     for old in sorted(engine.state_dir.glob(f"{engine.stack}/state.json.stale-*"), reverse=True):
-        import json
-
         try:
             return len(json.loads(old.read_text()).get("resources", [])) or None
         except ValueError:
@@ -122,20 +117,13 @@ def _resource_count_estimate(engine: Any) -> int | None:
     return None
 
 
-def _chaos(console: Console, cloud: Any, engine: Any, options: argparse.Namespace,
+def _chaos(console: Console, session: LocalSession, options: argparse.Namespace,
            timings: dict[str, float], failures: list[str]) -> None:
-    from chaos import cli as chaos_cli
-    from chaos import report
-    from chaos.stack import Stack
-    from components import outputs as keys
-
-    outputs = engine.load_state().outputs
-    stack = Stack(name=engine.stack, outputs=outputs, endpoint=cloud.endpoint,
-                  region=str(outputs.get(keys.REGION) or "us-east-1"),
-                  source=f"emulated deploy on {cloud.endpoint}")
+    stack = session.stack
+    assert stack is not None  # deployed by _deploy
     reports_root = options.reports or str(PROJECT_DIR / report.REPORTS_DIR)
     t0 = time.monotonic()
-    run_dir, results = chaos_cli.run(engine.stack, options.experiment, ci=options.ci,
+    run_dir, results = chaos_cli.run(session.name, options.experiment, ci=options.ci,
                                      console=console, root=PROJECT_DIR, stack=stack,
                                      reports_root=reports_root)
     timings["chaos suite"] = time.monotonic() - t0
@@ -146,17 +134,18 @@ def _chaos(console: Console, cloud: Any, engine: Any, options: argparse.Namespac
             failures.append(f"experiment {result.get('name')}: {result.get('verdict')}")
 
 
-def _teardown(console: Console, cloud: Any, engine: Any, timings: dict[str, float],
+def _teardown(console: Console, session: LocalSession, timings: dict[str, float],
               failures: list[str]) -> None:
-    if engine is not None:
+    engine = session.engine()
+    if session.deployed:
         total = len(engine.load_state().resources)
         try:
             with _progress(console) as bar:
-                task = bar.add_task(f"destroy --stack {engine.stack}", total=total)
-                engine.progress = lambda step: bar.update(
-                    task, advance=1, description=f"destroy: {step.type.split(':')[-1]} {step.name}")
+                task = bar.add_task(f"destroy --stack {session.name}", total=total)
                 t0 = time.monotonic()
-                engine.destroy()
+                session.destroy(progress=lambda step: bar.update(
+                    task, advance=1, description=f"destroy: {step.type.split(':')[-1]} "
+                                                 f"{step.name}"))
                 timings["destroy"] = time.monotonic() - t0
             left = len(engine.load_state().resources)
             if left:
@@ -164,11 +153,10 @@ def _teardown(console: Console, cloud: Any, engine: Any, timings: dict[str, floa
         except Exception as exc:
             failures.append(f"destroy: {type(exc).__name__}: {exc}")
             console.print(f"[red]destroy failed:[/red] {exc}", highlight=False)
-    if cloud is not None:
-        with console.status("stopping the local cloud"):
-            t0 = time.monotonic()
-            cloud.stop()
-            timings["stop cloud"] = time.monotonic() - t0
+    with console.status("stopping the local cloud"):
+        t0 = time.monotonic()
+        session.stop()
+        timings["stop cloud"] = time.monotonic() - t0
 
 
 def _summary(console: Console, timings: dict[str, float], failures: list[str]) -> None:

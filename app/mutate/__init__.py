@@ -3,8 +3,8 @@ transformations (no source edits); each must be caught by an experiment or refus
 
 from __future__ import annotations
 
-from chaos.mutate.mutants import Mutant, MutationError, enumerate_mutants, transformations
-from chaos.mutate.operators import CATALOG, Operator, by_id
+from app.mutate.mutants import Mutant, MutationError, enumerate_mutants, transformations
+from app.mutate.operators import CATALOG, Operator, by_id
 
 __all__ = [
     "CATALOG",

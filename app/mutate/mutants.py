@@ -11,9 +11,9 @@ from typing import Any
 
 import pulumi
 
+from app.mutate.graph import Graph, record
+from app.mutate.operators import Operator, Params, Registry
 from chaos.experiments.model import Experiment
-from chaos.mutate.graph import Graph, record
-from chaos.mutate.operators import Operator, Params, Registry
 from localcloud.deploy.engine import normalize
 
 __all__ = [

@@ -1,0 +1,81 @@
+"""The local stack session always tears down: destroy once (also after a failed `up`), stop
+once, whoever asks first; the cloud and the deploy engine are fakes here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app import session as app_session
+
+
+class FakeCloud:
+    endpoint = "http://127.0.0.1:1"
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+class FakeResult:
+    outputs = {"region": "us-east-1"}
+    steps: list[Any] = []
+
+
+def fakes(monkeypatch: pytest.MonkeyPatch, *, up_fails: bool = False) -> list[str]:
+    calls: list[str] = []
+
+    class FakeState:
+        resources: dict[str, Any] = {}
+
+    class FakeEngine:
+        def __init__(self, *_args: Any, config_overrides: Any = None, **_options: Any) -> None:
+            self.overrides = config_overrides
+
+        def load_state(self) -> FakeState:
+            return FakeState()
+
+        def up(self) -> FakeResult:
+            calls.append(f"up {self.overrides}")
+            if up_fails:
+                raise RuntimeError("up failed half way")
+            return FakeResult()
+
+        def destroy(self) -> None:
+            calls.append("destroy")
+
+    monkeypatch.setattr(app_session.localcloud, "start", lambda **_kw: FakeCloud(calls))
+    monkeypatch.setattr(app_session, "Engine", FakeEngine)
+    return calls
+
+
+def test_a_session_deploys_once_per_overrides_and_tears_down_once(monkeypatch) -> None:
+    calls = fakes(monkeypatch)
+    timings: dict[str, float] = {}
+    with app_session.local_stack("local", timings=timings) as session:
+        assert session.stack is not None and session.stack.name == "local"
+        session.deploy()  # the overrides it is deployed with: nothing to do
+        session.deploy({"functionTimeout": "4"})
+        session.destroy()  # the caller's teardown (the demo's, with progress)
+        session.stop()
+    assert calls == ["up {}", "up {'failmodes:functionTimeout': '4'}", "destroy", "stop"]
+    assert {"start_s", "deploy_s", "destroy_s", "stop_s"} <= set(timings)
+
+
+def test_a_failed_up_is_destroyed_and_the_cloud_stopped(monkeypatch) -> None:
+    calls = fakes(monkeypatch, up_fails=True)
+    with pytest.raises(RuntimeError, match="half way"):
+        with app_session.local_stack("local"):
+            pass
+    assert calls == ["up {}", "destroy", "stop"]
+
+
+def test_a_session_never_deployed_only_stops_the_cloud(monkeypatch) -> None:
+    calls = fakes(monkeypatch)
+    with pytest.raises(KeyError):
+        with app_session.local_stack("local", deploy=False):
+            raise KeyError("the caller failed")
+    assert calls == ["stop"]
