@@ -246,8 +246,27 @@ def _drive(
         )
 
 
+# Commands of layers above chaos/ (e.g. `mutate`, which deploys on the local cloud: app/),
+# registered as entry points so that chaos/ never imports them: name -> "module:main".
+COMMAND_GROUP = "failmodes.chaos_commands"
+
+
+def _plugin_commands() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    plugins = _plugin_commands()
+    if argv and argv[0] in plugins:
+        return int(plugins[argv[0]].load()(argv) or 0)
+    if argv[:1] in (["-h"], ["--help"]) and plugins:
+        _parser().print_help()
+        print(f"\nmore commands: {', '.join(sorted(plugins))} (python -m chaos <command> --help)")
+        return 0
     args = _parser().parse_args(argv)
     console = Console()
     try:

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.limits import RECEIVE_COUNT_RANGE, VISIBILITY_FACTOR
 from components.validation import Setting
 
 __all__ = [
@@ -25,14 +26,9 @@ __all__ = [
 ]
 
 DLQ_RETENTION = 1_209_600  # 14 days, the SQS maximum: the longest window to notice and redrive
-# AWS guidance for a queue a Lambda mapping reads: visibility 6x the function timeout, so the
-# retries of a batch fit before SQS hands the message to another consumer. The policy pack
-# and the chaos mutants check it against this constant.
-VISIBILITY_FACTOR = 6
 MAX_VISIBILITY = 43_200  # 12 hours, the SQS maximum
 # Receives before the DLQ. AWS advises >= 5 for a queue Lambda reads, so throttling alone
 # (each throttled poll is a receive) does not dead-letter a message.
-RECEIVE_COUNT_RANGE = (1, 1000)  # what SQS accepts in a redrive policy
 MAX_RECEIVE_COUNT = Setting(5, *RECEIVE_COUNT_RANGE)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from components.queues import RECEIVE_COUNT_RANGE, VISIBILITY_FACTOR
+from components.limits import RECEIVE_COUNT_RANGE, VISIBILITY_FACTOR
 from policy.iam import check_iam_wildcards
 from policy.model import (
     ALARM,

@@ -34,7 +34,7 @@ from app.mutate.graph import (
     dig,
     loads,
 )
-from components.queues import VISIBILITY_FACTOR
+from components.limits import VISIBILITY_FACTOR
 
 __all__ = ["CATALOG", "Operator", "Registry", "by_id"]
 

@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from components.api import INTEGRATION_LIMIT_MS
-from components.program import RecordingMocks, _declared_bounds, run_program
 from components.validation import Setting, Settings
+from localcloud.deploy import RecordingMocks, run_program
+from localcloud.deploy.config import _declared_bounds
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SCHEMA: dict[str, dict[str, Any]] = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())[
@@ -99,9 +100,9 @@ def _recording() -> Iterator[Seen]:
 def _run(overrides: Mapping[str, Any]) -> Seen:
     with _recording() as seen:
         run_program(
+            PROJECT_DIR,
             "local",
             RecordingMocks(),
-            project_dir=PROJECT_DIR,
             config_overrides={
                 k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in overrides.items()
             },

@@ -32,8 +32,8 @@ def test_an_instance_is_not_expanded_again_and_no_subscribers_leaves_the_templat
 def test_a_mutant_is_judged_by_every_instance_of_its_covering_experiments():
     # The full mutation run once judged the broadened fan-out filter by no result at all
     # ("missed": the results were named "name[sub]", the covering experiments "name").
-    from chaos.experiments import by_name
     from app.mutate.runner import _results_of
+    from chaos.experiments import by_name
 
     fan = by_name("fanout-one-consumer-failing")
     results = {

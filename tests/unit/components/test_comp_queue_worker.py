@@ -53,7 +53,7 @@ def test_queue_redrives_to_its_dlq_with_safe_defaults(worker):
     # AWS's advice for a queue Lambda reads: >= 5 receives, so throttling alone never dead-letters
     assert redrive == {"deadLetterTargetArn": dlq.outputs["arn"], "maxReceiveCount": 5}
     # GIVEN a 5 s function WHEN no visibility timeout is given THEN it is 6x
-    assert queues.VISIBILITY_FACTOR == 6
+    assert queues.VISIBILITY_FACTOR == 6  # re-exported from components.limits
     assert queue.inputs["visibilityTimeoutSeconds"] == 30
     assert dlq.inputs["messageRetentionSeconds"] == 1_209_600
     assert queue.inputs["sqsManagedSseEnabled"] and dlq.inputs["sqsManagedSseEnabled"]
