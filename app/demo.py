@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     console = Console()
+    library_log = _library_log(Path(options.reports or PROJECT_DIR / report.REPORTS_DIR))
+    console.print(f"library logs (moto's own errors and warnings): {library_log}")
     timings: dict[str, float] = {}
     failures: list[str] = []
     session: LocalSession | None = None
@@ -70,6 +73,24 @@ def main(argv: list[str] | None = None) -> int:
                 _teardown(console, session, timings, failures)
     _summary(console, timings, failures)
     return 1 if failures else 0
+
+
+# Loggers of the libraries under the local cloud: what they log (moto's Step Functions parser
+# logs every failed state it runs as ERROR, by design of the experiments) goes to a file,
+# so the demo prints its progress, one line per problem and the summary.
+LIBRARY_LOGGERS = ("moto", "werkzeug", "botocore", "urllib3")
+
+
+def _library_log(reports_root: Path) -> Path:
+    reports_root.mkdir(parents=True, exist_ok=True)
+    path = reports_root / "demo-library.log"
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in LIBRARY_LOGGERS:
+        lib = logging.getLogger(name)
+        lib.handlers = [handler]
+        lib.propagate = False
+    return path
 
 
 def _start(console: Console, resources: contextlib.ExitStack, options: argparse.Namespace,
