@@ -22,7 +22,7 @@ from chaos.experiments import CATALOG, by_name, ci_subset
 from chaos.faults import rollback
 from chaos.journal import Journal
 from chaos.preflight import preflight
-from chaos.session import prepare, run_all
+from chaos.session import for_stack, prepare, run_all
 from chaos.stack import Stack, load_stack, validate_stack_name
 
 logger = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ def run(
     stack = stack or load_stack(stack_name, root=root, endpoint=endpoint)
     stack.check_reachable()
     faults = prepare(stack, force=force, root=root, guards=guards or ())
+    experiments = for_stack(stack, experiments)  # what runs: fan-out ones once per subscriber
     try:
         return _run_prepared(
             stack, experiments, faults, guards, reports_root, console, parallel, stop_on_signal

@@ -390,6 +390,14 @@ def prepare(
     return faults
 
 
+def for_stack(stack: Stack, experiments: Iterable[Experiment]) -> list[Experiment]:
+    """The experiments as they run on this stack: each that faults a fan-out subscriber once
+    per subscriber of its outputs ("name[sub]"); the rest as they are."""
+    fan_out = stack.outputs.get(keys.FAN_OUT)
+    subscribers = (fan_out.get("subscribers") or {}) if isinstance(fan_out, dict) else {}
+    return per_subscriber(experiments, subscribers)
+
+
 def run_all(
     stack: Stack,
     experiments: Iterable[Experiment],
@@ -408,9 +416,7 @@ def run_all(
     given order. Experiments on one pattern share its queues and functions, so they never
     overlap; different patterns touch disjoint resources and overlap safely."""
     # Every fan-out subscriber gets its own instance of each experiment that faults one.
-    fan_out = stack.outputs.get(keys.FAN_OUT)
-    subscribers = (fan_out or {}).get("subscribers") or {} if isinstance(fan_out, dict) else {}
-    exps = per_subscriber(experiments, subscribers)
+    exps = for_stack(stack, experiments)
     groups: dict[str, list[Experiment]] = {}
     for exp in exps:
         groups.setdefault(exp.lock or exp.pattern, []).append(exp)
