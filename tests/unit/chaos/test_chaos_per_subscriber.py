@@ -43,3 +43,19 @@ def test_a_mutant_is_judged_by_every_instance_of_its_covering_experiments():
     }
     assert [r["name"] for r in _results_of(results, [fan])] == ["o", "r"]
     assert _results_of(results, [by_name("sqs-poison-to-dlq")]) == [{"name": "s"}]
+
+
+def test_a_stack_without_fan_out_runs_the_templates_and_one_with_it_the_instances():
+    from chaos.session import for_stack
+    from chaos.stack import Stack
+
+    bare = Stack(name="s", outputs={}, source="test")
+    assert for_stack(bare, CATALOG) == list(CATALOG)
+    fan = Stack(
+        name="s",
+        outputs={"fan_out": {"subscribers": {"refunds": {}, "orders": {}}}},
+        source="test",
+    )
+    names = [e.name for e in for_stack(fan, CATALOG)]
+    assert "fanout-one-consumer-failing[orders]" in names
+    assert "fanout-one-consumer-failing" not in names
