@@ -148,7 +148,10 @@ def _chaos(console: Console, session: LocalSession, options: argparse.Namespace,
                                      console=console, root=PROJECT_DIR, stack=stack,
                                      reports_root=reports_root)
     timings["chaos suite"] = time.monotonic() - t0
-    console.print(report.summary_markdown(report.load_report(run_dir.name, reports_root)))
+    # markup=False: "name[sub]" is an experiment name, not a rich style tag.
+    console.print(
+        report.summary_markdown(report.load_report(run_dir.name, reports_root)), markup=False
+    )
     console.print(f"report: {run_dir / 'report.json'}")
     for result in results:
         if result.get("verdict") != "pass":

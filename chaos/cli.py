@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             return _rollback(args, console)
         if args.command == "report":
             doc = report.load_report(args.run, args.reports)
-            console.print(report.summary_markdown(doc))
+            console.print(report.summary_markdown(doc), markup=False)  # "name[sub]" is no tag
             return 0 if doc.get("passed") else 1
         run_dir, results = run(
             args.stack,
@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             reports_root=args.reports,
             stop_on_signal=True,
         )
-        console.print(report.summary_markdown(report.load_report(run_dir.name, args.reports)))
+        summary = report.summary_markdown(report.load_report(run_dir.name, args.reports))
+        console.print(summary, markup=False)  # "name[sub]" is an experiment name, not a tag
         console.print(f"report: {run_dir / 'report.json'}")
         return 0 if all(r["verdict"] == "pass" for r in results) else 1
     except (ChaosError, KeyError, FileNotFoundError) as exc:
