@@ -8,7 +8,6 @@ never on this program's resource names, so a fork's own instances match too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from localcloud.deploy.mocks import RecordingMocks, Registration
 from localcloud.deploy.program import run_program
+from policy.model import parse_json
 
 __all__ = ["Graph", "Node", "record"]
 
@@ -36,14 +36,8 @@ STACK = "pulumi:pulumi:Stack"
 LEDGER_PATTERN = "LEDGER_PATTERN"
 
 
-def loads(value: Any) -> Any:
-    """A JSON document given as a string (redrive policies, definitions), else as is."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
+# A JSON document given as a string (redrive policies, definitions), else as is.
+loads = parse_json
 
 
 def dig(value: Any, *path: str) -> Any:

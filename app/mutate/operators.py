@@ -34,12 +34,12 @@ from app.mutate.graph import (
     dig,
     loads,
 )
+from chaos.declared import REDRIVE_SOURCES
 from components.limits import VISIBILITY_FACTOR
 
 __all__ = ["CATALOG", "Operator", "Registry", "by_id"]
 
 IDEMPOTENCY_DISABLED = "POWERTOOLS_IDEMPOTENCY_DISABLED"
-REDRIVE_SOURCES = "REDRIVE_SOURCES"
 Params = dict[str, Any]
 
 
