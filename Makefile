@@ -46,6 +46,7 @@ scenario-reliability: venv
 # Style, and the layers (the import contracts in pyproject.toml; README: Layout). CI runs it.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 # Types (about 2 min; not in CI: it reports errors the code has had for a while).

@@ -5,6 +5,7 @@ run the chaos suite against it and write the report, then destroy the stack and
 stop the cloud whatever happened (the local stack session, app.session, with a progress
 display). Exit status 1 when anything failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,20 +28,30 @@ logger = logging.getLogger(__name__)
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                    console=console)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app demo", description=__doc__)
     parser.add_argument("--stack", default="local")
-    parser.add_argument("--experiment", action="append",
-                        help="chaos experiment to run (repeatable; default: all)")
+    parser.add_argument(
+        "--experiment", action="append", help="chaos experiment to run (repeatable; default: all)"
+    )
     parser.add_argument("--ci", action="store_true", help="only the chaos suite's CI subset")
     parser.add_argument("--reports", default=None, help="reports directory (default: reports/)")
-    parser.add_argument("--time-scale", type=float, default=None,
-                        help="local cloud time scale for AWS's fixed delays")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="local cloud time scale for AWS's fixed delays",
+    )
     return parser
 
 
@@ -93,16 +104,24 @@ def _library_log(reports_root: Path) -> Path:
     return path
 
 
-def _start(console: Console, resources: contextlib.ExitStack, options: argparse.Namespace,
-           timings: dict[str, float]) -> LocalSession:
+def _start(
+    console: Console,
+    resources: contextlib.ExitStack,
+    options: argparse.Namespace,
+    timings: dict[str, float],
+) -> LocalSession:
     with console.status("starting the local cloud"):
         session = resources.enter_context(
-            local_stack(options.stack, time_scale=options.time_scale, deploy=False,
-                        say=console.print))
+            local_stack(
+                options.stack, time_scale=options.time_scale, deploy=False, say=console.print
+            )
+        )
     timings["start cloud"] = session.timings["start_s"]
     cloud = session.cloud
-    console.print(f"local cloud on {cloud.endpoint} (time scale {cloud.clock.time_scale}: "
-                  "AWS's fixed retry delays are compressed, the stack's own settings are not)")
+    console.print(
+        f"local cloud on {cloud.endpoint} (time scale {cloud.clock.time_scale}: "
+        "AWS's fixed retry delays are compressed, the stack's own settings are not)"
+    )
     return session
 
 
@@ -114,8 +133,11 @@ def _deploy(console: Console, session: LocalSession, timings: dict[str, float]) 
         task = bar.add_task(f"up --stack {stack}: creating resources", total=known)
 
         def on_step(step: Any) -> None:
-            bar.update(task, advance=1, description=f"up: {step.action} {step.type.split(':')[-1]} "
-                                                     f"{step.name}")
+            bar.update(
+                task,
+                advance=1,
+                description=f"up: {step.action} {step.type.split(':')[-1]} {step.name}",
+            )
 
         t0 = time.monotonic()
         session.deploy(progress=on_step)
@@ -124,8 +146,10 @@ def _deploy(console: Console, session: LocalSession, timings: dict[str, float]) 
         steps = len(session.result.steps)
         bar.update(task, total=steps, completed=steps, description=f"up --stack {stack}: done")
     custom = sum(1 for r in engine.load_state().resources.values() if r.custom)
-    console.print(f"deployed {custom} resources ({steps} with components) in "
-                  f"{timings['up']:.1f} s; outputs in {engine.state_dir / stack / 'state.json'}")
+    console.print(
+        f"deployed {custom} resources ({steps} with components) in "
+        f"{timings['up']:.1f} s; outputs in {engine.state_dir / stack / 'state.json'}"
+    )
 
 
 def _resource_count_estimate(engine: Any) -> int | None:
@@ -138,15 +162,26 @@ def _resource_count_estimate(engine: Any) -> int | None:
     return None
 
 
-def _chaos(console: Console, session: LocalSession, options: argparse.Namespace,
-           timings: dict[str, float], failures: list[str]) -> None:
+def _chaos(
+    console: Console,
+    session: LocalSession,
+    options: argparse.Namespace,
+    timings: dict[str, float],
+    failures: list[str],
+) -> None:
     stack = session.stack
     assert stack is not None  # deployed by _deploy
     reports_root = options.reports or str(PROJECT_DIR / report.REPORTS_DIR)
     t0 = time.monotonic()
-    run_dir, results = chaos_cli.run(session.name, options.experiment, ci=options.ci,
-                                     console=console, root=PROJECT_DIR, stack=stack,
-                                     reports_root=reports_root)
+    run_dir, results = chaos_cli.run(
+        session.name,
+        options.experiment,
+        ci=options.ci,
+        console=console,
+        root=PROJECT_DIR,
+        stack=stack,
+        reports_root=reports_root,
+    )
     timings["chaos suite"] = time.monotonic() - t0
     # markup=False: "name[sub]" is an experiment name, not a rich style tag.
     console.print(
@@ -158,8 +193,9 @@ def _chaos(console: Console, session: LocalSession, options: argparse.Namespace,
             failures.append(f"experiment {result.get('name')}: {result.get('verdict')}")
 
 
-def _teardown(console: Console, session: LocalSession, timings: dict[str, float],
-              failures: list[str]) -> None:
+def _teardown(
+    console: Console, session: LocalSession, timings: dict[str, float], failures: list[str]
+) -> None:
     engine = session.engine()
     if session.deployed:
         total = len(engine.load_state().resources)
@@ -167,9 +203,13 @@ def _teardown(console: Console, session: LocalSession, timings: dict[str, float]
             with _progress(console) as bar:
                 task = bar.add_task(f"destroy --stack {session.name}", total=total)
                 t0 = time.monotonic()
-                session.destroy(progress=lambda step: bar.update(
-                    task, advance=1, description=f"destroy: {step.type.split(':')[-1]} "
-                                                 f"{step.name}"))
+                session.destroy(
+                    progress=lambda step: bar.update(
+                        task,
+                        advance=1,
+                        description=f"destroy: {step.type.split(':')[-1]} {step.name}",
+                    )
+                )
                 timings["destroy"] = time.monotonic() - t0
             left = len(engine.load_state().resources)
             if left:
@@ -193,5 +233,6 @@ def _summary(console: Console, timings: dict[str, float], failures: list[str]) -
         for failure in failures:
             console.print(f"  - {failure}", highlight=False)
     else:
-        console.print("[green]demo passed[/green]: every experiment passed, and the stack was "
-                      "destroyed")
+        console.print(
+            "[green]demo passed[/green]: every experiment passed, and the stack was destroyed"
+        )

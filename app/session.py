@@ -49,8 +49,9 @@ class LocalSession:
     other config overrides); `destroy` and `stop` are done once, whoever calls them first:
     the caller (to show progress) or the end of `local_stack`."""
 
-    def __init__(self, cloud: Any, name: str, state_dir: Path | None,
-                 timings: dict[str, float]) -> None:
+    def __init__(
+        self, cloud: Any, name: str, state_dir: Path | None, timings: dict[str, float]
+    ) -> None:
         self.cloud = cloud
         self.name = name
         self.state_dir = state_dir
@@ -78,9 +79,15 @@ class LocalSession:
 
     def engine(self, overrides: Mapping[str, str] | None = None, **options: Any) -> Engine:
         """An engine for this stack on this cloud (`options`: Engine's, e.g. transformations)."""
-        return Engine(PROJECT_DIR, self.name, self.endpoint, state_dir=self.state_dir,
-                      config_overrides=dict(self.overrides if overrides is None else overrides),
-                      policy=self.policy, **options)
+        return Engine(
+            PROJECT_DIR,
+            self.name,
+            self.endpoint,
+            state_dir=self.state_dir,
+            config_overrides=dict(self.overrides if overrides is None else overrides),
+            policy=self.policy,
+            **options,
+        )
 
     def forget_stale(self, say: Callable[[str], Any]) -> None:
         """This cloud was just started, empty: whatever the state file lists lived in a cloud
@@ -90,12 +97,14 @@ class LocalSession:
             moved = engine.forget()
             say(f"stale state of stack {self.name!r} from an earlier cloud moved to {moved}")
 
-    def deploy(self, overrides: Mapping[str, str] | None = None, *,
-               progress: Progress | None = None) -> Stack:
+    def deploy(
+        self, overrides: Mapping[str, str] | None = None, *, progress: Progress | None = None
+    ) -> Stack:
         """`up` with these config overrides (on top of Pulumi.<stack>.yaml); the Stack. The
         overrides it is deployed with already: nothing to do."""
-        wanted = {k if ":" in k else f"{self._project}:{k}": str(v)
-                  for k, v in (overrides or {}).items()}
+        wanted = {
+            k if ":" in k else f"{self._project}:{k}": str(v) for k, v in (overrides or {}).items()
+        }
         if self.stack is not None and wanted == self.overrides:
             return self.stack
         engine = self.engine(wanted, progress=progress)

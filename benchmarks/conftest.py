@@ -4,6 +4,7 @@ Any benchmark module can call record_results("<name>", {...}) (or use the
 `bench_results` fixture, which is that function); entries from
 other modules are kept, so one `make bench` run fills in the whole file.
 """
+
 from __future__ import annotations
 
 import json

@@ -50,12 +50,19 @@ def role(cloud: localcloud.LocalCloud) -> str:
 
 def _record(benchmark, bench_results, name: str, cloud: localcloud.LocalCloud) -> None:
     stats = benchmark.stats.stats
-    figures = {"median_ms": round(stats.median * 1000, 2), "mean_ms": round(stats.mean * 1000, 2),
-               "min_ms": round(stats.min * 1000, 2), "max_ms": round(stats.max * 1000, 2),
-               "rounds": stats.rounds, "cloud_start_seconds": round(cloud.started_in or 0, 3),
-               "cloud_core_start_seconds": round(cloud.core_started_in or 0, 3)}
-    print(f"\n{name}: median {figures['median_ms']} ms (min {figures['min_ms']}, max "
-          f"{figures['max_ms']}) over {stats.rounds} invokes")
+    figures = {
+        "median_ms": round(stats.median * 1000, 2),
+        "mean_ms": round(stats.mean * 1000, 2),
+        "min_ms": round(stats.min * 1000, 2),
+        "max_ms": round(stats.max * 1000, 2),
+        "rounds": stats.rounds,
+        "cloud_start_seconds": round(cloud.started_in or 0, 3),
+        "cloud_core_start_seconds": round(cloud.core_started_in or 0, 3),
+    }
+    print(
+        f"\n{name}: median {figures['median_ms']} ms (min {figures['min_ms']}, max "
+        f"{figures['max_ms']}) over {stats.rounds} invokes"
+    )
     bench_results(name, figures)
 
 

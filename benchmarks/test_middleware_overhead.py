@@ -5,6 +5,7 @@ Figures are medians from pytest-benchmark, printed and written to benchmarks/res
 Target: under 5 microseconds added when off. Reported, not asserted: a loaded
 machine would make an assertion flaky, and the number is what matters.
 """
+
 from __future__ import annotations
 
 import pytest

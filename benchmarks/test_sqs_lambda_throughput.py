@@ -54,24 +54,37 @@ def test_sqs_to_lambda_throughput(benchmark, cloud, bench_results) -> None:
     sqs, lam, iam = cloud.client("sqs"), cloud.client("lambda"), cloud.client("iam")
     tag = uuid.uuid4().hex[:8]
     role = iam.create_role(RoleName=f"bench-{tag}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    source = sqs.create_queue(QueueName=f"bench-in-{tag}",
-                              Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    source = sqs.create_queue(QueueName=f"bench-in-{tag}", Attributes={"VisibilityTimeout": "60"})[
+        "QueueUrl"
+    ]
     out = sqs.create_queue(QueueName=f"bench-out-{tag}")["QueueUrl"]
     source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
-    lam.create_function(FunctionName=f"bench-fwd-{tag}", Runtime="python3.11", Role=role,
-                        Handler="app.handler", Code={"ZipFile": _zip(FORWARDER)}, Timeout=10,
-                        Environment={"Variables": {"OUT_URL": out}})
-    lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=f"bench-fwd-{tag}",
-                                    BatchSize=BATCH)
+        "Attributes"
+    ]["QueueArn"]
+    lam.create_function(
+        FunctionName=f"bench-fwd-{tag}",
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _zip(FORWARDER)},
+        Timeout=10,
+        Environment={"Variables": {"OUT_URL": out}},
+    )
+    lam.create_event_source_mapping(
+        EventSourceArn=source_arn, FunctionName=f"bench-fwd-{tag}", BatchSize=BATCH
+    )
     ids = [str(uuid.uuid4()) for _ in range(MESSAGES)]
 
     def run() -> dict[str, float]:
         began = time.monotonic()
         for i in range(0, MESSAGES, 10):
-            sqs.send_message_batch(QueueUrl=source, Entries=[
-                {"Id": str(n), "MessageBody": json.dumps({"id": event_id})}
-                for n, event_id in enumerate(ids[i:i + 10])])
+            sqs.send_message_batch(
+                QueueUrl=source,
+                Entries=[
+                    {"Id": str(n), "MessageBody": json.dumps({"id": event_id})}
+                    for n, event_id in enumerate(ids[i : i + 10])
+                ],
+            )
         sent_in = time.monotonic() - began
         seen: dict[str, int] = {}
         deadline = began + DEADLINE_SECONDS
@@ -82,22 +95,38 @@ def test_sqs_to_lambda_throughput(benchmark, cloud, bench_results) -> None:
                 event_id = json.loads(message["Body"])["id"]
                 seen[event_id] = seen.get(event_id, 0) + 1
             if messages:
-                sqs.delete_message_batch(QueueUrl=out, Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                    for n, m in enumerate(messages)])
+                sqs.delete_message_batch(
+                    QueueUrl=out,
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                        for n, m in enumerate(messages)
+                    ],
+                )
         elapsed = time.monotonic() - began
-        return {"elapsed": elapsed, "sent_in": sent_in, "seen": len(seen),
-                "lost": len(set(ids) - set(seen)),
-                "duplicates": sum(c - 1 for c in seen.values())}
+        return {
+            "elapsed": elapsed,
+            "sent_in": sent_in,
+            "seen": len(seen),
+            "lost": len(set(ids) - set(seen)),
+            "duplicates": sum(c - 1 for c in seen.values()),
+        }
 
     figures = benchmark.pedantic(run, rounds=1, iterations=1)
     assert figures["lost"] == 0, f"{figures['lost']} of {MESSAGES} messages never came back"
     rate = MESSAGES / figures["elapsed"]
-    print(f"\nSQS -> Lambda: {MESSAGES} messages end to end in {figures['elapsed']:.1f} s = "
-          f"{rate:.0f} msg/s (sending took {figures['sent_in']:.1f} s), lost 0, "
-          f"duplicates {figures['duplicates']}")
-    bench_results("sqs_lambda_throughput", {
-        "messages": MESSAGES, "batch_size": BATCH, "seconds": round(figures["elapsed"], 2),
-        "messages_per_second": round(rate, 1), "lost": figures["lost"],
-        "duplicates": figures["duplicates"],
-    })
+    print(
+        f"\nSQS -> Lambda: {MESSAGES} messages end to end in {figures['elapsed']:.1f} s = "
+        f"{rate:.0f} msg/s (sending took {figures['sent_in']:.1f} s), lost 0, "
+        f"duplicates {figures['duplicates']}"
+    )
+    bench_results(
+        "sqs_lambda_throughput",
+        {
+            "messages": MESSAGES,
+            "batch_size": BATCH,
+            "seconds": round(figures["elapsed"], 2),
+            "messages_per_second": round(rate, 1),
+            "lost": figures["lost"],
+            "duplicates": figures["duplicates"],
+        },
+    )

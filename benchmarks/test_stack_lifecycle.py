@@ -30,8 +30,9 @@ class Lifecycle:
 
         self.cloud = cloud
         self.state_dir = state_dir
-        self.engine = Engine(PROJECT_DIR, "local", cloud.endpoint, state_dir=state_dir,
-                             client_factory=cloud.client)
+        self.engine = Engine(
+            PROJECT_DIR, "local", cloud.endpoint, state_dir=state_dir, client_factory=cloud.client
+        )
         self.stack: Any = None
         self.figures: dict[str, Any] = {}
 
@@ -43,16 +44,23 @@ class Lifecycle:
         if self.stack is None:
             pytest.skip("the stack is not deployed (the up benchmark failed)")
         began = time.monotonic()
-        _, results = chaos_cli.run(self.stack.name, names, stack=self.stack,
-                                   root=self.state_dir, reports_root=str(self.state_dir / "r"),
-                                   console=Console(stderr=True, quiet=True))
+        _, results = chaos_cli.run(
+            self.stack.name,
+            names,
+            stack=self.stack,
+            root=self.state_dir,
+            reports_root=str(self.state_dir / "r"),
+            console=Console(stderr=True, quiet=True),
+        )
         return time.monotonic() - began, results
 
 
 @pytest.fixture(scope="module")
 def life() -> Iterator[Lifecycle]:
-    with tempfile.TemporaryDirectory(prefix="bench-stack-") as state_dir, \
-            localcloud.start() as cloud:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-stack-") as state_dir,
+        localcloud.start() as cloud,
+    ):
         yield Lifecycle(cloud, Path(state_dir))
 
 
@@ -61,39 +69,60 @@ def test_emulated_up(benchmark, life: Lifecycle, bench_results) -> None:
 
     result = benchmark.pedantic(life.engine.up, rounds=1, iterations=1)
     custom = sum(1 for r in life.engine.load_state().resources.values() if r.custom)
-    life.stack = Stack(name="local", outputs=dict(result.outputs), endpoint=life.cloud.endpoint,
-                       source="benchmark")
-    print(f"\nemulated up: {custom} resources ({len(result.steps)} registrations) in "
-          f"{result.seconds:.1f} s")
-    life.figures["up"] = {"seconds": round(result.seconds, 2), "resources": custom,
-                          "registrations": len(result.steps)}
+    life.stack = Stack(
+        name="local", outputs=dict(result.outputs), endpoint=life.cloud.endpoint, source="benchmark"
+    )
+    print(
+        f"\nemulated up: {custom} resources ({len(result.steps)} registrations) in "
+        f"{result.seconds:.1f} s"
+    )
+    life.figures["up"] = {
+        "seconds": round(result.seconds, 2),
+        "resources": custom,
+        "registrations": len(result.steps),
+    }
     bench_results("emulated_up", life.figures["up"])
 
 
 def test_sqs_dlq_experiment_fault_to_verdict(benchmark, life: Lifecycle, bench_results) -> None:
-    seconds, results = benchmark.pedantic(life.chaos, args=([SQS_DLQ_EXPERIMENT],),
-                                          rounds=1, iterations=1)
+    seconds, results = benchmark.pedantic(
+        life.chaos, args=([SQS_DLQ_EXPERIMENT],), rounds=1, iterations=1
+    )
     (result,) = results
     assert result["verdict"] == "pass", result
-    print(f"\n{SQS_DLQ_EXPERIMENT}: fault injection to verdict {result['wall_time_s']} s "
-          f"(with run set-up and report {seconds:.1f} s)")
-    bench_results("sqs_dlq_fault_to_verdict", {
-        "experiment": SQS_DLQ_EXPERIMENT, "seconds": result["wall_time_s"],
-        "with_setup_and_report_seconds": round(seconds, 2), "verdict": result["verdict"],
-        "time_scale": life.cloud.clock.time_scale,
-    })
+    print(
+        f"\n{SQS_DLQ_EXPERIMENT}: fault injection to verdict {result['wall_time_s']} s "
+        f"(with run set-up and report {seconds:.1f} s)"
+    )
+    bench_results(
+        "sqs_dlq_fault_to_verdict",
+        {
+            "experiment": SQS_DLQ_EXPERIMENT,
+            "seconds": result["wall_time_s"],
+            "with_setup_and_report_seconds": round(seconds, 2),
+            "verdict": result["verdict"],
+            "time_scale": life.cloud.clock.time_scale,
+        },
+    )
 
 
 def test_whole_chaos_suite(benchmark, life: Lifecycle, bench_results) -> None:
     seconds, results = benchmark.pedantic(life.chaos, args=(None,), rounds=1, iterations=1)
     verdicts = {r["name"]: r["verdict"] for r in results}
     passed = sum(1 for v in verdicts.values() if v == "pass")
-    print(f"\nwhole chaos suite: {len(results)} experiments in {seconds:.1f} s wall, "
-          f"{passed} passed")
-    bench_results("chaos_suite", {
-        "seconds": round(seconds, 2), "experiments": len(results), "passed": passed,
-        "verdicts": verdicts, "time_scale": life.cloud.clock.time_scale,
-    })
+    print(
+        f"\nwhole chaos suite: {len(results)} experiments in {seconds:.1f} s wall, {passed} passed"
+    )
+    bench_results(
+        "chaos_suite",
+        {
+            "seconds": round(seconds, 2),
+            "experiments": len(results),
+            "passed": passed,
+            "verdicts": verdicts,
+            "time_scale": life.cloud.clock.time_scale,
+        },
+    )
 
 
 def test_emulated_destroy(benchmark, life: Lifecycle, bench_results) -> None:
@@ -103,5 +132,6 @@ def test_emulated_destroy(benchmark, life: Lifecycle, bench_results) -> None:
     left = len(life.engine.load_state().resources)
     assert left == 0, f"destroy left {left} resources in the state file"
     print(f"\nemulated destroy: {len(result.steps)} deletions in {result.seconds:.1f} s")
-    bench_results("emulated_destroy", {"seconds": round(result.seconds, 2),
-                                       "deletions": len(result.steps)})
+    bench_results(
+        "emulated_destroy", {"seconds": round(result.seconds, 2), "deletions": len(result.steps)}
+    )

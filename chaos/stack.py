@@ -56,8 +56,10 @@ class Stack:
                     "region_name": self.region,
                     # Traffic drivers send from up to 32 threads on one client; botocore's default
                     # pool of 10 would discard (and re-open) connections under that.
-                    "config": Config(retries={"mode": "standard", "max_attempts": 5},
-                                     max_pool_connections=POOL_CONNECTIONS),
+                    "config": Config(
+                        retries={"mode": "standard", "max_attempts": 5},
+                        max_pool_connections=POOL_CONNECTIONS,
+                    ),
                 }
                 if self.endpoint:
                     kwargs["endpoint_url"] = self.endpoint
@@ -107,7 +109,6 @@ class Stack:
             raise UnreachableError(
                 f"stack {self.name!r}: credentials rejected by {where}: {exc}"
             ) from exc
-
 
     def caller_account(self) -> str:
         """The account the credentials reach at this endpoint (sts:GetCallerIdentity)."""
@@ -175,9 +176,7 @@ class Stack:
                 f" credentials reach account {account} at {self.endpoint or 'AWS'}; refusing"
                 " to change anything"
             )
-        regions = {
-            arn.split(":")[3] for arn in self.arns() if len(arn.split(":")) > 5
-        } - {""}
+        regions = {arn.split(":")[3] for arn in self.arns() if len(arn.split(":")) > 5} - {""}
         if regions and self.region not in regions:
             raise IdentityMismatchError(
                 f"stack {self.name!r} lives in region {', '.join(sorted(regions))}, but the"

@@ -145,4 +145,3 @@ class AlarmFactory:
 
     def names(self) -> dict[str, pulumi.Output[str]]:
         return {role: alarm.name for role, alarm in self.alarms.items()}
-

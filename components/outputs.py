@@ -4,6 +4,7 @@
 state file or `pulumi stack output --json`). Add fields freely; never rename one
 without changing both sides in the same commit.
 """
+
 from __future__ import annotations
 
 from typing import Literal, TypedDict

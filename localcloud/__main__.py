@@ -1,4 +1,5 @@
 """`python -m localcloud <command>`: each command is a module with `main(argv) -> int`."""
+
 from __future__ import annotations
 
 import importlib
@@ -18,8 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in COMMANDS and args[0] not in ("-h", "--help"):
-        print(f"error: unknown command {args[0]!r}; allowed: {', '.join(COMMANDS)}",
-              file=sys.stderr)
+        print(
+            f"error: unknown command {args[0]!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr
+        )
         return 2
     if not args or args[0] in ("-h", "--help"):
         print("usage: python -m localcloud <command> [options]\n\ncommands:")

@@ -4,6 +4,7 @@ The Lambda runtime, event sources and queue samplers call `emit` with the
 namespace, name and dimensions AWS uses, so GetMetricStatistics /
 GetMetricData and alarm evaluation read them like AWS-published metrics.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,9 +67,7 @@ def ingest_log_line(function_name: str, line: str) -> int:
     emitted = 0
     stamp_ms = meta.get("Timestamp")
     timestamp = (
-        datetime.fromtimestamp(stamp_ms / 1000, UTC)
-        if isinstance(stamp_ms, (int, float))
-        else None
+        datetime.fromtimestamp(stamp_ms / 1000, UTC) if isinstance(stamp_ms, (int, float)) else None
     )
     for directive in meta.get("CloudWatchMetrics", []):
         namespace = directive.get("Namespace")

@@ -469,9 +469,10 @@ def check_table_capacity(resources: Sequence[Resource]) -> list[Violation]:
     scaled: dict[str, set[str]] = {}
     for kind in (SCALING_TARGET, SCALING_POLICY):
         for r in index.of_type(kind):
-            if r.props.get("serviceNamespace") == "dynamodb" and r.props.get(
-                "scalableDimension"
-            ) == "dynamodb:table:WriteCapacityUnits":
+            if (
+                r.props.get("serviceNamespace") == "dynamodb"
+                and r.props.get("scalableDimension") == "dynamodb:table:WriteCapacityUnits"
+            ):
                 scaled.setdefault(str(r.props.get("resourceId")), set()).add(kind)
     out = []
     for table in index.of_type(TABLE):

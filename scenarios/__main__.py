@@ -46,19 +46,37 @@ class _OneLineParser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="python -m scenarios", description=__doc__)
     parser.add_argument("scenario", choices=("observability", "reliability"))
-    parser.add_argument("--compress", type=_positive(float, "a number"), default=None,
-                        help="time-compression factor (observability 5, reliability 6)")
-    parser.add_argument("--rate-scale", type=_positive(float, "a number"), default=None,
-                        help="observability: divide every rate (arrivals and the usage plan) by "
-                             "this (default 4)")
-    parser.add_argument("--max-requests", type=_positive(int, "an integer"), default=None,
-                        help="cap the requests sent (a smaller run of the same profile)")
-    parser.add_argument("--drain", type=_positive(float, "a number", zero=True), default=None,
-                        help="observability: seconds the flow variant may drain after the load "
-                             "(default: as long as the load)")
-    parser.add_argument("--variants", default=None,
-                        help="comma-separated subset (observability: direct,flow; reliability: "
-                             "provisioned,on_demand)")
+    parser.add_argument(
+        "--compress",
+        type=_positive(float, "a number"),
+        default=None,
+        help="time-compression factor (observability 5, reliability 6)",
+    )
+    parser.add_argument(
+        "--rate-scale",
+        type=_positive(float, "a number"),
+        default=None,
+        help="observability: divide every rate (arrivals and the usage plan) by this (default 4)",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=_positive(int, "an integer"),
+        default=None,
+        help="cap the requests sent (a smaller run of the same profile)",
+    )
+    parser.add_argument(
+        "--drain",
+        type=_positive(float, "a number", zero=True),
+        default=None,
+        help="observability: seconds the flow variant may drain after the load "
+        "(default: as long as the load)",
+    )
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated subset (observability: direct,flow; reliability: "
+        "provisioned,on_demand)",
+    )
     parser.add_argument("--reports", default=str(base.REPORTS_ROOT), help="reports root")
     return parser
 
@@ -85,33 +103,43 @@ def run(options: argparse.Namespace) -> Path:
     if options.scenario == "observability":
         params = module.parameters(compress, options.rate_scale or module.DEFAULT_RATE_SCALE)
     elif options.rate_scale not in (None, 1):
-        raise base.ScenarioError("--rate-scale is for observability only: the reliability "
-                                 "scenario's rate meets a capacity unit, itself a rate")
+        raise base.ScenarioError(
+            "--rate-scale is for observability only: the reliability "
+            "scenario's rate meets a capacity unit, itself a rate"
+        )
     else:
         params = module.parameters(compress)
     variants = options.variants.split(",") if options.variants else list(module.VARIANTS)
     unknown = [v for v in variants if v not in module.VARIANTS]
     if unknown:
         raise base.ScenarioError(
-            f"unknown variant(s) {unknown}; choose from {list(module.VARIANTS)}")
+            f"unknown variant(s) {unknown}; choose from {list(module.VARIANTS)}"
+        )
     run_dir = base.new_run_dir(Path(options.reports), options.scenario)
     # Every dead letter as read (with its error attributes), for a look at why it failed.
     params["record_to"] = run_dir / "dead_letters.jsonl"
     limits = base.HOST_LIMITS
-    with tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir, \
-            base.host_limits(limits):
-        print(f"starting the local cloud (time scale {params['time_scale']}, host limits "
-              f"{limits})")
-        with local_stack(time_scale=params["time_scale"], state_dir=Path(state_dir),
-                         deploy=False, say=print) as deployment:
+    with (
+        tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir,
+        base.host_limits(limits),
+    ):
+        print(f"starting the local cloud (time scale {params['time_scale']}, host limits {limits})")
+        with local_stack(
+            time_scale=params["time_scale"], state_dir=Path(state_dir), deploy=False, say=print
+        ) as deployment:
             print(f"deploying the program (emulated deploy), compress {compress:g}x")
             if options.scenario == "observability":
-                doc = observability.run(deployment, params, variants=variants,
-                                        max_requests=options.max_requests,
-                                        drain_seconds=options.drain)
+                doc = observability.run(
+                    deployment,
+                    params,
+                    variants=variants,
+                    max_requests=options.max_requests,
+                    drain_seconds=options.drain,
+                )
             else:
-                doc = reliability.run(deployment, params, variants=variants,
-                                      max_requests=options.max_requests)
+                doc = reliability.run(
+                    deployment, params, variants=variants, max_requests=options.max_requests
+                )
     doc["passed"] = module.passed(doc)
     picture = None
     if options.scenario == "observability":

@@ -31,8 +31,11 @@ POLL_SECONDS = 1.0
 # into a storm of cold starts on 2 cores, and async events age out waiting for a thread
 # rather than in Lambda's retries. Cold starts all at once also take longer than Lambda's
 # 10 s init limit on such a host, so that limit is relaxed. Recorded in every report.
-HOST_LIMITS = {"LOCALCLOUD_MAX_WORKERS": "160", "LOCALCLOUD_ASYNC_CONCURRENCY": "128",
-               "LOCALCLOUD_INIT_TIMEOUT": "30"}
+HOST_LIMITS = {
+    "LOCALCLOUD_MAX_WORKERS": "160",
+    "LOCALCLOUD_ASYNC_CONCURRENCY": "128",
+    "LOCALCLOUD_INIT_TIMEOUT": "30",
+}
 
 
 class ScenarioError(RuntimeError):
@@ -104,9 +107,7 @@ def drain_ids(stack: Stack, queue_url: str | None, record_to: Path | None = None
     return ids
 
 
-def settle(
-    done: Callable[[], bool], *, deadline: float, interval: float = POLL_SECONDS
-) -> bool:
+def settle(done: Callable[[], bool], *, deadline: float, interval: float = POLL_SECONDS) -> bool:
     """Poll `done` until it is true or the monotonic `deadline` passes; whether it became true."""
     while True:
         if done():
@@ -117,7 +118,9 @@ def settle(
 
 
 def conservation(
-    accepted: set[str], processed: set[str], dead: Mapping[str, list[str]],
+    accepted: set[str],
+    processed: set[str],
+    dead: Mapping[str, list[str]],
     buffered: set[str] | None = None,
 ) -> dict[str, Any]:
     """Counts over accepted ids: each must be processed, dead-lettered or buffered, else lost."""
@@ -134,29 +137,42 @@ def conservation(
         "lost_ids": sorted(accepted - accounted),
         "processed_and_dead_lettered": len(processed & dead_ids),
         "dlq_messages": {name: len(ids) for name, ids in dead.items()},
-        "dlq_duplicates": sum(len(ids) for ids in dead.values()) - len(
-            {i for ids in dead.values() for i in ids}),
+        "dlq_duplicates": sum(len(ids) for ids in dead.values())
+        - len({i for ids in dead.values() for i in ids}),
     }
 
 
-def metric_sum(stack: Stack, namespace: str, name: str, dimensions: Mapping[str, str],
-               start: float, end: float) -> float:
+def metric_sum(
+    stack: Stack, namespace: str, name: str, dimensions: Mapping[str, str], start: float, end: float
+) -> float:
     points = metric_points(stack, namespace, name, dimensions, start, end, "Sum")
     return sum(v for _, v in points)
 
 
-def metric_points(stack: Stack, namespace: str, name: str, dimensions: Mapping[str, str],
-                  start: float, end: float, statistic: str) -> list[tuple[float, float]]:
+def metric_points(
+    stack: Stack,
+    namespace: str,
+    name: str,
+    dimensions: Mapping[str, str],
+    start: float,
+    end: float,
+    statistic: str,
+) -> list[tuple[float, float]]:
     """(epoch seconds, value) per 1 s period, as CloudWatch aggregates the datapoints."""
     from datetime import UTC, datetime
 
     answer = stack.client("cloudwatch").get_metric_statistics(
-        Namespace=namespace, MetricName=name,
+        Namespace=namespace,
+        MetricName=name,
         Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
         StartTime=datetime.fromtimestamp(start - 1, UTC),
-        EndTime=datetime.fromtimestamp(end + 1, UTC), Period=1, Statistics=[statistic])
-    points = [(p["Timestamp"].timestamp(), float(p[statistic]))
-              for p in answer.get("Datapoints", [])]
+        EndTime=datetime.fromtimestamp(end + 1, UTC),
+        Period=1,
+        Statistics=[statistic],
+    )
+    points = [
+        (p["Timestamp"].timestamp(), float(p[statistic])) for p in answer.get("Datapoints", [])
+    ]
     return sorted(points)
 
 

@@ -42,9 +42,19 @@ from scenarios import base
 from scenarios.slow_api_tap import SlowApiTap
 
 SEED_PHASES = (traffic.Phase(60, 2), traffic.Phase(120, 3, 5), traffic.Phase(900, 5, 20))
-SEED = {"min_delay": 1.0, "max_delay": 10.0, "failure_rate": 0.2, "rate_limit": 10.0,
-        "burst_limit": 10, "attempts": 5, "wait_base": 3.0, "wait_jitter": 5.0,
-        "http_timeout": 12.0, "function_timeout": 29, "maximum_concurrency": 10}
+SEED = {
+    "min_delay": 1.0,
+    "max_delay": 10.0,
+    "failure_rate": 0.2,
+    "rate_limit": 10.0,
+    "burst_limit": 10,
+    "attempts": 5,
+    "wait_base": 3.0,
+    "wait_jitter": 5.0,
+    "http_timeout": 12.0,
+    "function_timeout": 29,
+    "maximum_concurrency": 10,
+}
 VARIANTS = {"direct": keys.EVENT_PIPELINE, "flow": keys.EVENT_PIPELINE_FLOW}
 DEFAULT_COMPRESS = 5.0
 DEFAULT_RATE_SCALE = 4.0
@@ -88,16 +98,31 @@ def parameters(compress: float, rate_scale: float = 1.0) -> dict[str, Any]:
         "deliveryHttpTimeout": max(0.1, round(SEED["http_timeout"] / f, 4)),
         "pipelineMaximumConcurrency": max(2, round(SEED["maximum_concurrency"] / (f * r))),
     }
-    phases = [traffic.Phase(p.duration / f, p.arrival_rate / r,
-                            None if p.ramp_to is None else p.ramp_to / r) for p in SEED_PHASES]
-    return {"compress": f, "rate_scale": r, "time_scale": min(1.0, 1.0 / f),
-            "overrides": overrides, "phases": phases,
-            "load_seconds": sum(p.duration for p in phases)}
+    phases = [
+        traffic.Phase(
+            p.duration / f, p.arrival_rate / r, None if p.ramp_to is None else p.ramp_to / r
+        )
+        for p in SEED_PHASES
+    ]
+    return {
+        "compress": f,
+        "rate_scale": r,
+        "time_scale": min(1.0, 1.0 / f),
+        "overrides": overrides,
+        "phases": phases,
+        "load_seconds": sum(p.duration for p in phases),
+    }
 
 
-def run(deployment: LocalSession, params: dict[str, Any], *, variants: list[str],
-        max_requests: int | None = None, drain_seconds: float | None = None,
-        say: Any = print) -> dict[str, Any]:
+def run(
+    deployment: LocalSession,
+    params: dict[str, Any],
+    *,
+    variants: list[str],
+    max_requests: int | None = None,
+    drain_seconds: float | None = None,
+    say: Any = print,
+) -> dict[str, Any]:
     """Both variants, one after the other, on a deployment; returns the report document."""
     stack = deployment.deploy(params["overrides"])
     tap = SlowApiTap(deployment.cloud, str(stack.get(f"{keys.SLOW_API}.api_id")))
@@ -120,8 +145,15 @@ def run(deployment: LocalSession, params: dict[str, Any], *, variants: list[str]
     }
 
 
-def _variant(stack: Any, tap: SlowApiTap, variant: str, offsets: list[float],
-             params: dict[str, Any], drain_seconds: float | None, say: Any) -> dict[str, Any]:
+def _variant(
+    stack: Any,
+    tap: SlowApiTap,
+    variant: str,
+    offsets: list[float],
+    params: dict[str, Any],
+    drain_seconds: float | None,
+    say: Any,
+) -> dict[str, Any]:
     out = stack.get(VARIANTS[variant])
     pattern = stack.get(f"{keys.ROUTES}.{VARIANTS[variant]}.none.ledger_pattern")
     table = stack.get(keys.LEDGER_TABLE)
@@ -135,8 +167,9 @@ def _variant(stack: Any, tap: SlowApiTap, variant: str, offsets: list[float],
     # Senders wait for the notifier's answer, as artillery's virtual users do; their number
     # bounds the notifier's concurrency (AWS would scale it; a 2-core host cannot start dozens
     # of workers at once within Lambda's 10 s init limit).
-    sent = traffic.drive(traffic.api_driver(out["api_url"], None), "api", events, offsets,
-                         workers=SENDERS)
+    sent = traffic.drive(
+        traffic.api_driver(out["api_url"], None), "api", events, offsets, workers=SENDERS
+    )
     load_end = time.monotonic()
     accepted = {s["id"] for s in sent if s["ok"]}
     rejected = [s for s in sent if not s["ok"]]
@@ -175,10 +208,13 @@ def _variant(stack: Any, tap: SlowApiTap, variant: str, offsets: list[float],
     lost_seen = {i: [status for _, status, _ in tap.calls_of({i})] for i in counts["lost_ids"]}
     fn = {"FunctionName": out["delivery"]["name"]}
     invocations = base.metric_sum(stack, "AWS/Lambda", "Invocations", fn, began, end)
-    concurrency = base.metric_points(stack, "AWS/Lambda", "ConcurrentExecutions", fn, began, end,
-                                     "Maximum")
-    say(f"  {variant}: {counts['delivered']} delivered, {counts['dead_lettered']} dead-lettered, "
-        f"{counts['buffered']} buffered, {counts['lost']} lost; {api['throttled_429']} 429s")
+    concurrency = base.metric_points(
+        stack, "AWS/Lambda", "ConcurrentExecutions", fn, began, end, "Maximum"
+    )
+    say(
+        f"  {variant}: {counts['delivered']} delivered, {counts['dead_lettered']} dead-lettered, "
+        f"{counts['buffered']} buffered, {counts['lost']} lost; {api['throttled_429']} 429s"
+    )
     return {
         "requests": len(sent),
         "rejected_by_notifier_api": len(rejected),
@@ -195,8 +231,9 @@ def _variant(stack: Any, tap: SlowApiTap, variant: str, offsets: list[float],
         "load_seconds": round(load_end - load_began, 1),
         "seconds": round(end - began, 1),
         "concurrency": [(round(t - began, 2), int(v)) for t, v in concurrency],
-        "calls_429": [round(t - began, 2) for t, status, _ in tap.calls_of(accepted)
-                      if status == 429],
+        "calls_429": [
+            round(t - began, 2) for t, status, _ in tap.calls_of(accepted) if status == 429
+        ],
         "sent_at": [round(s["at"] - began, 2) for s in sent],
     }
 
@@ -208,12 +245,17 @@ def _warm_up(stack: Any, out: dict[str, Any], count_divisor: float) -> None:
     count; for the slow API its rate limit times its mean delay, scaled, with room."""
     seed_rate = max(p.ramp_to or p.arrival_rate for p in SEED_PHASES)
     delivery = math.ceil(seed_rate * DELIVERY_MEAN_SECONDS / count_divisor)
-    slow_api = math.ceil(2 * SEED["rate_limit"] * (SEED["min_delay"] + SEED["max_delay"]) / 2
-                         / count_divisor)
-    base.warm_up(stack, {out["notifier"]["name"]: SENDERS,
-                         out["delivery"]["name"]: min(MAX_WARM, max(1, delivery)),
-                         stack.get(f"{keys.SLOW_API}.function.name"): min(MAX_WARM,
-                                                                          max(1, slow_api))})
+    slow_api = math.ceil(
+        2 * SEED["rate_limit"] * (SEED["min_delay"] + SEED["max_delay"]) / 2 / count_divisor
+    )
+    base.warm_up(
+        stack,
+        {
+            out["notifier"]["name"]: SENDERS,
+            out["delivery"]["name"]: min(MAX_WARM, max(1, delivery)),
+            stack.get(f"{keys.SLOW_API}.function.name"): min(MAX_WARM, max(1, slow_api)),
+        },
+    )
 
 
 def _stop_and_read_buffer(stack: Any, out: dict[str, Any], timeout: int) -> tuple[set[str], int]:
@@ -221,17 +263,23 @@ def _stop_and_read_buffer(stack: Any, out: dict[str, Any], timeout: int) -> tupl
     enable the mapping again; the ids read and the buffer's visibility timeout."""
     lam, sqs = stack.client("lambda"), stack.client("sqs")
     buffer_url = out["buffer_queue_url"]
-    arn = sqs.get_queue_attributes(QueueUrl=buffer_url,
-                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    mappings = [m for m in lam.list_event_source_mappings(
-        FunctionName=out["delivery"]["name"])["EventSourceMappings"]
-        if m["EventSourceArn"] == arn]
+    arn = sqs.get_queue_attributes(QueueUrl=buffer_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    mappings = [
+        m
+        for m in lam.list_event_source_mappings(FunctionName=out["delivery"]["name"])[
+            "EventSourceMappings"
+        ]
+        if m["EventSourceArn"] == arn
+    ]
     for mapping in mappings:
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
 
     def in_flight_done() -> bool:
         attrs = sqs.get_queue_attributes(
-            QueueUrl=buffer_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+            QueueUrl=buffer_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )
         return int(attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"]) == 0
 
     attrs = sqs.get_queue_attributes(QueueUrl=buffer_url, AttributeNames=["VisibilityTimeout"])
@@ -244,21 +292,36 @@ def _stop_and_read_buffer(stack: Any, out: dict[str, Any], timeout: int) -> tupl
 
 
 def markdown(doc: dict[str, Any], plot: Path | None) -> str:
-    columns = ["variant", "requests", "deliveries", "throttled_429", "retries", "dlq_arrivals",
-               "buffered", "lost", "peak_concurrency", "delivery_invocations", "seconds"]
+    columns = [
+        "variant",
+        "requests",
+        "deliveries",
+        "throttled_429",
+        "retries",
+        "dlq_arrivals",
+        "buffered",
+        "lost",
+        "peak_concurrency",
+        "delivery_invocations",
+        "seconds",
+    ]
     rows = [{"variant": name, **v} for name, v in doc["variants"].items()]
-    text = [f"# Observability demo, time compressed {doc['compress']:g}x, rates divided by "
-            f"{doc.get('rate_scale', 1):g}\n",
-            f"Local cloud time scale {doc['time_scale']}; config overrides: "
-            f"`{doc['config_overrides']}`; local cloud host limits "
-            f"`{doc.get('host_limits')}`.\n",
-            "Durations and delays are divided by the time factor; arrival rates and the usage "
-            "plan's rate by the rate divisor; counts (requests, burst, MaximumConcurrency) by "
-            "both (see scenarios/observability.py).\n",
-            base.markdown_table(rows, columns)]
+    text = [
+        f"# Observability demo, time compressed {doc['compress']:g}x, rates divided by "
+        f"{doc.get('rate_scale', 1):g}\n",
+        f"Local cloud time scale {doc['time_scale']}; config overrides: "
+        f"`{doc['config_overrides']}`; local cloud host limits "
+        f"`{doc.get('host_limits')}`.\n",
+        "Durations and delays are divided by the time factor; arrival rates and the usage "
+        "plan's rate by the rate divisor; counts (requests, burst, MaximumConcurrency) by "
+        "both (see scenarios/observability.py).\n",
+        base.markdown_table(rows, columns),
+    ]
     for name, v in doc["variants"].items():
-        text.append(f"- {name}: slow API answers {v['slow_api']['by_status']}, DLQ messages "
-                    f"{v['dlq_messages']}, settled={v['settled']}\n")
+        text.append(
+            f"- {name}: slow API answers {v['slow_api']['by_status']}, DLQ messages "
+            f"{v['dlq_messages']}, settled={v['settled']}\n"
+        )
     if plot is not None:
         text.append(f"\n![concurrency]({plot.name})\n")
     return "\n".join(text)

@@ -36,8 +36,12 @@ WRITER_ENVIRONMENTS = 32
 # backoff on a small host (a full run's last event was placed 122 s after the load).
 SETTLE_MARGIN_SECONDS = 180
 VARIANTS: dict[str, dict[str, Any]] = {
-    "provisioned": {"rideBillingMode": "PROVISIONED", "rideReadCapacity": 1,
-                    "rideWriteCapacity": 1, "rideAutoscalingMaxCapacity": 0},
+    "provisioned": {
+        "rideBillingMode": "PROVISIONED",
+        "rideReadCapacity": 1,
+        "rideWriteCapacity": 1,
+        "rideAutoscalingMaxCapacity": 0,
+    },
     "on_demand": {"rideBillingMode": "PAY_PER_REQUEST"},
 }
 
@@ -46,18 +50,31 @@ def parameters(compress: float) -> dict[str, Any]:
     if not math.isfinite(compress) or compress < 1:
         raise base.ScenarioError(f"--compress must be a number >= 1, got {compress!r}")
     seconds = SEED_SECONDS / compress
-    return {"compress": compress, "time_scale": min(1.0, 1.0 / compress), "rate": SEED_RATE,
-            "seconds": seconds, "phases": [traffic.Phase(seconds, SEED_RATE)]}
+    return {
+        "compress": compress,
+        "time_scale": min(1.0, 1.0 / compress),
+        "rate": SEED_RATE,
+        "seconds": seconds,
+        "phases": [traffic.Phase(seconds, SEED_RATE)],
+    }
 
 
-def run(deployment: LocalSession, params: dict[str, Any], *, variants: list[str],
-        max_requests: int | None = None, say: Any = print) -> dict[str, Any]:
+def run(
+    deployment: LocalSession,
+    params: dict[str, Any],
+    *,
+    variants: list[str],
+    max_requests: int | None = None,
+    say: Any = print,
+) -> dict[str, Any]:
     offsets = traffic.schedule(params["phases"], max_events=max_requests)
     results = {}
     for variant in variants:
         stack = deployment.deploy(VARIANTS[variant])
-        say(f"variant {variant}: {len(offsets)} rides over {offsets[-1]:.0f} s at "
-            f"{params['rate']}/s")
+        say(
+            f"variant {variant}: {len(offsets)} rides over {offsets[-1]:.0f} s at "
+            f"{params['rate']}/s"
+        )
         results[variant] = _variant(stack, variant, offsets, params, say)
     return {
         "scenario": "reliability",
@@ -73,8 +90,9 @@ def run(deployment: LocalSession, params: dict[str, Any], *, variants: list[str]
     }
 
 
-def _variant(stack: Any, variant: str, offsets: list[float], params: dict[str, Any],
-             say: Any) -> dict[str, Any]:
+def _variant(
+    stack: Any, variant: str, offsets: list[float], params: dict[str, Any], say: Any
+) -> dict[str, Any]:
     out = stack.get(keys.RIDE_RECORDS)
     pattern = stack.get(f"{keys.ROUTES}.{keys.RIDE_RECORDS}.none.ledger_pattern")
     table = stack.get(keys.LEDGER_TABLE)
@@ -82,12 +100,15 @@ def _variant(stack: Any, variant: str, offsets: list[float], params: dict[str, A
     for url in dlqs.values():
         base.drain_ids(stack, url)  # an earlier variant's stragglers are not this one's
     dead: dict[str, list[str]] = {name: [] for name in dlqs}
-    events = [traffic.new_event(scenario="reliability", variant=variant, rider="scenario")
-              for _ in offsets]
+    events = [
+        traffic.new_event(scenario="reliability", variant=variant, rider="scenario")
+        for _ in offsets
+    ]
     base.warm_up(stack, {out["function"]["name"]: WRITER_ENVIRONMENTS})
     began = time.time()
-    sent = traffic.drive(traffic.sns_driver(stack, out["topic_arn"]), "sns", events, offsets,
-                         workers=16)
+    sent = traffic.drive(
+        traffic.sns_driver(stack, out["topic_arn"]), "sns", events, offsets, workers=16
+    )
     load_end = time.monotonic()
     accepted = {s["id"] for s in sent if s["ok"]}
     written: set[str] = set()
@@ -116,16 +137,20 @@ def _variant(stack: Any, variant: str, offsets: list[float], params: dict[str, A
         **counts,
         "written": counts["delivered"],
         "dlq_arrivals": sum(counts["dlq_messages"].values()),
-        "writer_invocations": int(base.metric_sum(stack, "AWS/Lambda", "Invocations", fn,
-                                                  began, end)),
+        "writer_invocations": int(
+            base.metric_sum(stack, "AWS/Lambda", "Invocations", fn, began, end)
+        ),
         "writer_errors": int(base.metric_sum(stack, "AWS/Lambda", "Errors", fn, began, end)),
-        "write_throttle_events": int(base.metric_sum(stack, "AWS/DynamoDB", "WriteThrottleEvents",
-                                                     table_dims, began, end)),
+        "write_throttle_events": int(
+            base.metric_sum(stack, "AWS/DynamoDB", "WriteThrottleEvents", table_dims, began, end)
+        ),
         "settled": settled,
         "seconds": round(end - began, 1),
     }
-    say(f"  {variant}: {result['written']} written, {result['dlq_arrivals']} in the DLQ, "
-        f"{result['lost']} lost, {result['write_throttle_events']} write throttles")
+    say(
+        f"  {variant}: {result['written']} written, {result['dlq_arrivals']} in the DLQ, "
+        f"{result['lost']} lost, {result['write_throttle_events']} write throttles"
+    )
     return result
 
 
@@ -134,18 +159,32 @@ def passed(doc: dict[str, Any]) -> bool:
     variants = doc["variants"]
     on_demand = variants.get("on_demand")
     return all(v["lost"] == 0 for v in variants.values()) and (
-        on_demand is None or on_demand["dlq_arrivals"] == 0)
+        on_demand is None or on_demand["dlq_arrivals"] == 0
+    )
 
 
 def markdown(doc: dict[str, Any], plot: Any = None) -> str:
-    columns = ["variant", "billing_mode", "requests", "written", "dlq_arrivals", "lost",
-               "writer_invocations", "writer_errors", "write_throttle_events", "seconds"]
+    columns = [
+        "variant",
+        "billing_mode",
+        "requests",
+        "written",
+        "dlq_arrivals",
+        "lost",
+        "writer_invocations",
+        "writer_errors",
+        "write_throttle_events",
+        "seconds",
+    ]
     rows = [{"variant": name, **v} for name, v in doc["variants"].items()]
-    return "\n".join([
-        f"# Reliability workshop, compressed {doc['compress']:g}x\n",
-        f"{doc['rate']} rides/s for {doc['seconds']:.0f} s (seed: {doc['seed']['seconds']:.0f} s)"
-        f"; local cloud time scale {doc['time_scale']}, host limits "
-        f"`{doc.get('host_limits')}`.\n",
-        base.markdown_table(rows, columns),
-        f"passed: {doc.get('passed')} (nothing lost; no DLQ arrival on demand)\n",
-    ])
+    return "\n".join(
+        [
+            f"# Reliability workshop, compressed {doc['compress']:g}x\n",
+            f"{doc['rate']} rides/s for {doc['seconds']:.0f} s "
+            f"(seed: {doc['seed']['seconds']:.0f} s); "
+            f"local cloud time scale {doc['time_scale']}, host limits "
+            f"`{doc.get('host_limits')}`.\n",
+            base.markdown_table(rows, columns),
+            f"passed: {doc.get('passed')} (nothing lost; no DLQ arrival on demand)\n",
+        ]
+    )

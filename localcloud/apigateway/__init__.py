@@ -9,6 +9,7 @@ path-style form LocalStack also serves; the host-style form AWS uses
 (https://{api_id}.execute-api.{region}.amazonaws.com/{stage}/) needs DNS the local
 machine does not have.
 """
+
 from __future__ import annotations
 
 from typing import Any

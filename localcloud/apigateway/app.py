@@ -258,9 +258,12 @@ class ExecuteApi:
         if result.function_error:
             # AWS's execution log: "Lambda execution failed with status 200 due to customer
             # function error"; here with the error itself, for whoever reads the cloud's log.
-            logger.warning("Lambda proxy: %s failed (%s): %s", found["fn"],
-                           result.function_error, (result.payload or b"")[:300].decode(
-                               "utf-8", "replace"))
+            logger.warning(
+                "Lambda proxy: %s failed (%s): %s",
+                found["fn"],
+                result.function_error,
+                (result.payload or b"")[:300].decode("utf-8", "replace"),
+            )
             return error(502, "Internal server error")
         try:
             answer = json.loads(result.payload or b"null")

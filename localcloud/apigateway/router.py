@@ -3,6 +3,7 @@
 Precedence: a literal segment beats a {param}, which beats a greedy {proxy+};
 a method beats ANY.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -7,6 +7,7 @@ fractional, variable-cost takes, a refill rate changed in place when a table's
 throughput is updated, debt (a read charged after the fact), and an injectable
 clock for exact tests.
 """
+
 from __future__ import annotations
 
 import threading

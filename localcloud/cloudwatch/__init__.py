@@ -4,6 +4,7 @@
 LocalCloud: moto patches (alarms start INSUFFICIENT_DATA, DescribeAlarmHistory,
 SQS counters), the evaluator, the SQS sampler and the action worker.
 """
+
 from __future__ import annotations
 
 import threading

@@ -4,6 +4,7 @@ A transition can happen while the cloud's moto lock is held (SetAlarmState is
 answered inside it), and publishing goes back through the endpoint, so the
 notifications are sent from a worker thread, never from the transition itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -187,7 +188,10 @@ class TransitionRecorder:
         if not action.startswith("arn:aws:sns:"):
             # EC2, Auto Scaling, Systems Manager and Lambda actions are not modelled.
             self.history.record(
-                account, alarm.region_name, alarm.name, "Action",
+                account,
+                alarm.region_name,
+                alarm.name,
+                "Action",
                 f"Failed to execute action {action}. Received error: "
                 "the local cloud runs SNS alarm actions only",
                 {"actionState": "Failed", "notificationResource": action},
@@ -199,14 +203,20 @@ class TransitionRecorder:
         except Exception as exc:
             logger.warning("alarm %s: publishing to %s failed: %s", alarm.name, action, exc)
             self.history.record(
-                account, alarm.region_name, alarm.name, "Action",
+                account,
+                alarm.region_name,
+                alarm.name,
+                "Action",
                 f"Failed to execute action {action}. Received error: {exc}",
                 {"actionState": "Failed", "notificationResource": action, "error": str(exc)},
             )
             return
         self.delivered += 1
         self.history.record(
-            account, alarm.region_name, alarm.name, "Action",
+            account,
+            alarm.region_name,
+            alarm.name,
+            "Action",
             f"Successfully executed action {action}",
             {
                 "actionState": "Succeeded",

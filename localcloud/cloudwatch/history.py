@@ -5,6 +5,7 @@ Items have AWS's shape: AlarmName, AlarmType, Timestamp, HistoryItemType
 a JSON string. Kept per (account, region) for the process lifetime, newest
 last, bounded like AWS's two weeks by a count instead.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ the CloudWatch user guide ("Configuring how CloudWatch alarms treat missing
 data", "Avoiding premature transitions to alarm state"); the two worked tables
 there are the unit test fixture (tests/unit/localcloud/test_alarm_rules.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -136,9 +137,7 @@ def decide(
             f"DatapointsToAlarm must be between 1 and EvaluationPeriods ({n}), got {m}"
         )
     if treat not in TREAT_MISSING:
-        raise AlarmRuleError(
-            f"TreatMissingData {treat!r} is not one of {', '.join(TREAT_MISSING)}"
-        )
+        raise AlarmRuleError(f"TreatMissingData {treat!r} is not one of {', '.join(TREAT_MISSING)}")
     real: list[bool | None] = [s for s in slots if s is not None]
     if len(real) >= n:
         # Enough real datapoints: the most recent N decide and the treatment is not used.

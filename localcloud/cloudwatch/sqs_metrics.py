@@ -10,6 +10,7 @@ last sample, so event source mappings and SNS deliveries count as on AWS. As on
 AWS, a message moved to a DLQ by a redrive policy does not count as sent there.
 Dimension: QueueName.
 """
+
 from __future__ import annotations
 
 import logging

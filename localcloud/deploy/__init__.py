@@ -1,4 +1,5 @@
 """Emulated deploy of the Pulumi program onto the local cloud (see README: what is emulated)."""
+
 from __future__ import annotations
 
 from .config import ProgramConfigError, check_stack_name, load_config

@@ -3,6 +3,7 @@
 The Pulumi engine does this when it serializes a Function's `code`; without the
 engine it is hand-written here (no library turns pulumi.asset objects into a zip).
 """
+
 from __future__ import annotations
 
 import hashlib

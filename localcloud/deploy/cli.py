@@ -6,6 +6,7 @@ policy pack (`<cwd>/policy`, or `--policy-pack DIR`) first, as `pulumi up --poli
 policy` does, and refuse a program that violates a mandatory check unless
 `--allow-policy-violations` is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,29 +41,47 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m localcloud",
-                                     description="Emulated deploy of the Pulumi program "
-                                                 "onto the local cloud.")
+    parser = _OneLineParser(
+        prog="python -m localcloud",
+        description="Emulated deploy of the Pulumi program onto the local cloud.",
+    )
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("--stack", "-s", default="local", help="stack name (default: local)")
-    parser.add_argument("--endpoint", default=None,
-                        help="local cloud URL (default: $AWS_ENDPOINT_URL)")
-    parser.add_argument("--cwd", "-C", default=".",
-                        help="project directory holding Pulumi.yaml (default: .)")
-    parser.add_argument("--state-dir", default=None,
-                        help="where state lives (default: <cwd>/.localcloud)")
-    parser.add_argument("--config", "-c", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override for this run (repeatable)")
+    parser.add_argument(
+        "--endpoint", default=None, help="local cloud URL (default: $AWS_ENDPOINT_URL)"
+    )
+    parser.add_argument(
+        "--cwd", "-C", default=".", help="project directory holding Pulumi.yaml (default: .)"
+    )
+    parser.add_argument(
+        "--state-dir", default=None, help="where state lives (default: <cwd>/.localcloud)"
+    )
+    parser.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for this run (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="outputs: print JSON")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="up/destroy: no line per resource")
-    parser.add_argument("--policy-pack", default=None, metavar="DIR",
-                        help="up/preview: policy pack whose mandatory checks gate the deploy "
-                             f"(default: <cwd>/{DEFAULT_POLICY_PACK} when it exists)")
-    parser.add_argument(ALLOW_FLAG, action="store_true",
-                        help="up/preview: deploy a program that violates the policy pack "
-                             "anyway (experiments on deliberately broken stacks), printing "
-                             "each violation as a warning")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="up/destroy: no line per resource"
+    )
+    parser.add_argument(
+        "--policy-pack",
+        default=None,
+        metavar="DIR",
+        help="up/preview: policy pack whose mandatory checks gate the deploy "
+        f"(default: <cwd>/{DEFAULT_POLICY_PACK} when it exists)",
+    )
+    parser.add_argument(
+        ALLOW_FLAG,
+        action="store_true",
+        help="up/preview: deploy a program that violates the policy pack "
+        "anyway (experiments on deliberately broken stacks), printing "
+        "each violation as a warning",
+    )
     return parser
 
 
@@ -84,27 +103,33 @@ def _check_endpoint(endpoint: str) -> None:
     """A URL with a scheme and host, where a local cloud answers, before anything is done."""
     url = urlsplit(endpoint)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise UsageError(f"--endpoint {endpoint!r} is not a URL; allowed: http(s)://HOST:PORT "
-                         "of a local cloud (`python -m localcloud serve` prints it)")
+        raise UsageError(
+            f"--endpoint {endpoint!r} is not a URL; allowed: http(s)://HOST:PORT "
+            "of a local cloud (`python -m localcloud serve` prints it)"
+        )
     try:
         requests.get(endpoint.rstrip("/") + HEALTH_PATH, timeout=5).raise_for_status()
     except requests.RequestException as exc:
-        raise UsageError(f"no local cloud answers at {endpoint} ({type(exc).__name__}); start "
-                         "one with `python -m localcloud serve` and pass its URL") from None
+        raise UsageError(
+            f"no local cloud answers at {endpoint} ({type(exc).__name__}); start "
+            "one with `python -m localcloud serve` and pass its URL"
+        ) from None
 
 
 def _load_state(state_dir: Path, stack: str, *, must_exist: bool) -> StackState:
     path = state_dir / stack / "state.json"
     if must_exist and not path.exists():
         known = sorted(p.parent.name for p in state_dir.glob("*/state.json"))
-        raise UsageError(f"unknown stack {stack!r}: no {path}; stacks here: "
-                         f"{', '.join(known) or 'none'}")
+        raise UsageError(
+            f"unknown stack {stack!r}: no {path}; stacks here: {', '.join(known) or 'none'}"
+        )
     try:
         return StackState.load(state_dir, stack)
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         # A JSON file of another shape (a list, a resource without its fields, ...).
-        raise UsageError(f"{path} is not a state file of the emulated deploy ({exc}); move it "
-                         "away to start over") from None
+        raise UsageError(
+            f"{path} is not a state file of the emulated deploy ({exc}); move it away to start over"
+        ) from None
 
 
 def _overrides(items: list[str]) -> dict[str, str]:
@@ -138,8 +163,10 @@ def _main(options: argparse.Namespace) -> int:
         return _outputs(state, as_json=options.json)
     endpoint = options.endpoint or os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
-        raise UsageError("no local cloud endpoint: pass --endpoint or set AWS_ENDPOINT_URL "
-                         "(start one with `python -m localcloud serve`)")
+        raise UsageError(
+            "no local cloud endpoint: pass --endpoint or set AWS_ENDPOINT_URL "
+            "(start one with `python -m localcloud serve`)"
+        )
     overrides = _overrides(options.config)
     _load_state(state_dir, options.stack, must_exist=options.command == "destroy")
     if options.command != "destroy":
@@ -152,13 +179,23 @@ def _main(options: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     printer = None if options.quiet or options.command == "preview" else _print_step
     try:
-        policy = _policy(project_dir, options.policy_pack) if options.command in (
-            "up", "preview") else None
+        policy = (
+            _policy(project_dir, options.policy_pack)
+            if options.command in ("up", "preview")
+            else None
+        )
     except DeployError as exc:
         raise UsageError(f"--policy-pack: {exc}") from None
-    engine = Engine(project_dir, options.stack, endpoint, state_dir=state_dir,
-                    config_overrides=overrides, progress=printer, policy=policy,
-                    allow_policy_violations=options.allow_policy_violations)
+    engine = Engine(
+        project_dir,
+        options.stack,
+        endpoint,
+        state_dir=state_dir,
+        config_overrides=overrides,
+        progress=printer,
+        policy=policy,
+        allow_policy_violations=options.allow_policy_violations,
+    )
     try:
         if options.command == "preview":
             result = engine.preview()
@@ -171,8 +208,11 @@ def _main(options: argparse.Namespace) -> int:
     except PolicyViolations as exc:
         for violation in exc.violations:
             print(violation, file=sys.stderr)
-        print(f"error: {options.command} {options.stack} refused by the policy pack: {exc}; "
-              f"pass {ALLOW_FLAG} to deploy it anyway", file=sys.stderr)
+        print(
+            f"error: {options.command} {options.stack} refused by the policy pack: {exc}; "
+            f"pass {ALLOW_FLAG} to deploy it anyway",
+            file=sys.stderr,
+        )
         return 2
     except DeployError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -181,11 +221,15 @@ def _main(options: argparse.Namespace) -> int:
         print(f"warning: policy violation deployed anyway: {violation}", file=sys.stderr)
     counts = ", ".join(f"{n} {action}" for action, n in sorted(result.counts().items()))
     verb = {"preview": "would change", "up": "changed", "destroy": "deleted"}[options.command]
-    print(f"{options.command} {options.stack}: {counts or 'no resources'} "
-          f"({result.changes} {verb}) in {result.seconds:.1f} s")
+    print(
+        f"{options.command} {options.stack}: {counts or 'no resources'} "
+        f"({result.changes} {verb}) in {result.seconds:.1f} s"
+    )
     if options.command == "preview":
-        print("preview is computed against the state file; values that come from resources "
-              "not yet created are unknown, so their dependents show as updates")
+        print(
+            "preview is computed against the state file; values that come from resources "
+            "not yet created are unknown, so their dependents show as updates"
+        )
     return 0
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "stack_name_problem",
 ]
 
+
 class ProgramConfigError(ValueError):
     """The stack's config cannot be loaded: unknown stack file, undeclared key, wrong type."""
 
@@ -131,7 +132,6 @@ def _check_provider_value(key: str, value: str, origin: str) -> None:
             f"{origin}: config aws:region={value!r} is not an AWS region; allowed: a region"
             " botocore knows, e.g. us-east-1, eu-west-1"
         )
-
 
 
 def _stringify(value: Any) -> str:

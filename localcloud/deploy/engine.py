@@ -7,6 +7,7 @@ create-before-replace), new -> create. Resources the program no longer
 registers are deleted after it finishes. The resource's real id and outputs go
 back to the program, so Outputs resolve to real ARNs and URLs.
 """
+
 from __future__ import annotations
 
 import json
@@ -130,9 +131,11 @@ class Engine:
         self.stack = stack
         self.endpoint = endpoint
         self.state_dir = Path(state_dir) if state_dir else self.project_dir / ".localcloud"
-        self.ctx = Context(endpoint=endpoint,
-                           client_factory=client_factory or _boto3_factory(endpoint),
-                           base_dir=self.project_dir)
+        self.ctx = Context(
+            endpoint=endpoint,
+            client_factory=client_factory or _boto3_factory(endpoint),
+            base_dir=self.project_dir,
+        )
         self.config_overrides = dict(config_overrides or {})
         self.hook = hook
         self.progress = progress
@@ -160,7 +163,8 @@ class Engine:
                     f"{state.path} lists {len(state.resources)} resources, but "
                     f"{record.key} is not in the local cloud at {self.endpoint} (restarted?); "
                     f"run `python -m localcloud destroy --stack {self.stack}` to clear the "
-                    "state (missing resources are skipped), then `up`")
+                    "state (missing resources are skipped), then `up`"
+                )
             return
 
     def policy_violations(self) -> list[Any]:
@@ -172,9 +176,14 @@ class Engine:
         # The recorder answers with AWS-shaped ids and ARNs, as the unit tests' policy run
         # does; an emulated deploy's preview would leave every not-yet-created ARN unknown.
         mocks = RecordingMocks()
-        run_program(self.project_dir, self.stack, mocks, preview=True,
-                    config_overrides=self.config_overrides,
-                    transformations=self.transformations)
+        run_program(
+            self.project_dir,
+            self.stack,
+            mocks,
+            preview=True,
+            config_overrides=self.config_overrides,
+            transformations=self.transformations,
+        )
         # Sorted: the SDK registers from a thread pool, so the graph's order varies by run.
         return sorted(self.policy(mocks.registrations), key=str)
 
@@ -221,9 +230,15 @@ class Engine:
         monitor = _RequestCapture(mocks)
         mocks.monitor = monitor
         try:
-            outputs = run_program(self.project_dir, self.stack, mocks, preview=preview,
-                                  config_overrides=self.config_overrides, monitor=monitor,
-                                  transformations=self.transformations)
+            outputs = run_program(
+                self.project_dir,
+                self.stack,
+                mocks,
+                preview=preview,
+                config_overrides=self.config_overrides,
+                monitor=monitor,
+                transformations=self.transformations,
+            )
         except BaseException:
             # The SDK reports whichever registration it awaits first; the cause is the first
             # failure, the others only say they stopped because of it.
@@ -244,10 +259,15 @@ class Engine:
     def _delete(self, state: StackState, record: Record) -> Step:
         step = Step("delete", record.key, record.type, record.name)
         if record.custom and record.protect:
-            raise DeployError(f"{record.key} is protected (protect=True); unprotect it in the "
-                              "program and run `up` before deleting it")
-        if record.custom and not record.retain_on_delete and not record.type.startswith(
-                "pulumi:providers:"):
+            raise DeployError(
+                f"{record.key} is protected (protect=True); unprotect it in the "
+                "program and run `up` before deleting it"
+            )
+        if (
+            record.custom
+            and not record.retain_on_delete
+            and not record.type.startswith("pulumi:providers:")
+        ):
             handler = handler_for(record.type, record.name)
             try:
                 handler.delete(self.ctx, record.id, record.outputs)
@@ -264,12 +284,19 @@ class Engine:
             self.hook(step.key, step.action)
 
     def _report_pending(self, state: StackState) -> None:
-        self.interrupted = {op["key"]: op["physical_name"] for op in state.pending
-                            if op.get("op") == "create" and op.get("physical_name")}
+        self.interrupted = {
+            op["key"]: op["physical_name"]
+            for op in state.pending
+            if op.get("op") == "create" and op.get("physical_name")
+        }
         for op in state.pending:
-            logger.warning("an earlier run was interrupted during %s of %s (%s): that resource "
-                           "may exist in the local cloud without being in the state file",
-                           op.get("op"), op.get("key"), op.get("physical_name"))
+            logger.warning(
+                "an earlier run was interrupted during %s of %s (%s): that resource "
+                "may exist in the local cloud without being in the state file",
+                op.get("op"),
+                op.get("key"),
+                op.get("physical_name"),
+            )
         if state.pending:
             state.pending = []
             state.save()
@@ -296,8 +323,10 @@ class _DeployMocks(Mocks):
         # The SDK registers from a thread pool; one at a time keeps the state file ordered.
         with self.lock:
             if self.failed is not None:
-                raise DeployError(f"{args.typ} {args.name!r} not registered: the run stopped "
-                                  f"at an earlier error ({self.failed})")
+                raise DeployError(
+                    f"{args.typ} {args.name!r} not registered: the run stopped "
+                    f"at an earlier error ({self.failed})"
+                )
             try:
                 return self._register(args)
             except BaseException as exc:
@@ -307,11 +336,15 @@ class _DeployMocks(Mocks):
     def _register(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         request = getattr(self.monitor.current, "request", None) if self.monitor else None
         if args.resource_id:
-            raise DeployError(f"{args.typ} {args.name!r}: reading or importing an existing "
-                              "resource (.get / import) is not emulated")
-        key = (self.monitor.make_urn(request.parent, request.type, request.name)
-               if request is not None and self.monitor is not None
-               else f"{args.typ}::{args.name}")
+            raise DeployError(
+                f"{args.typ} {args.name!r}: reading or importing an existing "
+                "resource (.get / import) is not emulated"
+            )
+        key = (
+            self.monitor.make_urn(request.parent, request.type, request.name)
+            if request is not None and self.monitor is not None
+            else f"{args.typ}::{args.name}"
+        )
         if key in self.seen:
             raise DeployError(f"duplicate resource registration {key}")
         self.seen.add(key)
@@ -327,9 +360,15 @@ class _DeployMocks(Mocks):
             # Components and explicit providers create nothing; they are kept so the state
             # mirrors the program's tree.
             action = "same" if old is not None else "create"
-            record = Record(key=key, type=args.typ, name=args.name, custom=bool(args.custom),
-                            id=args.name if args.custom else "",
-                            inputs=normalize(inputs, base), deps=deps)
+            record = Record(
+                key=key,
+                type=args.typ,
+                name=args.name,
+                custom=bool(args.custom),
+                id=args.name if args.custom else "",
+                inputs=normalize(inputs, base),
+                deps=deps,
+            )
             self._save(record, Step(action, key, args.typ, args.name))
             return record.id or None, inputs
 
@@ -346,8 +385,9 @@ class _DeployMocks(Mocks):
 
         if old is None:
             return self._create(handler, key, args, inputs, normalized, deps, options, "create")
-        changed = sorted(k for k in set(old.inputs) | set(normalized)
-                         if old.inputs.get(k) != normalized.get(k))
+        changed = sorted(
+            k for k in set(old.inputs) | set(normalized) if old.inputs.get(k) != normalized.get(k)
+        )
         step = Step("same", key, args.typ, args.name, changed)
         if not changed:
             record = Record(**{**old.__dict__, "deps": deps, **_flags(options)})
@@ -364,43 +404,69 @@ class _DeployMocks(Mocks):
                 self.steps.append(step)
                 return None, {}
             if old.protect:
-                raise DeployError(f"{key} is protected and its change of {changed} needs a "
-                                  "replacement")
+                raise DeployError(
+                    f"{key} is protected and its change of {changed} needs a replacement"
+                )
             self.engine._delete(self.state, old)
-            return self._create(handler, key, args, inputs, normalized, deps, options,
-                                "replace", changed)
+            return self._create(
+                handler, key, args, inputs, normalized, deps, options, "replace", changed
+            )
         step.action = "update"
         if self.preview:
             self.steps.append(step)
             return old.id, {**inputs, **old.outputs}
-        planned = Planned(args.typ, args.name, inputs,
-                          handler.physical_name(args.name, inputs, old.physical_name))
+        planned = Planned(
+            args.typ, args.name, inputs, handler.physical_name(args.name, inputs, old.physical_name)
+        )
         self.state.pending.append({"key": key, "op": "update", "physical_name": old.id})
         self.state.save()
         try:
-            outputs = handler.update(self.engine.ctx, planned, old.id, old.outputs,
-                                     set(changed) - set(options["ignore_changes"]))
+            outputs = handler.update(
+                self.engine.ctx,
+                planned,
+                old.id,
+                old.outputs,
+                set(changed) - set(options["ignore_changes"]),
+            )
         except Exception as exc:
             raise ResourceError(key, "update", exc) from exc
-        record = Record(**{**old.__dict__, "inputs": normalized, "outputs": outputs,
-                           "deps": deps, "physical_name": planned.physical_name,
-                           **_flags(options)})
+        record = Record(
+            **{
+                **old.__dict__,
+                "inputs": normalized,
+                "outputs": outputs,
+                "deps": deps,
+                "physical_name": planned.physical_name,
+                **_flags(options),
+            }
+        )
         self.state.pending.pop()
         self._save(record, step)
         return record.id, {**inputs, **outputs}
 
-    def _create(self, handler: Any, key: str, args: MockResourceArgs, inputs: dict,
-                normalized: dict, deps: list[str], options: dict, action: str,
-                changed: list[str] | None = None) -> tuple[str | None, dict]:
+    def _create(
+        self,
+        handler: Any,
+        key: str,
+        args: MockResourceArgs,
+        inputs: dict,
+        normalized: dict,
+        deps: list[str],
+        options: dict,
+        action: str,
+        changed: list[str] | None = None,
+    ) -> tuple[str | None, dict]:
         step = Step(action, key, args.typ, args.name, changed or [])
         if self.preview:
             self.steps.append(step)
             return None, {}
         interrupted = self.engine.interrupted.get(key)
-        planned = Planned(args.typ, args.name, inputs,
-                          handler.physical_name(args.name, inputs, interrupted))
-        self.state.pending.append({"key": key, "op": "create",
-                                   "physical_name": planned.physical_name})
+        planned = Planned(
+            args.typ, args.name, inputs, handler.physical_name(args.name, inputs, interrupted)
+        )
+        self.state.pending.append(
+            {"key": key, "op": "create", "physical_name": planned.physical_name}
+        )
         self.state.save()
         try:
             try:
@@ -413,15 +479,24 @@ class _DeployMocks(Mocks):
         except Exception as exc:
             raise ResourceError(key, "create", exc) from exc
         self.state.pending.pop()
-        record = Record(key=key, type=args.typ, name=args.name, custom=True, id=rid,
-                        physical_name=planned.physical_name, inputs=normalized,
-                        outputs=json.loads(json.dumps(outputs, default=str)), deps=deps,
-                        **_flags(options))
+        record = Record(
+            key=key,
+            type=args.typ,
+            name=args.name,
+            custom=True,
+            id=rid,
+            physical_name=planned.physical_name,
+            inputs=normalized,
+            outputs=json.loads(json.dumps(outputs, default=str)),
+            deps=deps,
+            **_flags(options),
+        )
         self._save(record, step)
         return rid, {**inputs, **outputs}
 
-    def _adopt(self, handler: Any, key: str, planned: Planned, exc: ClientError,
-                interrupted: str | None) -> tuple[str, dict[str, Any]] | None:
+    def _adopt(
+        self, handler: Any, key: str, planned: Planned, exc: ClientError, interrupted: str | None
+    ) -> tuple[str, dict[str, Any]] | None:
         """The existing resource, when the create failed only because it already exists and
         it is this stack's own: botocore retried the call (a read timeout after the cloud had
         created it), or an interrupted run's pending create named it. Names are per stack,
@@ -431,10 +506,12 @@ class _DeployMocks(Mocks):
         retries = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
         if retries == 0 and interrupted != planned.physical_name:
             return None
-        why = (f"botocore retried the create {retries} time(s)" if retries
-               else "an interrupted run's create of it was pending")
-        logger.warning("%s: %s already exists and %s; adopting it", key,
-                       planned.physical_name, why)
+        why = (
+            f"botocore retried the create {retries} time(s)"
+            if retries
+            else "an interrupted run's create of it was pending"
+        )
+        logger.warning("%s: %s already exists and %s; adopting it", key, planned.physical_name, why)
         return handler.adopt(self.engine.ctx, planned)
 
     def _save(self, record: Record, step: Step) -> None:
@@ -448,8 +525,12 @@ class _DeployMocks(Mocks):
 
 def _options(request: Any) -> dict[str, Any]:
     if request is None:
-        return {"ignore_changes": [], "replace_on_changes": [], "protect": False,
-                "retain_on_delete": False}
+        return {
+            "ignore_changes": [],
+            "replace_on_changes": [],
+            "protect": False,
+            "retain_on_delete": False,
+        }
     return {
         "ignore_changes": list(request.ignoreChanges),
         "replace_on_changes": list(request.replaceOnChanges),
@@ -479,16 +560,23 @@ def _boto3_factory(endpoint: str) -> Callable[[str], Any]:
             if key not in _CLIENTS:
                 if not _CLIENTS:
                     _CLIENTS[("", "session")] = boto3.session.Session(
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        region_name="us-east-1")
+                        aws_access_key_id="test",
+                        aws_secret_access_key="test",
+                        region_name="us-east-1",
+                    )
                 session = _CLIENTS[("", "session")]
                 # A long read timeout: a loaded local cloud can take over botocore's 60 s
                 # default, and a create retried after timing out finds what the first
                 # attempt made (the engine adopts it; see _DeployMocks._adopt).
                 _CLIENTS[key] = session.client(
-                    service, endpoint_url=endpoint,
-                    config=Config(retries={"mode": "standard", "max_attempts": 3},
-                                  connect_timeout=10, read_timeout=READ_TIMEOUT))
+                    service,
+                    endpoint_url=endpoint,
+                    config=Config(
+                        retries={"mode": "standard", "max_attempts": 3},
+                        connect_timeout=10,
+                        read_timeout=READ_TIMEOUT,
+                    ),
+                )
             return _CLIENTS[key]
 
     return factory

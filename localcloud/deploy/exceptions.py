@@ -1,4 +1,5 @@
 """The emulated deploy's errors: one hierarchy, each naming the resource or file at fault."""
+
 from __future__ import annotations
 
 
@@ -45,8 +46,9 @@ class PolicyViolations(DeployError):
 
     def __init__(self, violations: list) -> None:
         rules = sorted({str(getattr(v, "policy", "?")) for v in violations})
-        super().__init__(f"{len(violations)} policy violation(s) ({', '.join(rules)}); "
-                         "nothing was created")
+        super().__init__(
+            f"{len(violations)} policy violation(s) ({', '.join(rules)}); nothing was created"
+        )
         self.violations = list(violations)
 
 

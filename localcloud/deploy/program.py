@@ -8,6 +8,7 @@ Mocks and monitor), the policy check before a deploy and the mutation operators'
 (RecordingMocks), and the unit tests of the program (run_program) and of single
 components (run_in_stack).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -92,8 +93,18 @@ def run_program(
     # directory, as under `pulumi up`, which runs them there.
     os.chdir(project_dir)
     try:
-        return _run(program, mocks, project=project, stack=stack, preview=preview,
-                    config=config, monitor=monitor) or {}
+        return (
+            _run(
+                program,
+                mocks,
+                project=project,
+                stack=stack,
+                preview=preview,
+                config=config,
+                monitor=monitor,
+            )
+            or {}
+        )
     finally:
         os.chdir(cwd)
         if added:
@@ -110,12 +121,21 @@ def run_in_stack(
 ) -> Any:
     """Run `build()` (which creates resources) in a fresh root stack under `mocks`, with no
     config; return what it returned, with every Output in it resolved. For component tests."""
-    return _run(build, mocks, project=project, stack=stack, preview=preview, config={},
-                monitor=None)
+    return _run(
+        build, mocks, project=project, stack=stack, preview=preview, config={}, monitor=None
+    )
 
 
-def _run(work: Callable[[], Any], mocks: Any, *, project: str, stack: str, preview: bool,
-         config: Mapping[str, str], monitor: Any) -> Any:
+def _run(
+    work: Callable[[], Any],
+    mocks: Any,
+    *,
+    project: str,
+    stack: str,
+    preview: bool,
+    config: Mapping[str, str],
+    monitor: Any,
+) -> Any:
     """`work()` inside a fresh root stack under `mocks`; its result with every Output resolved.
     Raises what the run raised."""
     import pulumi
@@ -145,8 +165,13 @@ def _run(work: Callable[[], Any], mocks: Any, *, project: str, stack: str, previ
                 settings.SETTINGS.outputs.clear()
             settings.ROOT.set(None)
             set_all_config(dict(config), [])
-            pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=preview,
-                                   monitor=monitor or PlacementMonitor(mocks))
+            pulumi_mocks.set_mocks(
+                mocks,
+                project=project,
+                stack=stack,
+                preview=preview,
+                monitor=monitor or PlacementMonitor(mocks),
+            )
             _sync_await(run_pulumi_func(body))
             loop.close()
         except BaseException as exc:  # handed to the caller's thread below
@@ -154,8 +179,10 @@ def _run(work: Callable[[], Any], mocks: Any, *, project: str, stack: str, previ
             # The abandoned registrations fail too ("stopped at an earlier error"); their
             # futures are never awaited, which asyncio would print at garbage collection.
             loop.set_exception_handler(
-                lambda _loop, context: logger.debug("after a failed run: %s",
-                                                    context.get("message")))
+                lambda _loop, context: logger.debug(
+                    "after a failed run: %s", context.get("message")
+                )
+            )
 
     with _RUN_LOCK:
         runner = threading.Thread(target=in_own_loop, name=f"pulumi-{stack}", daemon=True)
@@ -208,8 +235,10 @@ def load_policy_pack(pack_dir: Path) -> PolicyCheck:
     if not (pack_dir / "PulumiPolicy.yaml").is_file():
         raise ProgramError(f"{pack_dir} is not a policy pack (no PulumiPolicy.yaml)")
     if not (pack_dir / "invariants.py").is_file():
-        raise ProgramError(f"{pack_dir / 'invariants.py'} not found: the emulated deploy runs "
-                           "the pack's `invariants.check_all`")
+        raise ProgramError(
+            f"{pack_dir / 'invariants.py'} not found: the emulated deploy runs "
+            "the pack's `invariants.check_all`"
+        )
     # Loaded from its file under a name of its own: the project's `policy` package may be
     # imported already, and another project's pack must not be answered from that cache.
     name = f"_policy_pack_{abs(hash(str(pack_dir)))}"

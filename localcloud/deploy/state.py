@@ -10,6 +10,7 @@ Shape (version 1):
      "pending": [{"key": urn, "op": "create" | "update" | "delete", "physical_name": ...}],
      "outputs": {...}}  # the stack outputs, as `pulumi stack output --json` prints them
 """
+
 from __future__ import annotations
 
 import json
@@ -63,12 +64,19 @@ class StackState:
             doc = json.loads(path.read_text())
         except ValueError as exc:
             raise DeployError(
-                f"{path}: not valid JSON ({exc}); move it away to start over") from exc
+                f"{path}: not valid JSON ({exc}); move it away to start over"
+            ) from exc
         if doc.get("version") != VERSION:
             raise DeployError(f"{path}: state version {doc.get('version')!r}, expected {VERSION}")
-        state = cls(path=path, stack=stack, project=doc.get("project", ""),
-                    endpoint=doc.get("endpoint", ""), next_seq=int(doc.get("next_seq", 1)),
-                    pending=list(doc.get("pending", [])), outputs=dict(doc.get("outputs", {})))
+        state = cls(
+            path=path,
+            stack=stack,
+            project=doc.get("project", ""),
+            endpoint=doc.get("endpoint", ""),
+            next_seq=int(doc.get("next_seq", 1)),
+            pending=list(doc.get("pending", [])),
+            outputs=dict(doc.get("outputs", {})),
+        )
         for raw in doc.get("resources", []):
             record = Record(**raw)
             state.resources[record.key] = record
@@ -94,8 +102,7 @@ class StackState:
             "project": self.project,
             "endpoint": self.endpoint,
             "next_seq": self.next_seq,
-            "resources": [asdict(r) for r in sorted(self.resources.values(),
-                                                     key=lambda r: r.seq)],
+            "resources": [asdict(r) for r in sorted(self.resources.values(), key=lambda r: r.seq)],
             "pending": self.pending,
             "outputs": self.outputs,
         }

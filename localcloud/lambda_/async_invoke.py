@@ -75,8 +75,9 @@ class AsyncInvoker:
 
     def start(self) -> None:
         # At most this many attempts run at once (a host limit, see limits.py); the rest wait.
-        self._pool = ThreadPoolExecutor(limits.async_concurrency(),
-                                        thread_name_prefix="lambda-async")
+        self._pool = ThreadPoolExecutor(
+            limits.async_concurrency(), thread_name_prefix="lambda-async"
+        )
         self._thread = threading.Thread(
             target=self._schedule, name="lambda-async-scheduler", daemon=True
         )

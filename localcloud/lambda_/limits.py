@@ -63,5 +63,8 @@ def init_timeout_seconds() -> float:
 
 def current() -> dict[str, float]:
     """The limits in force, by environment variable (for reports and /_localcloud/info)."""
-    return {MAX_WORKERS_ENV: max_workers(), ASYNC_CONCURRENCY_ENV: async_concurrency(),
-            INIT_TIMEOUT_ENV: init_timeout_seconds()}
+    return {
+        MAX_WORKERS_ENV: max_workers(),
+        ASYNC_CONCURRENCY_ENV: async_concurrency(),
+        INIT_TIMEOUT_ENV: init_timeout_seconds(),
+    }

@@ -81,12 +81,13 @@ class Worker:
             ready = self._next_answer(limit)
         except (WorkerTimedOut, WorkerDied) as exc:
             self.kill()
-            what = (f"timed out after {limit:g} s (the init limit: ${limits.INIT_TIMEOUT_ENV} or "
-                    "Lambda's 10 s, or the function timeout when longer)"
-                    if isinstance(exc, WorkerTimedOut) else
-                    f"exited with code {self.proc.returncode} before reporting ready")
-            raise type(exc)(f"worker for {spec.name} {what}; "
-                            f"{self._stderr_tail()}") from None
+            what = (
+                f"timed out after {limit:g} s (the init limit: ${limits.INIT_TIMEOUT_ENV} or "
+                "Lambda's 10 s, or the function timeout when longer)"
+                if isinstance(exc, WorkerTimedOut)
+                else f"exited with code {self.proc.returncode} before reporting ready"
+            )
+            raise type(exc)(f"worker for {spec.name} {what}; {self._stderr_tail()}") from None
         if not json.loads(ready).get("ready"):
             self.kill()
             raise WorkerDied(f"worker for {spec.name} did not report ready: {ready!r}")

@@ -4,6 +4,7 @@ Part of the localcloud.moto_reach package, so a moto upgrade breaks here,
 loudly, and nowhere else: moto is pinned ==5.2.5 and
 tests/unit/localcloud/test_alarm_moto.py covers each function.
 """
+
 from __future__ import annotations
 
 import logging
@@ -284,9 +285,7 @@ def _patch_sqs() -> None:
 def sns_publish(account_id: str, region: str, topic_arn: str, subject: str, message: str) -> str:
     from moto.sns.models import sns_backends
 
-    return str(
-        sns_backends[account_id][region].publish(message, arn=topic_arn, subject=subject)
-    )
+    return str(sns_backends[account_id][region].publish(message, arn=topic_arn, subject=subject))
 
 
 # ---- DynamoDB ----------------------------------------------------------------------------

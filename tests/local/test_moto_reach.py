@@ -204,8 +204,10 @@ def test_event_invoke_config_put_replaces_and_update_merges(cloud, aws, make_fun
     got = lam.get_function_event_invoke_config(FunctionName=name)
     assert got["MaximumRetryAttempts"] == 1
     assert not (got.get("DestinationConfig") or {}).get("OnFailure")
-    assert len(lam.list_function_event_invoke_configs(FunctionName=name)[
-        "FunctionEventInvokeConfigs"]) == 1
+    assert (
+        len(lam.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"])
+        == 1
+    )
     lam.update_function_event_invoke_config(FunctionName=name, DestinationConfig=on_failure)
     got = lam.get_function_event_invoke_config(FunctionName=name)
     assert got["MaximumRetryAttempts"] == 1

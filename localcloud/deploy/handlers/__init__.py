@@ -1,4 +1,5 @@
 """One handler per resource type the emulated deploy can create; `handler_for` is the lookup."""
+
 from __future__ import annotations
 
 from ..exceptions import UnsupportedResourceType
@@ -32,16 +33,38 @@ from .streams import StateMachine, Stream
 HANDLERS: dict[str, Handler] = {
     cls.typ: cls()
     for cls in (
-        Queue, QueuePolicy,
-        Function, LayerVersion, EventSourceMapping, FunctionEventInvokeConfig, Permission,
-        Role, RolePolicy, RolePolicyAttachment, Policy,
-        Topic, TopicSubscription,
-        Table, ScalingTarget, ScalingPolicy,
-        EventBus, EventRule, EventTarget,
-        Stream, StateMachine,
-        RestApi, Resource, Method, Integration, Deployment, Stage, ApiKey, UsagePlan,
+        Queue,
+        QueuePolicy,
+        Function,
+        LayerVersion,
+        EventSourceMapping,
+        FunctionEventInvokeConfig,
+        Permission,
+        Role,
+        RolePolicy,
+        RolePolicyAttachment,
+        Policy,
+        Topic,
+        TopicSubscription,
+        Table,
+        ScalingTarget,
+        ScalingPolicy,
+        EventBus,
+        EventRule,
+        EventTarget,
+        Stream,
+        StateMachine,
+        RestApi,
+        Resource,
+        Method,
+        Integration,
+        Deployment,
+        Stage,
+        ApiKey,
+        UsagePlan,
         UsagePlanKey,
-        MetricAlarm, LogGroup,
+        MetricAlarm,
+        LogGroup,
     )
 }
 

@@ -1,5 +1,6 @@
 """API Gateway REST: RestApi, Resource, Method, Integration, Deployment, Stage, ApiKey,
 UsagePlan, UsagePlanKey."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -30,9 +31,18 @@ def _patch_value(value: Any) -> str:
 
 class RestApi(Handler):
     typ = "aws:apigateway/restApi:RestApi"
-    applies = frozenset({"name", "description", "endpointConfiguration", "apiKeySource",
-                         "binaryMediaTypes", "minimumCompressionSize", "policy",
-                         "disableExecuteApiEndpoint"})
+    applies = frozenset(
+        {
+            "name",
+            "description",
+            "endpointConfiguration",
+            "apiKeySource",
+            "binaryMediaTypes",
+            "minimumCompressionSize",
+            "policy",
+            "disableExecuteApiEndpoint",
+        }
+    )
     # `body` (an OpenAPI document) is not emulated; it is reported as an unsupported input.
     ignores = frozenset({"putRestApiMode", "failOnWarnings"})
     name_input = "name"
@@ -40,13 +50,21 @@ class RestApi(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
-        kwargs = pick(inp, {"description": "description", "apiKeySource": "apiKeySource",
-                            "binaryMediaTypes": "binaryMediaTypes", "policy": "policy",
-                            "minimumCompressionSize": "minimumCompressionSize",
-                            "disableExecuteApiEndpoint": "disableExecuteApiEndpoint"})
+        kwargs = pick(
+            inp,
+            {
+                "description": "description",
+                "apiKeySource": "apiKeySource",
+                "binaryMediaTypes": "binaryMediaTypes",
+                "policy": "policy",
+                "minimumCompressionSize": "minimumCompressionSize",
+                "disableExecuteApiEndpoint": "disableExecuteApiEndpoint",
+            },
+        )
         if inp.get("endpointConfiguration"):
-            kwargs["endpointConfiguration"] = {"types": list(inp["endpointConfiguration"]
-                                                             .get("types") or ["EDGE"])}
+            kwargs["endpointConfiguration"] = {
+                "types": list(inp["endpointConfiguration"].get("types") or ["EDGE"])
+            }
         api = ctx.client("apigateway").create_rest_api(name=res.physical, **kwargs)
         api_id = api["id"]
         return api_id, {
@@ -57,11 +75,17 @@ class RestApi(Handler):
             "createdDate": str(api.get("createdDate", "")),
         }
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
-        paths = {"name": "/name", "description": "/description", "apiKeySource": "/apiKeySource",
-                 "minimumCompressionSize": "/minimumCompressionSize",
-                 "disableExecuteApiEndpoint": "/disableExecuteApiEndpoint", "policy": "/policy"}
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
+        paths = {
+            "name": "/name",
+            "description": "/description",
+            "apiKeySource": "/apiKeySource",
+            "minimumCompressionSize": "/minimumCompressionSize",
+            "disableExecuteApiEndpoint": "/disableExecuteApiEndpoint",
+            "policy": "/policy",
+        }
         unsupported = changed - set(paths)
         if unsupported:
             raise RuntimeError(f"cannot update {sorted(unsupported)} in place")
@@ -82,65 +106,131 @@ class Resource(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         out = ctx.client("apigateway").create_resource(
-            restApiId=res.inputs["restApi"], parentId=res.inputs["parentId"],
-            pathPart=res.inputs["pathPart"])
+            restApiId=res.inputs["restApi"],
+            parentId=res.inputs["parentId"],
+            pathPart=res.inputs["pathPart"],
+        )
         return out["id"], {"path": out.get("path", ""), "restApi": res.inputs["restApi"]}
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("apigateway").delete_resource(
-            restApiId=outputs["restApi"], resourceId=rid))
+        ignore_missing(
+            lambda: ctx.client("apigateway").delete_resource(
+                restApiId=outputs["restApi"], resourceId=rid
+            )
+        )
 
 
 class Method(Handler):
     typ = "aws:apigateway/method:Method"
-    applies = frozenset({"restApi", "resourceId", "httpMethod", "authorization", "authorizerId",
-                         "apiKeyRequired", "requestParameters", "requestModels",
-                         "operationName", "requestValidatorId", "authorizationScopes"})
-    replace_on = frozenset({"restApi", "resourceId", "httpMethod", "requestParameters",
-                            "requestModels", "authorizationScopes"})
+    applies = frozenset(
+        {
+            "restApi",
+            "resourceId",
+            "httpMethod",
+            "authorization",
+            "authorizerId",
+            "apiKeyRequired",
+            "requestParameters",
+            "requestModels",
+            "operationName",
+            "requestValidatorId",
+            "authorizationScopes",
+        }
+    )
+    replace_on = frozenset(
+        {
+            "restApi",
+            "resourceId",
+            "httpMethod",
+            "requestParameters",
+            "requestModels",
+            "authorizationScopes",
+        }
+    )
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
-        kwargs = pick(inp, {"authorizerId": "authorizerId", "apiKeyRequired": "apiKeyRequired",
-                            "requestParameters": "requestParameters",
-                            "requestModels": "requestModels", "operationName": "operationName",
-                            "requestValidatorId": "requestValidatorId",
-                            "authorizationScopes": "authorizationScopes"})
+        kwargs = pick(
+            inp,
+            {
+                "authorizerId": "authorizerId",
+                "apiKeyRequired": "apiKeyRequired",
+                "requestParameters": "requestParameters",
+                "requestModels": "requestModels",
+                "operationName": "operationName",
+                "requestValidatorId": "requestValidatorId",
+                "authorizationScopes": "authorizationScopes",
+            },
+        )
         ctx.client("apigateway").put_method(
-            restApiId=inp["restApi"], resourceId=inp["resourceId"],
-            httpMethod=inp["httpMethod"], authorizationType=inp["authorization"], **kwargs)
+            restApiId=inp["restApi"],
+            resourceId=inp["resourceId"],
+            httpMethod=inp["httpMethod"],
+            authorizationType=inp["authorization"],
+            **kwargs,
+        )
         rid = f"agm-{inp['restApi']}-{inp['resourceId']}-{inp['httpMethod']}"
         return rid, self._key(inp)
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
-        paths = {"authorization": "/authorizationType", "authorizerId": "/authorizerId",
-                 "apiKeyRequired": "/apiKeyRequired", "operationName": "/operationName",
-                 "requestValidatorId": "/requestValidatorId"}
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
+        paths = {
+            "authorization": "/authorizationType",
+            "authorizerId": "/authorizerId",
+            "apiKeyRequired": "/apiKeyRequired",
+            "operationName": "/operationName",
+            "requestValidatorId": "/requestValidatorId",
+        }
         ops = {paths[k]: res.inputs.get(k) for k in changed}
         ctx.client("apigateway").update_method(
-            restApiId=old["restApi"], resourceId=old["resourceId"], httpMethod=old["httpMethod"],
-            patchOperations=_replace_ops(ops))
+            restApiId=old["restApi"],
+            resourceId=old["resourceId"],
+            httpMethod=old["httpMethod"],
+            patchOperations=_replace_ops(ops),
+        )
         return dict(old)
 
     @staticmethod
     def _key(inp: Mapping[str, Any]) -> dict[str, Any]:
-        return {"restApi": inp["restApi"], "resourceId": inp["resourceId"],
-                "httpMethod": inp["httpMethod"]}
+        return {
+            "restApi": inp["restApi"],
+            "resourceId": inp["resourceId"],
+            "httpMethod": inp["httpMethod"],
+        }
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("apigateway").delete_method(
-            restApiId=outputs["restApi"], resourceId=outputs["resourceId"],
-            httpMethod=outputs["httpMethod"]))
+        ignore_missing(
+            lambda: ctx.client("apigateway").delete_method(
+                restApiId=outputs["restApi"],
+                resourceId=outputs["resourceId"],
+                httpMethod=outputs["httpMethod"],
+            )
+        )
 
 
 class Integration(Handler):
     typ = "aws:apigateway/integration:Integration"
-    applies = frozenset({"restApi", "resourceId", "httpMethod", "type", "integrationHttpMethod",
-                         "uri", "credentials", "requestParameters", "requestTemplates",
-                         "passthroughBehavior", "timeoutMilliseconds", "contentHandling",
-                         "cacheKeyParameters", "cacheNamespace", "connectionType",
-                         "connectionId"})
+    applies = frozenset(
+        {
+            "restApi",
+            "resourceId",
+            "httpMethod",
+            "type",
+            "integrationHttpMethod",
+            "uri",
+            "credentials",
+            "requestParameters",
+            "requestTemplates",
+            "passthroughBehavior",
+            "timeoutMilliseconds",
+            "contentHandling",
+            "cacheKeyParameters",
+            "cacheNamespace",
+            "connectionType",
+            "connectionId",
+        }
+    )
     replace_on = frozenset({"restApi", "resourceId", "httpMethod"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
@@ -149,72 +239,121 @@ class Integration(Handler):
         rid = f"agi-{inp['restApi']}-{inp['resourceId']}-{inp['httpMethod']}"
         return rid, Method._key(inp)
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         # PutIntegration overwrites the whole integration: the simplest faithful update.
         self._put(ctx, res.inputs)
         return dict(old)
 
     @staticmethod
     def _put(ctx: Context, inp: Mapping[str, Any]) -> None:
-        kwargs = pick(inp, {"integrationHttpMethod": "integrationHttpMethod", "uri": "uri",
-                            "credentials": "credentials",
-                            "requestParameters": "requestParameters",
-                            "requestTemplates": "requestTemplates",
-                            "passthroughBehavior": "passthroughBehavior",
-                            "timeoutMilliseconds": "timeoutInMillis",
-                            "contentHandling": "contentHandling",
-                            "cacheKeyParameters": "cacheKeyParameters",
-                            "cacheNamespace": "cacheNamespace",
-                            "connectionType": "connectionType", "connectionId": "connectionId"})
+        kwargs = pick(
+            inp,
+            {
+                "integrationHttpMethod": "integrationHttpMethod",
+                "uri": "uri",
+                "credentials": "credentials",
+                "requestParameters": "requestParameters",
+                "requestTemplates": "requestTemplates",
+                "passthroughBehavior": "passthroughBehavior",
+                "timeoutMilliseconds": "timeoutInMillis",
+                "contentHandling": "contentHandling",
+                "cacheKeyParameters": "cacheKeyParameters",
+                "cacheNamespace": "cacheNamespace",
+                "connectionType": "connectionType",
+                "connectionId": "connectionId",
+            },
+        )
         ctx.client("apigateway").put_integration(
-            restApiId=inp["restApi"], resourceId=inp["resourceId"], httpMethod=inp["httpMethod"],
-            type=inp["type"], **kwargs)
+            restApiId=inp["restApi"],
+            resourceId=inp["resourceId"],
+            httpMethod=inp["httpMethod"],
+            type=inp["type"],
+            **kwargs,
+        )
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("apigateway").delete_integration(
-            restApiId=outputs["restApi"], resourceId=outputs["resourceId"],
-            httpMethod=outputs["httpMethod"]))
+        ignore_missing(
+            lambda: ctx.client("apigateway").delete_integration(
+                restApiId=outputs["restApi"],
+                resourceId=outputs["resourceId"],
+                httpMethod=outputs["httpMethod"],
+            )
+        )
 
 
 class Deployment(Handler):
     typ = "aws:apigateway/deployment:Deployment"
-    applies = frozenset({"restApi", "description", "triggers", "variables", "stageName",
-                         "stageDescription"})
+    applies = frozenset(
+        {"restApi", "description", "triggers", "variables", "stageName", "stageDescription"}
+    )
     # A deployment is a snapshot: anything new is a new deployment (as pulumi-aws's triggers).
     replace_on_any = True
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
-        kwargs = pick(inp, {"description": "description", "stageName": "stageName",
-                            "stageDescription": "stageDescription", "variables": "variables"})
+        kwargs = pick(
+            inp,
+            {
+                "description": "description",
+                "stageName": "stageName",
+                "stageDescription": "stageDescription",
+                "variables": "variables",
+            },
+        )
         out = ctx.client("apigateway").create_deployment(restApiId=inp["restApi"], **kwargs)
-        return out["id"], {"restApi": inp["restApi"], "createdDate": str(out.get("createdDate",
-                                                                                     ""))}
+        return out["id"], {
+            "restApi": inp["restApi"],
+            "createdDate": str(out.get("createdDate", "")),
+        }
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("apigateway").delete_deployment(
-            restApiId=outputs["restApi"], deploymentId=rid))
+        ignore_missing(
+            lambda: ctx.client("apigateway").delete_deployment(
+                restApiId=outputs["restApi"], deploymentId=rid
+            )
+        )
 
 
 class Stage(Handler):
     typ = "aws:apigateway/stage:Stage"
-    applies = frozenset({"restApi", "deployment", "stageName", "description", "variables",
-                         "cacheClusterEnabled", "cacheClusterSize", "xrayTracingEnabled"})
+    applies = frozenset(
+        {
+            "restApi",
+            "deployment",
+            "stageName",
+            "description",
+            "variables",
+            "cacheClusterEnabled",
+            "cacheClusterSize",
+            "xrayTracingEnabled",
+        }
+    )
     # Access logs would go to CloudWatch Logs, which nothing in the local cloud reads.
-    ignores = frozenset({"accessLogSettings", "documentationVersion", "clientCertificateId",
-                         "canarySettings"})
+    ignores = frozenset(
+        {"accessLogSettings", "documentationVersion", "clientCertificateId", "canarySettings"}
+    )
     replace_on = frozenset({"restApi", "stageName"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
-        kwargs = pick(inp, {"description": "description", "variables": "variables",
-                            "cacheClusterEnabled": "cacheClusterEnabled",
-                            "cacheClusterSize": "cacheClusterSize",
-                            "xrayTracingEnabled": "tracingEnabled"})
-        ctx.client("apigateway").create_stage(restApiId=inp["restApi"],
-                                              stageName=inp["stageName"],
-                                              deploymentId=inp["deployment"], **kwargs)
+        kwargs = pick(
+            inp,
+            {
+                "description": "description",
+                "variables": "variables",
+                "cacheClusterEnabled": "cacheClusterEnabled",
+                "cacheClusterSize": "cacheClusterSize",
+                "xrayTracingEnabled": "tracingEnabled",
+            },
+        )
+        ctx.client("apigateway").create_stage(
+            restApiId=inp["restApi"],
+            stageName=inp["stageName"],
+            deploymentId=inp["deployment"],
+            **kwargs,
+        )
         api, stage = inp["restApi"], inp["stageName"]
         return f"ags-{api}-{stage}", {
             "restApi": api,
@@ -224,22 +363,33 @@ class Stage(Handler):
             "arn": f"arn:aws:apigateway:{ctx.region}::/restapis/{api}/stages/{stage}",
         }
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
-        paths = {"deployment": "/deploymentId", "description": "/description",
-                 "cacheClusterEnabled": "/cacheClusterEnabled",
-                 "cacheClusterSize": "/cacheClusterSize", "xrayTracingEnabled": "/tracingEnabled"}
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
+        paths = {
+            "deployment": "/deploymentId",
+            "description": "/description",
+            "cacheClusterEnabled": "/cacheClusterEnabled",
+            "cacheClusterSize": "/cacheClusterSize",
+            "xrayTracingEnabled": "/tracingEnabled",
+        }
         ops = _replace_ops({paths[k]: res.inputs.get(k) for k in changed if k in paths})
         if "variables" in changed:
-            ops += [{"op": "replace", "path": f"/variables/{k}", "value": str(v)}
-                    for k, v in (res.inputs.get("variables") or {}).items()]
-        ctx.client("apigateway").update_stage(restApiId=old["restApi"],
-                                              stageName=old["stageName"], patchOperations=ops)
+            ops += [
+                {"op": "replace", "path": f"/variables/{k}", "value": str(v)}
+                for k, v in (res.inputs.get("variables") or {}).items()
+            ]
+        ctx.client("apigateway").update_stage(
+            restApiId=old["restApi"], stageName=old["stageName"], patchOperations=ops
+        )
         return dict(old)
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("apigateway").delete_stage(
-            restApiId=outputs["restApi"], stageName=outputs["stageName"]))
+        ignore_missing(
+            lambda: ctx.client("apigateway").delete_stage(
+                restApiId=outputs["restApi"], stageName=outputs["stageName"]
+            )
+        )
 
 
 class ApiKey(Handler):
@@ -251,17 +401,27 @@ class ApiKey(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
-        kwargs = pick(inp, {"description": "description", "value": "value",
-                            "customerId": "customerId"})
+        kwargs = pick(
+            inp, {"description": "description", "value": "value", "customerId": "customerId"}
+        )
         out = ctx.client("apigateway").create_api_key(
-            name=res.physical, enabled=bool(inp.get("enabled", True)), **kwargs)
-        return out["id"], {"name": res.physical, "value": out["value"],
-                           "arn": f"arn:aws:apigateway:{ctx.region}::/apikeys/{out['id']}"}
+            name=res.physical, enabled=bool(inp.get("enabled", True)), **kwargs
+        )
+        return out["id"], {
+            "name": res.physical,
+            "value": out["value"],
+            "arn": f"arn:aws:apigateway:{ctx.region}::/apikeys/{out['id']}",
+        }
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
-        paths = {"name": "/name", "description": "/description", "enabled": "/enabled",
-                 "customerId": "/customerId"}
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
+        paths = {
+            "name": "/name",
+            "description": "/description",
+            "enabled": "/enabled",
+            "customerId": "/customerId",
+        }
         ops = {paths[k]: res.inputs.get(k) for k in changed}
         if "enabled" in changed and res.inputs.get("enabled") is None:
             ops["/enabled"] = True
@@ -276,8 +436,9 @@ class ApiKey(Handler):
 
 class UsagePlan(Handler):
     typ = "aws:apigateway/usagePlan:UsagePlan"
-    applies = frozenset({"name", "description", "apiStages", "throttleSettings",
-                         "quotaSettings", "productCode"})
+    applies = frozenset(
+        {"name", "description", "apiStages", "throttleSettings", "quotaSettings", "productCode"}
+    )
     # Stage lists are patched with add/remove in AWS; here a change replaces the plan, and
     # its UsagePlanKeys follow because they reference the plan's id.
     replace_on = frozenset({"apiStages"})
@@ -293,22 +454,28 @@ class UsagePlan(Handler):
             if stage.get("throttles"):
                 entry["throttle"] = {
                     t["path"]: pick(t, {"burstLimit": "burstLimit", "rateLimit": "rateLimit"})
-                    for t in stage["throttles"]}
+                    for t in stage["throttles"]
+                }
             stages.append(entry)
         if stages:
             kwargs["apiStages"] = stages
         if inp.get("throttleSettings"):
-            kwargs["throttle"] = pick(inp["throttleSettings"], {"burstLimit": "burstLimit",
-                                                                "rateLimit": "rateLimit"})
+            kwargs["throttle"] = pick(
+                inp["throttleSettings"], {"burstLimit": "burstLimit", "rateLimit": "rateLimit"}
+            )
         if inp.get("quotaSettings"):
-            kwargs["quota"] = pick(inp["quotaSettings"], {"limit": "limit", "offset": "offset",
-                                                          "period": "period"})
+            kwargs["quota"] = pick(
+                inp["quotaSettings"], {"limit": "limit", "offset": "offset", "period": "period"}
+            )
         out = ctx.client("apigateway").create_usage_plan(name=res.physical, **kwargs)
-        return out["id"], {"name": res.physical,
-                           "arn": f"arn:aws:apigateway:{ctx.region}::/usageplans/{out['id']}"}
+        return out["id"], {
+            "name": res.physical,
+            "arn": f"arn:aws:apigateway:{ctx.region}::/usageplans/{out['id']}",
+        }
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         inp = res.inputs
         ops: dict[str, Any] = {}
         if "name" in changed:
@@ -317,13 +484,16 @@ class UsagePlan(Handler):
             ops["/description"] = inp.get("description")
         if "productCode" in changed:
             ops["/productCode"] = inp.get("productCode")
-        for key, prefix, fields in (("throttleSettings", "/throttle", ("burstLimit", "rateLimit")),
-                                    ("quotaSettings", "/quota", ("limit", "offset", "period"))):
+        for key, prefix, fields in (
+            ("throttleSettings", "/throttle", ("burstLimit", "rateLimit")),
+            ("quotaSettings", "/quota", ("limit", "offset", "period")),
+        ):
             if key in changed:
                 for field in fields:
                     ops[f"{prefix}/{field}"] = (inp.get(key) or {}).get(field)
-        ctx.client("apigateway").update_usage_plan(usagePlanId=rid,
-                                                   patchOperations=_replace_ops(ops))
+        ctx.client("apigateway").update_usage_plan(
+            usagePlanId=rid, patchOperations=_replace_ops(ops)
+        )
         return {**old, "name": res.physical}
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
@@ -338,10 +508,17 @@ class UsagePlanKey(Handler):
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         inp = res.inputs
         out = ctx.client("apigateway").create_usage_plan_key(
-            usagePlanId=inp["usagePlanId"], keyId=inp["keyId"], keyType=inp["keyType"])
-        return out["id"], {"name": out.get("name", ""), "value": out.get("value", ""),
-                           "usagePlanId": inp["usagePlanId"]}
+            usagePlanId=inp["usagePlanId"], keyId=inp["keyId"], keyType=inp["keyType"]
+        )
+        return out["id"], {
+            "name": out.get("name", ""),
+            "value": out.get("value", ""),
+            "usagePlanId": inp["usagePlanId"],
+        }
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("apigateway").delete_usage_plan_key(
-            usagePlanId=outputs["usagePlanId"], keyId=rid))
+        ignore_missing(
+            lambda: ctx.client("apigateway").delete_usage_plan_key(
+                usagePlanId=outputs["usagePlanId"], keyId=rid
+            )
+        )

@@ -1,4 +1,5 @@
 """Lambda: Function, LayerVersion, EventSourceMapping, FunctionEventInvokeConfig, Permission."""
+
 from __future__ import annotations
 
 import base64
@@ -24,8 +25,9 @@ _FUNCTION_CONFIG = {
 
 def _function_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
     config = pick(inputs, _FUNCTION_CONFIG)
-    config["Environment"] = {"Variables": dict((inputs.get("environment") or {}).get("variables")
-                                               or {})}
+    config["Environment"] = {
+        "Variables": dict((inputs.get("environment") or {}).get("variables") or {})
+    }
     dlq = (inputs.get("deadLetterConfig") or {}).get("targetArn")
     config["DeadLetterConfig"] = {"TargetArn": dlq} if dlq else {}
     if inputs.get("tracingConfig"):
@@ -40,9 +42,18 @@ def _function_config(inputs: Mapping[str, Any]) -> dict[str, Any]:
 class Function(Handler):
     typ = "aws:lambda/function:Function"
     applies = frozenset(_FUNCTION_CONFIG) | {
-        "name", "code", "environment", "deadLetterConfig", "tracingConfig", "ephemeralStorage",
-        "loggingConfig", "reservedConcurrentExecutions", "architectures", "packageType",
-        "publish", "sourceCodeHash",
+        "name",
+        "code",
+        "environment",
+        "deadLetterConfig",
+        "tracingConfig",
+        "ephemeralStorage",
+        "loggingConfig",
+        "reservedConcurrentExecutions",
+        "architectures",
+        "packageType",
+        "publish",
+        "sourceCodeHash",
     }
     # Not applied: the local runtime runs functions on the host, outside any VPC.
     ignores = frozenset({"vpcConfig", "skipDestroy"})
@@ -52,8 +63,10 @@ class Function(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         if res.inputs.get("packageType", "Zip") != "Zip" or "code" not in res.inputs:
-            raise DeployError(f"function {res.name!r}: only zip code given as `code` is supported "
-                              "(no image, no S3 object)")
+            raise DeployError(
+                f"function {res.name!r}: only zip code given as `code` is supported "
+                "(no image, no S3 object)"
+            )
         code = zip_bytes(res.inputs["code"], ctx.base_dir)
         lam = ctx.client("lambda")
         lam.create_function(
@@ -77,20 +90,27 @@ class Function(Handler):
         self._concurrency(ctx, res)
         return res.physical, self._outputs(ctx, res.physical, code)
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         lam = ctx.client("lambda")
         waiter = lam.get_waiter("function_updated_v2")
         wait = {"FunctionName": rid, "WaiterConfig": {"Delay": 1, "MaxAttempts": 120}}
         code = zip_bytes(res.inputs["code"], ctx.base_dir)
         if changed & {"code", "architectures", "sourceCodeHash"}:
             lam.update_function_code(
-                FunctionName=rid, ZipFile=code,
+                FunctionName=rid,
+                ZipFile=code,
                 Architectures=list(res.inputs.get("architectures") or ["x86_64"]),
             )
             waiter.wait(**wait)
-        if changed - {"code", "architectures", "sourceCodeHash", "reservedConcurrentExecutions",
-                      "publish"}:
+        if changed - {
+            "code",
+            "architectures",
+            "sourceCodeHash",
+            "reservedConcurrentExecutions",
+            "publish",
+        }:
             lam.update_function_configuration(FunctionName=rid, **_function_config(res.inputs))
             waiter.wait(**wait)
         if "reservedConcurrentExecutions" in changed:
@@ -98,8 +118,7 @@ class Function(Handler):
         return self._outputs(ctx, rid, code)
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("lambda").delete_function(
-            FunctionName=rid))
+        ignore_missing(lambda: ctx.client("lambda").delete_function(FunctionName=rid))
 
     def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
         return probe(lambda: ctx.client("lambda").get_function(FunctionName=rid))
@@ -123,11 +142,15 @@ class Function(Handler):
         return {
             "arn": arn,
             "name": name,
-            "invokeArn": (f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/"
-                          f"{arn}/invocations"),
+            "invokeArn": (
+                f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/functions/"
+                f"{arn}/invocations"
+            ),
             "qualifiedArn": f"{arn}:{version}",
-            "qualifiedInvokeArn": (f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/"
-                                   f"functions/{arn}:{version}/invocations"),
+            "qualifiedInvokeArn": (
+                f"arn:aws:apigateway:{ctx.region}:lambda:path/2015-03-31/"
+                f"functions/{arn}:{version}/invocations"
+            ),
             "version": version,
             "lastModified": str(config.get("LastModified", "")),
             "codeSha256": base64.b64encode(hashlib.sha256(code).digest()).decode(),
@@ -137,8 +160,18 @@ class Function(Handler):
 
 class LayerVersion(Handler):
     typ = "aws:lambda/layerVersion:LayerVersion"
-    applies = frozenset({"layerName", "code", "compatibleRuntimes", "compatibleArchitectures",
-                         "description", "licenseInfo", "skipDestroy", "sourceCodeHash"})
+    applies = frozenset(
+        {
+            "layerName",
+            "code",
+            "compatibleRuntimes",
+            "compatibleArchitectures",
+            "description",
+            "licenseInfo",
+            "skipDestroy",
+            "sourceCodeHash",
+        }
+    )
     # Layer versions are immutable: any change publishes a new version.
     replace_on_any = True
 
@@ -146,9 +179,15 @@ class LayerVersion(Handler):
         if not res.inputs.get("layerName"):
             raise DeployError(f"layer {res.name!r}: layerName is required")
         code = zip_bytes(res.inputs["code"], ctx.base_dir)
-        kwargs = pick(res.inputs, {"compatibleRuntimes": "CompatibleRuntimes",
-                                   "compatibleArchitectures": "CompatibleArchitectures",
-                                   "description": "Description", "licenseInfo": "LicenseInfo"})
+        kwargs = pick(
+            res.inputs,
+            {
+                "compatibleRuntimes": "CompatibleRuntimes",
+                "compatibleArchitectures": "CompatibleArchitectures",
+                "description": "Description",
+                "licenseInfo": "LicenseInfo",
+            },
+        )
         out = ctx.client("lambda").publish_layer_version(
             LayerName=res.inputs["layerName"], Content={"ZipFile": code}, **kwargs
         )
@@ -164,8 +203,11 @@ class LayerVersion(Handler):
         if outputs.get("skipDestroy"):
             return
         layer_arn, version = rid.rsplit(":", 1)
-        ignore_missing(lambda: ctx.client("lambda").delete_layer_version(
-            LayerName=layer_arn, VersionNumber=int(version)))
+        ignore_missing(
+            lambda: ctx.client("lambda").delete_layer_version(
+                LayerName=layer_arn, VersionNumber=int(version)
+            )
+        )
 
 
 _ESM_FIELDS = {
@@ -184,23 +226,32 @@ _ESM_FIELDS = {
 def _esm_settings(inputs: Mapping[str, Any]) -> dict[str, Any]:
     kwargs = pick(inputs, _ESM_FIELDS)
     on_failure = ((inputs.get("destinationConfig") or {}).get("onFailure") or {}).get(
-        "destinationArn")
+        "destinationArn"
+    )
     if on_failure:
         kwargs["DestinationConfig"] = {"OnFailure": {"Destination": on_failure}}
     if inputs.get("scalingConfig"):
         kwargs["ScalingConfig"] = pascal(inputs["scalingConfig"])
     if inputs.get("filterCriteria"):
-        kwargs["FilterCriteria"] = {"Filters": [
-            {"Pattern": f["pattern"]} for f in inputs["filterCriteria"].get("filters", [])
-        ]}
+        kwargs["FilterCriteria"] = {
+            "Filters": [
+                {"Pattern": f["pattern"]} for f in inputs["filterCriteria"].get("filters", [])
+            ]
+        }
     return kwargs
 
 
 class EventSourceMapping(Handler):
     typ = "aws:lambda/eventSourceMapping:EventSourceMapping"
-    applies = frozenset(_ESM_FIELDS) | {"eventSourceArn", "functionName", "startingPosition",
-                                        "startingPositionTimestamp", "destinationConfig",
-                                        "scalingConfig", "filterCriteria"}
+    applies = frozenset(_ESM_FIELDS) | {
+        "eventSourceArn",
+        "functionName",
+        "startingPosition",
+        "startingPositionTimestamp",
+        "destinationConfig",
+        "scalingConfig",
+        "filterCriteria",
+    }
     replace_on = frozenset({"eventSourceArn", "startingPosition", "startingPositionTimestamp"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
@@ -216,8 +267,9 @@ class EventSourceMapping(Handler):
         )
         return out["UUID"], self._outputs(out)
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         out = ctx.client("lambda").update_event_source_mapping(
             UUID=rid, FunctionName=res.inputs["functionName"], **_esm_settings(res.inputs)
         )
@@ -239,8 +291,15 @@ class EventSourceMapping(Handler):
 
 class FunctionEventInvokeConfig(Handler):
     typ = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
-    applies = frozenset({"functionName", "qualifier", "maximumRetryAttempts",
-                         "maximumEventAgeInSeconds", "destinationConfig"})
+    applies = frozenset(
+        {
+            "functionName",
+            "qualifier",
+            "maximumRetryAttempts",
+            "maximumEventAgeInSeconds",
+            "destinationConfig",
+        }
+    )
     replace_on = frozenset({"functionName", "qualifier"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
@@ -250,8 +309,9 @@ class FunctionEventInvokeConfig(Handler):
             rid = f"{rid}:{res.inputs['qualifier']}"
         return rid, {}
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         # Put replaces the whole config, so settings removed from the program are removed here.
         self._put(ctx, res.inputs)
         return {}
@@ -259,14 +319,22 @@ class FunctionEventInvokeConfig(Handler):
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         name, _, qualifier = rid.partition(":") if not rid.startswith("arn:") else (rid, "", "")
         kwargs = {"Qualifier": qualifier} if qualifier else {}
-        ignore_missing(lambda: ctx.client("lambda").delete_function_event_invoke_config(
-            FunctionName=name, **kwargs))
+        ignore_missing(
+            lambda: ctx.client("lambda").delete_function_event_invoke_config(
+                FunctionName=name, **kwargs
+            )
+        )
 
     @staticmethod
     def _put(ctx: Context, inputs: Mapping[str, Any]) -> None:
-        kwargs = pick(inputs, {"qualifier": "Qualifier",
-                               "maximumRetryAttempts": "MaximumRetryAttempts",
-                               "maximumEventAgeInSeconds": "MaximumEventAgeInSeconds"})
+        kwargs = pick(
+            inputs,
+            {
+                "qualifier": "Qualifier",
+                "maximumRetryAttempts": "MaximumRetryAttempts",
+                "maximumEventAgeInSeconds": "MaximumEventAgeInSeconds",
+            },
+        )
         destinations = {}
         for key, api in (("onFailure", "OnFailure"), ("onSuccess", "OnSuccess")):
             target = ((inputs.get("destinationConfig") or {}).get(key) or {}).get("destination")
@@ -275,35 +343,62 @@ class FunctionEventInvokeConfig(Handler):
         if destinations:
             kwargs["DestinationConfig"] = destinations
         ctx.client("lambda").put_function_event_invoke_config(
-            FunctionName=inputs["functionName"], **kwargs)
+            FunctionName=inputs["functionName"], **kwargs
+        )
 
 
 class Permission(Handler):
     typ = "aws:lambda/permission:Permission"
-    applies = frozenset({"action", "function", "principal", "sourceArn", "sourceAccount",
-                         "statementId", "statementIdPrefix", "qualifier", "eventSourceToken",
-                         "principalOrgId", "functionUrlAuthType"})
+    applies = frozenset(
+        {
+            "action",
+            "function",
+            "principal",
+            "sourceArn",
+            "sourceAccount",
+            "statementId",
+            "statementIdPrefix",
+            "qualifier",
+            "eventSourceToken",
+            "principalOrgId",
+            "functionUrlAuthType",
+        }
+    )
     replace_on_any = True  # the API has no update: every field forces a new statement
     name_input = "statementId"
     name_max = 100
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
-        kwargs = pick(res.inputs, {"sourceArn": "SourceArn", "sourceAccount": "SourceAccount",
-                                   "qualifier": "Qualifier", "eventSourceToken": "EventSourceToken",
-                                   "principalOrgId": "PrincipalOrgID",
-                                   "functionUrlAuthType": "FunctionUrlAuthType"})
+        kwargs = pick(
+            res.inputs,
+            {
+                "sourceArn": "SourceArn",
+                "sourceAccount": "SourceAccount",
+                "qualifier": "Qualifier",
+                "eventSourceToken": "EventSourceToken",
+                "principalOrgId": "PrincipalOrgID",
+                "functionUrlAuthType": "FunctionUrlAuthType",
+            },
+        )
         ctx.client("lambda").add_permission(
-            FunctionName=res.inputs["function"], StatementId=res.physical,
-            Action=res.inputs["action"], Principal=res.inputs["principal"], **kwargs)
-        return res.physical, {"function": res.inputs["function"],
-                                   "statementId": res.physical}
+            FunctionName=res.inputs["function"],
+            StatementId=res.physical,
+            Action=res.inputs["action"],
+            Principal=res.inputs["principal"],
+            **kwargs,
+        )
+        return res.physical, {"function": res.inputs["function"], "statementId": res.physical}
 
-    def physical_name(self, name: str, inputs: Mapping[str, Any],
-                      previous: str | None) -> str | None:
+    def physical_name(
+        self, name: str, inputs: Mapping[str, Any], previous: str | None
+    ) -> str | None:
         if not inputs.get("statementId") and inputs.get("statementIdPrefix"):
             inputs = {**inputs, "namePrefix": inputs["statementIdPrefix"]}
         return super().physical_name(name, inputs, previous)
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
-        ignore_missing(lambda: ctx.client("lambda").remove_permission(
-            FunctionName=outputs["function"], StatementId=rid))
+        ignore_missing(
+            lambda: ctx.client("lambda").remove_permission(
+                FunctionName=outputs["function"], StatementId=rid
+            )
+        )

@@ -5,6 +5,7 @@ but does not apply (`ignores`, each listed in the README), and which force a
 replacement (`replace_on`). Any other input key fails the run naming it, so a
 setting the program relies on is never dropped silently.
 """
+
 from __future__ import annotations
 
 import logging
@@ -88,8 +89,9 @@ class Handler:
         if unknown:
             raise UnsupportedInput(self.typ, name, sorted(unknown))
 
-    def physical_name(self, name: str, inputs: Mapping[str, Any],
-                      previous: str | None) -> str | None:
+    def physical_name(
+        self, name: str, inputs: Mapping[str, Any], previous: str | None
+    ) -> str | None:
         """The explicit name, else `previous` (kept across runs), else `<name>-<7 hex>`."""
         if self.name_input is None:
             return None
@@ -175,8 +177,11 @@ def probe(fn: Callable[[], Any]) -> bool:
     try:
         fn()
     except ClientError as exc:
-        if "NotFound" in error_code(exc) or "NonExistent" in error_code(exc) or error_code(
-                exc) in ("NoSuchEntity", "QueueDoesNotExist"):
+        if (
+            "NotFound" in error_code(exc)
+            or "NonExistent" in error_code(exc)
+            or error_code(exc) in ("NoSuchEntity", "QueueDoesNotExist")
+        ):
             return False
         raise
     return True

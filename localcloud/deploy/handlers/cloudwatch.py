@@ -1,4 +1,5 @@
 """CloudWatch MetricAlarm and Logs LogGroup."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -29,16 +30,26 @@ _ALARM_FIELDS = {
 
 
 def _metric_query(q: Mapping[str, Any]) -> dict[str, Any]:
-    out = pick(q, {"id": "Id", "expression": "Expression", "label": "Label",
-                   "returnData": "ReturnData", "period": "Period", "accountId": "AccountId"})
+    out = pick(
+        q,
+        {
+            "id": "Id",
+            "expression": "Expression",
+            "label": "Label",
+            "returnData": "ReturnData",
+            "period": "Period",
+            "accountId": "AccountId",
+        },
+    )
     metric = q.get("metric")
     if metric:
         out["MetricStat"] = {
             "Metric": {
                 "Namespace": metric["namespace"],
                 "MetricName": metric["metricName"],
-                "Dimensions": [{"Name": k, "Value": v}
-                               for k, v in (metric.get("dimensions") or {}).items()],
+                "Dimensions": [
+                    {"Name": k, "Value": v} for k, v in (metric.get("dimensions") or {}).items()
+                ],
             },
             "Period": num(metric["period"]),
             "Stat": metric["stat"],
@@ -57,8 +68,9 @@ class MetricAlarm(Handler):
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         return res.physical, self._put(ctx, res)
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         # PutMetricAlarm overwrites the whole alarm definition.
         return self._put(ctx, res)
 
@@ -70,8 +82,9 @@ class MetricAlarm(Handler):
             if key in kwargs:
                 kwargs[key] = list(kwargs[key])
         if inp.get("dimensions"):
-            kwargs["Dimensions"] = [{"Name": k, "Value": str(v)}
-                                    for k, v in inp["dimensions"].items()]
+            kwargs["Dimensions"] = [
+                {"Name": k, "Value": str(v)} for k, v in inp["dimensions"].items()
+            ]
         if inp.get("metricQueries"):
             kwargs["Metrics"] = [_metric_query(q) for q in inp["metricQueries"]]
         cw = ctx.client("cloudwatch")
@@ -85,8 +98,9 @@ class MetricAlarm(Handler):
 
 class LogGroup(Handler):
     typ = "aws:cloudwatch/logGroup:LogGroup"
-    applies = frozenset({"name", "namePrefix", "retentionInDays", "kmsKeyId", "skipDestroy",
-                         "logGroupClass"})
+    applies = frozenset(
+        {"name", "namePrefix", "retentionInDays", "kmsKeyId", "skipDestroy", "logGroupClass"}
+    )
     replace_on = frozenset({"name", "namePrefix", "logGroupClass"})
     name_input = "name"
     name_max = 512
@@ -106,8 +120,9 @@ class LogGroup(Handler):
             "skipDestroy": bool(res.inputs.get("skipDestroy", False)),
         }
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         self._retention(ctx, rid, res.inputs)
         return {**old, "skipDestroy": bool(res.inputs.get("skipDestroy", False))}
 

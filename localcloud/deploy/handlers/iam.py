@@ -1,4 +1,5 @@
 """IAM: Role, RolePolicy, RolePolicyAttachment, Policy."""
+
 from __future__ import annotations
 
 import json
@@ -14,42 +15,72 @@ def _doc(value: Any) -> str:
 
 class Role(Handler):
     typ = "aws:iam/role:Role"
-    applies = frozenset({"name", "namePrefix", "assumeRolePolicy", "description",
-                         "maxSessionDuration", "path", "permissionsBoundary",
-                         "forceDetachPolicies", "inlinePolicies", "managedPolicyArns"})
+    applies = frozenset(
+        {
+            "name",
+            "namePrefix",
+            "assumeRolePolicy",
+            "description",
+            "maxSessionDuration",
+            "path",
+            "permissionsBoundary",
+            "forceDetachPolicies",
+            "inlinePolicies",
+            "managedPolicyArns",
+        }
+    )
     replace_on = frozenset({"name", "namePrefix", "path"})
     name_input = "name"
     already_exists = frozenset({"EntityAlreadyExists"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         iam = ctx.client("iam")
-        kwargs = pick(res.inputs, {"description": "Description", "path": "Path",
-                                   "maxSessionDuration": "MaxSessionDuration",
-                                   "permissionsBoundary": "PermissionsBoundary"})
-        role = iam.create_role(RoleName=res.physical,
-                               AssumeRolePolicyDocument=_doc(res.inputs["assumeRolePolicy"]),
-                               **kwargs)["Role"]
+        kwargs = pick(
+            res.inputs,
+            {
+                "description": "Description",
+                "path": "Path",
+                "maxSessionDuration": "MaxSessionDuration",
+                "permissionsBoundary": "PermissionsBoundary",
+            },
+        )
+        role = iam.create_role(
+            RoleName=res.physical,
+            AssumeRolePolicyDocument=_doc(res.inputs["assumeRolePolicy"]),
+            **kwargs,
+        )["Role"]
         return self._finish(ctx, res, role)
 
     def adopt(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         return self._finish(ctx, res, ctx.client("iam").get_role(RoleName=res.physical)["Role"])
 
-    def _finish(self, ctx: Context, res: Planned,
-                role: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _finish(
+        self, ctx: Context, res: Planned, role: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         self._attachments(ctx, res.physical, res.inputs, {})
-        return res.physical, {"arn": role["Arn"], "name": res.physical,
-                                   "uniqueId": role["RoleId"],
-                                   "createDate": str(role["CreateDate"])}
+        return res.physical, {
+            "arn": role["Arn"],
+            "name": res.physical,
+            "uniqueId": role["RoleId"],
+            "createDate": str(role["CreateDate"]),
+        }
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         iam = ctx.client("iam")
         if "assumeRolePolicy" in changed:
-            iam.update_assume_role_policy(RoleName=rid,
-                                          PolicyDocument=_doc(res.inputs["assumeRolePolicy"]))
+            iam.update_assume_role_policy(
+                RoleName=rid, PolicyDocument=_doc(res.inputs["assumeRolePolicy"])
+            )
         if changed & {"description", "maxSessionDuration"}:
-            iam.update_role(RoleName=rid, **pick(res.inputs, {
-                "description": "Description", "maxSessionDuration": "MaxSessionDuration"}))
+            iam.update_role(
+                RoleName=rid,
+                **pick(
+                    res.inputs,
+                    {"description": "Description", "maxSessionDuration": "MaxSessionDuration"},
+                ),
+            )
         self._attachments(ctx, rid, res.inputs, old)
         return dict(old)
 
@@ -57,8 +88,9 @@ class Role(Handler):
         return probe(lambda: ctx.client("iam").get_role(RoleName=rid))
 
     @staticmethod
-    def _attachments(ctx: Context, role: str, inputs: Mapping[str, Any],
-                     old: Mapping[str, Any]) -> None:
+    def _attachments(
+        ctx: Context, role: str, inputs: Mapping[str, Any], old: Mapping[str, Any]
+    ) -> None:
         """Exclusive inline policies / managed ARNs given on the role itself."""
         iam = ctx.client("iam")
         inline = inputs.get("inlinePolicies")
@@ -70,8 +102,10 @@ class Role(Handler):
                 iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=doc)
         managed = inputs.get("managedPolicyArns")
         if managed is not None:
-            attached = {p["PolicyArn"] for p in
-                        iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
+            attached = {
+                p["PolicyArn"]
+                for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+            }
             for arn in attached - set(managed):
                 iam.detach_role_policy(RoleName=role, PolicyArn=arn)
             for arn in set(managed) - attached:
@@ -101,18 +135,19 @@ class RolePolicy(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         role = res.inputs["role"]
-        ctx.client("iam").put_role_policy(RoleName=role, PolicyName=res.physical,
-                                          PolicyDocument=_doc(res.inputs["policy"]))
+        ctx.client("iam").put_role_policy(
+            RoleName=role, PolicyName=res.physical, PolicyDocument=_doc(res.inputs["policy"])
+        )
         return f"{role}:{res.physical}", {"name": res.physical}
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         return self.create(ctx, res)[1]
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
         role, _, name = rid.partition(":")
-        ignore_missing(lambda: ctx.client("iam").delete_role_policy(RoleName=role,
-                                                                     PolicyName=name))
+        ignore_missing(lambda: ctx.client("iam").delete_role_policy(RoleName=role, PolicyName=name))
 
 
 class RolePolicyAttachment(Handler):
@@ -139,21 +174,22 @@ class Policy(Handler):
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
         kwargs = pick(res.inputs, {"description": "Description", "path": "Path"})
-        pol = ctx.client("iam").create_policy(PolicyName=res.physical,
-                                              PolicyDocument=_doc(res.inputs["policy"]),
-                                              **kwargs)["Policy"]
-        return pol["Arn"], {"arn": pol["Arn"], "name": res.physical,
-                            "policyId": pol["PolicyId"]}
+        pol = ctx.client("iam").create_policy(
+            PolicyName=res.physical, PolicyDocument=_doc(res.inputs["policy"]), **kwargs
+        )["Policy"]
+        return pol["Arn"], {"arn": pol["Arn"], "name": res.physical, "policyId": pol["PolicyId"]}
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         iam = ctx.client("iam")
         # IAM keeps at most five versions: drop the non-default ones before adding one.
         for version in iam.list_policy_versions(PolicyArn=rid)["Versions"]:
             if not version["IsDefaultVersion"]:
                 iam.delete_policy_version(PolicyArn=rid, VersionId=version["VersionId"])
-        iam.create_policy_version(PolicyArn=rid, PolicyDocument=_doc(res.inputs["policy"]),
-                                  SetAsDefault=True)
+        iam.create_policy_version(
+            PolicyArn=rid, PolicyDocument=_doc(res.inputs["policy"]), SetAsDefault=True
+        )
         return dict(old)
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:
@@ -166,6 +202,3 @@ class Policy(Handler):
             iam.delete_policy(PolicyArn=rid)
 
         ignore_missing(remove)
-
-
-

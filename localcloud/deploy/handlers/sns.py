@@ -1,4 +1,5 @@
 """SNS: Topic, TopicSubscription."""
+
 from __future__ import annotations
 
 import json
@@ -41,11 +42,17 @@ class Topic(Handler):
     typ = "aws:sns/topic:Topic"
     applies = frozenset(_TOPIC_ATTRIBUTES) | {"name", "namePrefix", "fifoTopic"}
     # Delivery-status feedback roles only matter for logging delivery status to CloudWatch Logs.
-    ignores = frozenset({
-        f"{proto}{what}" for proto in ("application", "firehose", "http", "lambda", "sqs")
-        for what in ("FailureFeedbackRoleArn", "SuccessFeedbackRoleArn",
-                     "SuccessFeedbackSampleRate")
-    })
+    ignores = frozenset(
+        {
+            f"{proto}{what}"
+            for proto in ("application", "firehose", "http", "lambda", "sqs")
+            for what in (
+                "FailureFeedbackRoleArn",
+                "SuccessFeedbackRoleArn",
+                "SuccessFeedbackSampleRate",
+            )
+        }
+    )
     replace_on = frozenset({"name", "namePrefix", "fifoTopic"})
     name_input = "name"
     name_max = 256
@@ -54,21 +61,27 @@ class Topic(Handler):
         return ".fifo" if inputs.get("fifoTopic") else ""
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
-        attributes = {api: _attr(res.inputs[k]) for k, api in _TOPIC_ATTRIBUTES.items()
-                      if res.inputs.get(k) is not None}
+        attributes = {
+            api: _attr(res.inputs[k])
+            for k, api in _TOPIC_ATTRIBUTES.items()
+            if res.inputs.get(k) is not None
+        }
         if res.inputs.get("fifoTopic"):
             attributes["FifoTopic"] = "true"
-        arn = ctx.client("sns").create_topic(Name=res.physical,
-                                             Attributes=attributes)["TopicArn"]
+        arn = ctx.client("sns").create_topic(Name=res.physical, Attributes=attributes)["TopicArn"]
         return arn, {"arn": arn, "name": res.physical, "owner": ctx.account_id}
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         sns = ctx.client("sns")
         for key in changed & set(_TOPIC_ATTRIBUTES):
             value = res.inputs.get(key)
-            sns.set_topic_attributes(TopicArn=rid, AttributeName=_TOPIC_ATTRIBUTES[key],
-                                     AttributeValue="" if value is None else _attr(value))
+            sns.set_topic_attributes(
+                TopicArn=rid,
+                AttributeName=_TOPIC_ATTRIBUTES[key],
+                AttributeValue="" if value is None else _attr(value),
+            )
         return dict(old)
 
     def exists(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> bool | None:
@@ -80,30 +93,43 @@ class Topic(Handler):
 
 class TopicSubscription(Handler):
     typ = "aws:sns/topicSubscription:TopicSubscription"
-    applies = frozenset(_SUBSCRIPTION_ATTRIBUTES) | {"topic", "protocol", "endpoint",
-                                                     "confirmationTimeoutInMinutes",
-                                                     "endpointAutoConfirms"}
+    applies = frozenset(_SUBSCRIPTION_ATTRIBUTES) | {
+        "topic",
+        "protocol",
+        "endpoint",
+        "confirmationTimeoutInMinutes",
+        "endpointAutoConfirms",
+    }
     replace_on = frozenset({"topic", "protocol", "endpoint"})
 
     def create(self, ctx: Context, res: Planned) -> tuple[str, dict[str, Any]]:
-        attributes = {api: _attr(res.inputs[k]) for k, api in _SUBSCRIPTION_ATTRIBUTES.items()
-                      if res.inputs.get(k) is not None}
+        attributes = {
+            api: _attr(res.inputs[k])
+            for k, api in _SUBSCRIPTION_ATTRIBUTES.items()
+            if res.inputs.get(k) is not None
+        }
         arn = ctx.client("sns").subscribe(
-            TopicArn=res.inputs["topic"], Protocol=res.inputs["protocol"],
-            Endpoint=res.inputs["endpoint"], Attributes=attributes, ReturnSubscriptionArn=True,
+            TopicArn=res.inputs["topic"],
+            Protocol=res.inputs["protocol"],
+            Endpoint=res.inputs["endpoint"],
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
         )["SubscriptionArn"]
         return arn, {"arn": arn, "ownerId": ctx.account_id}
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         sns = ctx.client("sns")
         for key in changed & set(_SUBSCRIPTION_ATTRIBUTES):
             value = res.inputs.get(key)
             if value is None and key == "rawMessageDelivery":
                 value = False
             sns.set_subscription_attributes(
-                SubscriptionArn=rid, AttributeName=_SUBSCRIPTION_ATTRIBUTES[key],
-                AttributeValue="" if value is None else _attr(value))
+                SubscriptionArn=rid,
+                AttributeName=_SUBSCRIPTION_ATTRIBUTES[key],
+                AttributeValue="" if value is None else _attr(value),
+            )
         return dict(old)
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:

@@ -1,4 +1,5 @@
 """SQS: Queue, QueuePolicy."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -54,8 +55,9 @@ class Queue(Handler):
         url = sqs.create_queue(QueueName=res.physical, Attributes=attributes)["QueueUrl"]
         return url, self._outputs(ctx, url, res.physical)
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         attributes = {}
         for key in changed:
             api, default = _ATTRIBUTES[key]
@@ -98,8 +100,9 @@ class QueuePolicy(Handler):
         )
         return url, {}
 
-    def update(self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any],
-               changed: set[str]) -> dict[str, Any]:
+    def update(
+        self, ctx: Context, res: Planned, rid: str, old: Mapping[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
         return self.create(ctx, res)[1]
 
     def delete(self, ctx: Context, rid: str, outputs: Mapping[str, Any]) -> None:

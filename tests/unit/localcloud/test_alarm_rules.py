@@ -1,4 +1,5 @@
 """CloudWatch alarm rules: the two worked tables of the CloudWatch user guide, row by row."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,12 @@ GUIDE_ROWS = [
     # Table 1: EvaluationPeriods 3, DatapointsToAlarm 3, evaluation range 5.
     ("0-X-X", 3, 3, {"missing": OK, "ignore": OK, "breaching": OK, "notBreaching": OK}),
     ("0----", 3, 3, {"missing": OK, "ignore": OK, "breaching": OK, "notBreaching": OK}),
-    ("-----", 3, 3, {"missing": INSUFFICIENT_DATA, "ignore": RETAIN, "breaching": ALARM,
-                     "notBreaching": OK}),
+    (
+        "-----",
+        3,
+        3,
+        {"missing": INSUFFICIENT_DATA, "ignore": RETAIN, "breaching": ALARM, "notBreaching": OK},
+    ),
     ("0XX-X", 3, 3, {"missing": ALARM, "ignore": ALARM, "breaching": ALARM, "notBreaching": ALARM}),
     ("--X--", 3, 3, {"missing": ALARM, "ignore": RETAIN, "breaching": ALARM, "notBreaching": OK}),
     # Table 2: 2 out of 3.
@@ -43,7 +48,10 @@ def test_guide_tables(points: str, n: int, m: int, expected: dict[str, str], cur
     assert len(slots) == evaluation_range(n)
     for treat, want in expected.items():
         got = decide(
-            slots, evaluation_periods=n, datapoints_to_alarm=m, treat_missing_data=treat,
+            slots,
+            evaluation_periods=n,
+            datapoints_to_alarm=m,
+            treat_missing_data=treat,
             current=current,
         ).state
         assert got == (current if want == RETAIN else want), (points, n, m, treat)
@@ -51,8 +59,13 @@ def test_guide_tables(points: str, n: int, m: int, expected: dict[str, str], cur
 
 def test_breaching_alarms_once_the_good_point_leaves_the_range() -> None:
     # The guide: "0 - - - -" stays OK with breaching, then ALARMs once the 0 leaves the range.
-    decision = decide([None] * 5, evaluation_periods=3, datapoints_to_alarm=3,
-                      treat_missing_data="breaching", current=OK)
+    decision = decide(
+        [None] * 5,
+        evaluation_periods=3,
+        datapoints_to_alarm=3,
+        treat_missing_data="breaching",
+        current=OK,
+    )
     assert decision.state == ALARM
 
 
@@ -78,7 +91,9 @@ def test_statistics_over_raw_values_and_statistic_sets() -> None:
 )
 def test_bad_settings_name_the_field(kwargs: dict[str, object], field: str) -> None:
     settings: dict[str, object] = {
-        "evaluation_periods": 3, "datapoints_to_alarm": 3, "treat_missing_data": "missing",
+        "evaluation_periods": 3,
+        "datapoints_to_alarm": 3,
+        "treat_missing_data": "missing",
         "current": OK,
     }
     settings.update(kwargs)

@@ -10,8 +10,11 @@ from localcloud.lambda_ import limits
 def test_defaults_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (limits.MAX_WORKERS_ENV, limits.ASYNC_CONCURRENCY_ENV, limits.INIT_TIMEOUT_ENV):
         monkeypatch.delenv(name, raising=False)
-    assert limits.current() == {"LOCALCLOUD_MAX_WORKERS": 32, "LOCALCLOUD_ASYNC_CONCURRENCY": 32,
-                                "LOCALCLOUD_INIT_TIMEOUT": 10.0}
+    assert limits.current() == {
+        "LOCALCLOUD_MAX_WORKERS": 32,
+        "LOCALCLOUD_ASYNC_CONCURRENCY": 32,
+        "LOCALCLOUD_INIT_TIMEOUT": 10.0,
+    }
 
 
 def test_each_limit_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +22,10 @@ def test_each_limit_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(limits.ASYNC_CONCURRENCY_ENV, "128")
     monkeypatch.setenv(limits.INIT_TIMEOUT_ENV, "2.5")
     assert (limits.max_workers(), limits.async_concurrency(), limits.init_timeout_seconds()) == (
-        160, 128, 2.5)
+        160,
+        128,
+        2.5,
+    )
 
 
 @pytest.mark.parametrize("name", [limits.MAX_WORKERS_ENV, limits.ASYNC_CONCURRENCY_ENV])

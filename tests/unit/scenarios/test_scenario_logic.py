@@ -47,8 +47,9 @@ def test_compression_keeps_rates_and_divides_durations(factor: float) -> None:
 def test_the_rate_divisor_keeps_the_offered_rate_against_the_plan() -> None:
     # GIVEN the defaults (time /5, rates /4), THEN every rate and the plan's rate fall alike,
     # and counts fall by both factors
-    params = observability.parameters(observability.DEFAULT_COMPRESS,
-                                      observability.DEFAULT_RATE_SCALE)
+    params = observability.parameters(
+        observability.DEFAULT_COMPRESS, observability.DEFAULT_RATE_SCALE
+    )
     over = params["overrides"]
     peak = max(p.ramp_to or p.arrival_rate for p in params["phases"])
     assert peak / over["slowApiRateLimit"] == pytest.approx(20 / 10)
@@ -98,29 +99,46 @@ def test_conservation_places_every_accepted_id_once() -> None:
 def test_conservation_counts_always_add_up(ids, processed, dead, buffered) -> None:
     as_str = lambda values: {str(v) for v in values}  # noqa: E731
     accepted = as_str(ids)
-    counts = base.conservation(accepted, as_str(processed), {"q": [str(v) for v in dead]},
-                               as_str(buffered))
-    assert counts["sent"] == (counts["delivered"] + counts["dead_lettered"] + counts["buffered"]
-                              + counts["lost"])
+    counts = base.conservation(
+        accepted, as_str(processed), {"q": [str(v) for v in dead]}, as_str(buffered)
+    )
+    assert counts["sent"] == (
+        counts["delivered"] + counts["dead_lettered"] + counts["buffered"] + counts["lost"]
+    )
     assert counts["lost"] == len(accepted - as_str(processed) - as_str(dead) - as_str(buffered))
 
 
 def test_settle_stops_as_soon_as_done_and_reports_a_missed_deadline() -> None:
     calls = []
-    assert base.settle(lambda: calls.append(1) or len(calls) >= 3, deadline=math.inf,
-                       interval=0) is True
+    assert (
+        base.settle(lambda: calls.append(1) or len(calls) >= 3, deadline=math.inf, interval=0)
+        is True
+    )
     assert len(calls) == 3
     assert base.settle(lambda: False, deadline=0, interval=0) is False
 
 
 # ---- verdicts and reports ------------------------------------------------------------------
 def _variant(**counts: int) -> dict:
-    return {"requests": 10, "deliveries": 8, "throttled_429": 3, "retries": 4, "dlq_arrivals": 2,
-            "buffered": 0, "lost": 0, "peak_concurrency": 2, "delivery_invocations": 12,
-            "seconds": 5.0, "slow_api": {"by_status": {"200": 8, "429": 3}},
-            "dlq_messages": {"target_dlq": 0, "delivery_dlq": 2}, "settled": True,
-            "concurrency": [(0.5, 1), (1.5, 2)], "sent_at": [0.1, 0.2], "calls_429": [0.3],
-            **counts}
+    return {
+        "requests": 10,
+        "deliveries": 8,
+        "throttled_429": 3,
+        "retries": 4,
+        "dlq_arrivals": 2,
+        "buffered": 0,
+        "lost": 0,
+        "peak_concurrency": 2,
+        "delivery_invocations": 12,
+        "seconds": 5.0,
+        "slow_api": {"by_status": {"200": 8, "429": 3}},
+        "dlq_messages": {"target_dlq": 0, "delivery_dlq": 2},
+        "settled": True,
+        "concurrency": [(0.5, 1), (1.5, 2)],
+        "sent_at": [0.1, 0.2],
+        "calls_429": [0.3],
+        **counts,
+    }
 
 
 def test_observability_passes_only_when_flow_control_lost_nothing() -> None:
@@ -131,25 +149,42 @@ def test_observability_passes_only_when_flow_control_lost_nothing() -> None:
 
 
 def test_reliability_fails_on_a_lost_ride_or_an_on_demand_dlq_arrival() -> None:
-    ok = {"variants": {"provisioned": {"lost": 0, "dlq_arrivals": 40},
-                       "on_demand": {"lost": 0, "dlq_arrivals": 0}}}
+    ok = {
+        "variants": {
+            "provisioned": {"lost": 0, "dlq_arrivals": 40},
+            "on_demand": {"lost": 0, "dlq_arrivals": 0},
+        }
+    }
     assert reliability.passed(ok)
-    assert not reliability.passed({"variants": {**ok["variants"],
-                                                "on_demand": {"lost": 0, "dlq_arrivals": 1}}})
-    assert not reliability.passed({"variants": {**ok["variants"],
-                                                "provisioned": {"lost": 1, "dlq_arrivals": 40}}})
+    assert not reliability.passed(
+        {"variants": {**ok["variants"], "on_demand": {"lost": 0, "dlq_arrivals": 1}}}
+    )
+    assert not reliability.passed(
+        {"variants": {**ok["variants"], "provisioned": {"lost": 1, "dlq_arrivals": 40}}}
+    )
 
 
 def test_reports_hold_every_count_the_issue_asks_for(tmp_path: Path) -> None:
     from scenarios import plot
 
-    doc = {"compress": 10.0, "time_scale": 0.1, "config_overrides": {},
-           "variants": {"direct": _variant(lost=1), "flow": _variant()}}
+    doc = {
+        "compress": 10.0,
+        "time_scale": 0.1,
+        "config_overrides": {},
+        "variants": {"direct": _variant(lost=1), "flow": _variant()},
+    }
     picture = plot.concurrency_png(doc, tmp_path / "concurrency.png")
     text = observability.markdown(doc, picture)
     header = text.split("| variant |", 1)[1].split("\n", 1)[0]
-    for column in ("requests", "deliveries", "throttled_429", "retries", "dlq_arrivals", "lost",
-                   "peak_concurrency"):
+    for column in (
+        "requests",
+        "deliveries",
+        "throttled_429",
+        "retries",
+        "dlq_arrivals",
+        "lost",
+        "peak_concurrency",
+    ):
         assert column in header
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = base.write_report(tmp_path, doc, text)
@@ -159,15 +194,19 @@ def test_reports_hold_every_count_the_issue_asks_for(tmp_path: Path) -> None:
 def test_the_tap_counts_retries_as_calls_after_an_events_first() -> None:
     calls = [(0.0, 500, "a"), (1.0, 429, "a"), (2.0, 200, "a"), (0.5, 200, "b"), (0.7, 429, "c")]
     summary = SlowApiTap.summary(calls)
-    assert summary == {"calls": 5, "by_status": {"200": 2, "429": 2, "500": 1},
-                       "throttled_429": 2, "events_calling": 3, "retries": 2}
+    assert summary == {
+        "calls": 5,
+        "by_status": {"200": 2, "429": 2, "500": 1},
+        "throttled_429": 2,
+        "events_calling": 3,
+        "retries": 2,
+    }
 
 
 def test_an_unknown_variant_is_refused_by_name(tmp_path: Path) -> None:
     from scenarios.__main__ import main
 
-    assert main(["reliability", "--variants", "provisioned,cheap",
-                 "--reports", str(tmp_path)]) == 2
+    assert main(["reliability", "--variants", "provisioned,cheap", "--reports", str(tmp_path)]) == 2
 
 
 def test_host_limits_apply_for_the_run_and_yield_to_the_callers_environment(monkeypatch) -> None:
