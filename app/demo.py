@@ -22,7 +22,7 @@ from rich.table import Table
 
 from app.session import PROJECT_DIR, LocalSession, local_stack
 from chaos import cli as chaos_cli
-from chaos import report
+from chaos import logs, report
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] == "demo":
         args = args[1:]
     options = _parser().parse_args(args)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.console_logging()
     console = Console()
-    library_log = _library_log(Path(options.reports or PROJECT_DIR / report.REPORTS_DIR))
-    console.print(f"library logs (moto's own errors and warnings): {library_log}")
+    # The run directory is made first, so the libraries' logs of the whole run (start, deploy,
+    # experiments, destroy) are filed in it beside the report.
+    run_dir = report.new_run_dir(options.reports or PROJECT_DIR / report.REPORTS_DIR)
     timings: dict[str, float] = {}
     failures: list[str] = []
     session: LocalSession | None = None
     with contextlib.ExitStack() as resources:  # whatever happens, the session tears down
+        library_log = resources.enter_context(logs.library_log(run_dir))
+        console.print(f"library logs (moto's own errors and warnings): {library_log}")
         try:
             session = _start(console, resources, options, timings)
             _deploy(console, session, timings)
-            _chaos(console, session, options, timings, failures)
+            _chaos(console, session, run_dir, options, timings, failures)
         except KeyboardInterrupt:
             failures.append("interrupted (Ctrl-C)")
             console.print("[yellow]interrupted: tearing down[/yellow]")
@@ -84,24 +87,6 @@ def main(argv: list[str] | None = None) -> int:
                 _teardown(console, session, timings, failures)
     _summary(console, timings, failures)
     return 1 if failures else 0
-
-
-# Loggers of the libraries under the local cloud: what they log (moto's Step Functions parser
-# logs every failed state it runs as ERROR, by design of the experiments) goes to a file,
-# so the demo prints its progress, one line per problem and the summary.
-LIBRARY_LOGGERS = ("moto", "werkzeug", "botocore", "urllib3")
-
-
-def _library_log(reports_root: Path) -> Path:
-    reports_root.mkdir(parents=True, exist_ok=True)
-    path = reports_root / "demo-library.log"
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in LIBRARY_LOGGERS:
-        lib = logging.getLogger(name)
-        lib.handlers = [handler]
-        lib.propagate = False
-    return path
 
 
 def _start(
@@ -165,27 +150,27 @@ def _resource_count_estimate(engine: Any) -> int | None:
 def _chaos(
     console: Console,
     session: LocalSession,
+    run_dir: Path,
     options: argparse.Namespace,
     timings: dict[str, float],
     failures: list[str],
 ) -> None:
     stack = session.stack
     assert stack is not None  # deployed by _deploy
-    reports_root = options.reports or str(PROJECT_DIR / report.REPORTS_DIR)
     t0 = time.monotonic()
-    run_dir, results = chaos_cli.run(
+    _, results = chaos_cli.run(
         session.name,
         options.experiment,
         ci=options.ci,
         console=console,
         root=PROJECT_DIR,
         stack=stack,
-        reports_root=reports_root,
+        run_dir=run_dir,
     )
     timings["chaos suite"] = time.monotonic() - t0
     # markup=False: "name[sub]" is an experiment name, not a rich style tag.
     console.print(
-        report.summary_markdown(report.load_report(run_dir.name, reports_root)), markup=False
+        report.summary_markdown(report.load_report(run_dir.name, run_dir.parent)), markup=False
     )
     console.print(f"report: {run_dir / 'report.json'}")
     for result in results:

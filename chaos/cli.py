@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chaos import probes, report
+from chaos import logs, probes, report
 from chaos.errors import ChaosError
 from chaos.experiments import CATALOG, by_name, ci_subset
 from chaos.faults import rollback
@@ -128,10 +129,13 @@ def run(
     parallel: bool = True,
     stack: Stack | None = None,
     stop_on_signal: bool = False,
+    run_dir: Path | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Run experiments on a stack and write the report; `stack` skips loading (the demo passes
-    the one it just deployed). `stop_on_signal` (the CLI): SIGINT/SIGTERM roll back at once and
-    end the process with 130/143."""
+    the one it just deployed), `run_dir` writes into a run directory made before (the demo's,
+    which files the whole run's library log); otherwise a new one under `reports_root`, with
+    the libraries' logs filed in it. `stop_on_signal` (the CLI): SIGINT/SIGTERM roll back at
+    once and end the process with 130/143."""
     console = console or Console(stderr=True)
     experiments = [by_name(n) for n in names] if names else list(ci_subset() if ci else CATALOG)
     stack = stack or load_stack(stack_name, root=root, endpoint=endpoint)
@@ -139,9 +143,13 @@ def run(
     faults = prepare(stack, force=force, root=root, guards=guards or ())
     experiments = for_stack(stack, experiments)  # what runs: fan-out ones once per subscriber
     try:
-        return _run_prepared(
-            stack, experiments, faults, guards, reports_root, console, parallel, stop_on_signal
-        )
+        with contextlib.ExitStack() as filed:
+            if run_dir is None:  # made after preflight: bad input writes nothing
+                run_dir = report.new_run_dir(reports_root)
+                filed.enter_context(logs.library_log(run_dir))
+            return _run_prepared(
+                stack, experiments, faults, guards, run_dir, console, parallel, stop_on_signal
+            )
     finally:
         if faults.lease is not None:
             faults.lease.release()
@@ -152,13 +160,12 @@ def _run_prepared(
     experiments: list[Any],
     faults: Any,
     guards: list[str] | None,
-    reports_root: str,
+    run_dir: Path,
     console: Console,
     parallel: bool,
     stop_on_signal: bool,
 ) -> tuple[Path, list[dict[str, Any]]]:
     info = probes.local_cloud_info(stack.endpoint)
-    run_dir = report.new_run_dir(reports_root)
     results: list[dict[str, Any]] = []
     meta = {
         "stack": stack.name,
@@ -259,7 +266,7 @@ def _plugin_commands() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.console_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     plugins = _plugin_commands()
     if argv and argv[0] in plugins:

@@ -59,13 +59,6 @@ class AlarmTransition(TypedDict):
     new: str
 
 
-class Place(TypedDict):
-    """Where an event was seen: processed (ledger partition) or a queue with an envelope kind."""
-
-    envelope: Envelope
-    where: str  # ledger pattern for "processed", the queue URL otherwise
-
-
 ChangeKind = Literal["env", "concurrency", "mapping", "grant"]
 
 

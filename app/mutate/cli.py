@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import NoReturn
 
@@ -14,7 +13,7 @@ from app.mutate.operators import CATALOG as OPERATORS
 from app.mutate.operators import by_id
 from app.mutate.runner import line, run_mutation
 from app.session import PROJECT_DIR
-from chaos import report
+from chaos import logs, report
 from localcloud.deploy import ProgramConfigError, load_config
 
 
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] == "mutate":
         args = args[1:]
     options = _parser().parse_args(args)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.console_logging()
     console = Console()
     if options.list:
         table = Table("operator", "matches", "bug", title="mutation operators")

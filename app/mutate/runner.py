@@ -35,7 +35,7 @@ from app.mutate.mutants import (
 )
 from app.mutate.operators import CATALOG, Operator
 from app.session import PROJECT_DIR, local_stack, stack_of
-from chaos import probes, report
+from chaos import logs, probes, report
 from chaos.experiments import CATALOG as EXPERIMENTS
 from chaos.experiments.model import Experiment
 from chaos.preflight import preflight
@@ -165,7 +165,7 @@ def run_mutation(
     waves = plan_waves(deployable, lambda m: exps[m.id])
     run = MutationRun(_new_run_dir(reports_root))  # after planning: bad input writes nothing
     state_dir = run.run_dir / "state"
-    with local_stack(stack_name, state_dir=state_dir) as session:
+    with logs.library_log(run.run_dir), local_stack(stack_name, state_dir=state_dir) as session:
         stack, endpoint = session.stack, session.endpoint
         assert stack is not None  # deployed by local_stack
         correct = _inputs(state_dir, stack_name)

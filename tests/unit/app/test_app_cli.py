@@ -52,28 +52,3 @@ def test_chaos_and_the_emulated_deploy_state_the_same_stack_name_rule() -> None:
     # chaos imports no localcloud, so each states Pulumi's rule; they must not drift apart
     assert chaos_stack.STACK_NAME_RE.pattern == localcloud_config.STACK_NAME_RE.pattern
     assert chaos_stack.STACK_NAME_RULE == localcloud_config.STACK_NAME_RULE
-
-
-def test_the_demo_sends_library_logs_to_a_file_not_the_console(tmp_path, capsys):
-    import logging
-
-    from app.demo import LIBRARY_LOGGERS, _library_log
-
-    saved = {
-        n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate)
-        for n in LIBRARY_LOGGERS
-    }
-    try:
-        path = _library_log(tmp_path)
-        logging.getLogger("moto.stepfunctions.parser").error("Exception=FailureEventException")
-        logging.getLogger("app.demo").warning("a problem of the run")
-        for handler in logging.getLogger("moto").handlers:
-            handler.flush()
-        assert "FailureEventException" in path.read_text()
-        assert "FailureEventException" not in capsys.readouterr().err
-    finally:
-        for name, (handlers, propagate) in saved.items():
-            logging.getLogger(name).handlers, logging.getLogger(name).propagate = (
-                handlers,
-                propagate,
-            )
