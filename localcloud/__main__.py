@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
+from localcloud.commands import Commands, dispatch
 
-from localcloud.deploy.config import stack_name_problem
-
-COMMANDS: dict[str, tuple[str, str]] = {
+COMMANDS: Commands = {
     "serve": ("localcloud.server", "run the local cloud endpoint on 127.0.0.1"),
     "up": ("localcloud.deploy.cli", "emulated deploy of the Pulumi program"),
     "preview": ("localcloud.deploy.cli", "what `up` would do"),
@@ -17,23 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in COMMANDS and args[0] not in ("-h", "--help"):
-        print(
-            f"error: unknown command {args[0]!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr
-        )
-        return 2
-    if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m localcloud <command> [options]\n\ncommands:")
-        for name, (_, summary) in COMMANDS.items():
-            print(f"  {name:<8} {summary}")
-        return 0
-    bad = stack_name_problem(args[1:])
-    if bad:
-        print(f"error: {bad}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[args[0]][0])
-    return int(module.main(args) or 0)
+    return dispatch("python -m localcloud", COMMANDS, argv)
 
 
 if __name__ == "__main__":
