@@ -1,8 +1,9 @@
 """failmodes: the Pulumi program. The only reader of pulumi.Config.
 
 Builds each pattern's Args from the stack config (declared, with defaults, in
-Pulumi.yaml), creates the components, and exports their outputs under the keys in
-components/outputs.py, plus `routes`: where an event ends for each failure kind.
+Pulumi.yaml), creates the components, and exports every component instance's outputs
+(components/contract.py: under its instance key, with the `instances` index and the
+`routes`: where an event ends for each failure kind), plus the keys in components/outputs.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import contract, packaging
 from components import outputs as keys
-from components import packaging
 from components.alarms import AlarmArgs
 from components.async_function import AsyncFunction
 from components.dlq_redriver import DlqRedriver
@@ -24,7 +25,6 @@ from components.fan_out import FanOut
 from components.function import FunctionArgs, LedgerArgs
 from components.queue_worker import QueueWorker
 from components.ride_records import RideRecords
-from components.routes import build_routes
 from components.shared import Shared
 from components.slow_api import SlowApi
 from components.stream_processor import StreamProcessor
@@ -72,13 +72,14 @@ def function(name: str, *, timeout_key: str = "functionTimeout") -> FunctionArgs
     }
 
 
-def common(pattern: str) -> dict[str, Any]:
-    return {"ledger": ledger, "ledger_pattern": pattern, "alarms": alarms}
+def common() -> dict[str, Any]:
+    # Each instance's ledger partition is its instance key (components/contract.py).
+    return {"ledger": ledger, "alarms": alarms}
 
 
 queue_worker_args: dict[str, Any] = {
     "function": function("queue_worker"),
-    **common(keys.QUEUE_WORKER),
+    **common(),
     "fifo": config.require_bool("queueFifo"),
     "max_receive_count": config.require_int("queueMaxReceiveCount"),
     "batch_size": config.require_int("queueBatchSize"),
@@ -91,7 +92,7 @@ async_function = AsyncFunction(
     "async-function",
     {
         "function": function("async_worker"),
-        **common(keys.ASYNC_FUNCTION),
+        **common(),
         "maximum_retry_attempts": config.require_int("asyncMaximumRetryAttempts"),
         "maximum_event_age": config.require_int("asyncMaximumEventAge"),
     },
@@ -101,7 +102,7 @@ ride_records = RideRecords(
     "ride-records",
     {
         "function": function("ride_writer"),
-        **common(keys.RIDE_RECORDS),
+        **common(),
         "billing_mode": config.require("rideBillingMode"),
         "read_capacity": config.require_int("rideReadCapacity"),
         "write_capacity": config.require_int("rideWriteCapacity"),
@@ -113,7 +114,7 @@ ride_records = RideRecords(
 
 slow_api_args: dict[str, Any] = {
     "function": function("slow_api", timeout_key="slowApiTimeout"),
-    **common(keys.SLOW_API),
+    **common(),
     "failure_rate": config.require_float("slowApiFailureRate"),
     "min_delay": config.require_float("slowApiMinDelay"),
     "max_delay": config.require_float("slowApiMaxDelay"),
@@ -125,11 +126,11 @@ if config.get("slowApiSeed"):
 slow_api = SlowApi("slow-api", slow_api_args)
 
 
-def pipeline_args(pattern: str, flow_control: bool) -> dict[str, Any]:
+def pipeline_args(flow_control: bool) -> dict[str, Any]:
     return {
         "notifier": function("notifier"),
         "delivery": function("delivery", timeout_key="deliveryTimeout"),
-        **common(pattern),
+        **common(),
         "slow_api_url": slow_api.api.base_url,
         "slow_api_key": slow_api.api_key.value,
         "flow_control": flow_control,
@@ -146,16 +147,14 @@ def pipeline_args(pattern: str, flow_control: bool) -> dict[str, Any]:
     }
 
 
-event_pipeline = EventPipeline("event-pipeline", pipeline_args(keys.EVENT_PIPELINE, False))
-event_pipeline_flow = EventPipeline(
-    "event-pipeline-flow", pipeline_args(keys.EVENT_PIPELINE_FLOW, True)
-)
+event_pipeline = EventPipeline("event-pipeline", pipeline_args(False))
+event_pipeline_flow = EventPipeline("event-pipeline-flow", pipeline_args(True))
 
 stream_processor = StreamProcessor(
     "stream-processor",
     {
         "function": function("stream_processor"),
-        **common(keys.STREAM_PROCESSOR),
+        **common(),
         "batch_size": config.require_int("streamBatchSize"),
         "bisect_on_error": config.require_bool("streamBisectOnError"),
         "maximum_retry_attempts": config.require_int("streamMaximumRetryAttempts"),
@@ -168,7 +167,7 @@ workflow = Workflow(
     {
         "step": function("workflow_step"),
         "compensation": function("compensation"),
-        **common(keys.WORKFLOW),
+        **common(),
         "retry_max_attempts": config.require_int("workflowRetryMaxAttempts"),
         "retry_interval": config.require_int("workflowRetryInterval"),
         "retry_backoff_rate": config.require_float("workflowRetryBackoffRate"),
@@ -179,7 +178,7 @@ fan_out = FanOut(
     "fan-out",
     {
         "consumer": function("queue_worker"),
-        **common(keys.FAN_OUT),
+        **common(),
         "subscribers": FAN_OUT_SUBSCRIBERS,
         "max_receive_count": config.require_int("queueMaxReceiveCount"),
     },
@@ -204,33 +203,15 @@ dlq_redriver = DlqRedriver(
     "dlq-redriver",
     {
         "function": function("dlq_redriver"),
-        **common(keys.DLQ_REDRIVER),
+        **common(),
         "sources": [
             redrive_source(dlq, source) for dlq, source in redrive_pairs if dlq is not None
         ],
     },
 )
 
-pattern_outputs = {
-    keys.QUEUE_WORKER: queue_worker.outputs,
-    keys.ASYNC_FUNCTION: async_function.outputs,
-    keys.RIDE_RECORDS: ride_records.outputs,
-    keys.EVENT_PIPELINE: event_pipeline.outputs,
-    keys.EVENT_PIPELINE_FLOW: event_pipeline_flow.outputs,
-    keys.SLOW_API: slow_api.outputs,
-    keys.STREAM_PROCESSOR: stream_processor.outputs,
-    keys.WORKFLOW: workflow.outputs,
-    keys.FAN_OUT: fan_out.outputs,
-    keys.DLQ_REDRIVER: dlq_redriver.outputs,
-}
-for key, value in pattern_outputs.items():
-    pulumi.export(key, value)
-pulumi.export(
-    keys.ROUTES,
-    pulumi.Output.all(**pattern_outputs).apply(
-        lambda resolved: build_routes(resolved, {key: key for key in keys.PATTERNS})
-    ),
-)
+# Every pattern component instance above, with its routes (components/contract.py).
+contract.export_all()
 pulumi.export(keys.CHAOS_ENABLED, config.require_bool("chaosEnabled"))
 pulumi.export(keys.STACK, stack)
 pulumi.export(keys.REGION, region)

@@ -13,7 +13,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import queues, validation
+from components import contract, queues, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.function import (
     FunctionArgs,
@@ -43,7 +44,7 @@ class AsyncFunctionArgs(TypedDict):
     """The worker (handler functions.async_worker.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the function."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -75,7 +76,7 @@ SETTINGS = validation.Settings(
 
 
 def validate(args: AsyncFunctionArgs) -> AsyncFunctionArgs:
-    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+    for field in ("function", "ledger", "alarms"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
@@ -149,6 +150,7 @@ class AsyncFunction(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         retention = SETTINGS.value(args, "dlq_retention")
         self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
         self.maximum_event_age = SETTINGS.value(args, "maximum_event_age")
@@ -174,7 +176,7 @@ class AsyncFunction(pulumi.ComponentResource):
             f"{name}-worker",
             args["function"],
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             statements=[statement(["sqs:SendMessage"], send_to)] if send_to else [],
             dead_letter_arn=self.dlq.arn if self.dlq else None,
         )
@@ -211,3 +213,4 @@ class AsyncFunction(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.ASYNC_FUNCTION, name, self.outputs, self.ledger_pattern, opts)

@@ -7,11 +7,12 @@ their sources; REDRIVE_SOURCES tells the function which DLQ feeds which queue.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 
-from components import validation
+from components import contract, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.function import (
     FunctionArgs,
@@ -46,7 +47,7 @@ class DlqRedriverArgs(TypedDict):
     """The redriver (functions.dlq_redriver.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the redriver."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -55,7 +56,7 @@ class DlqRedriverArgs(TypedDict):
 
 
 def validate(args: DlqRedriverArgs) -> DlqRedriverArgs:
-    for field in ("function", "ledger", "ledger_pattern", "alarms", "sources"):
+    for field in ("function", "ledger", "alarms", "sources"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
@@ -85,6 +86,7 @@ class DlqRedriver(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         sources = list(args["sources"])
         source_map = pulumi.Output.all(
             *[pulumi.Output.all(s["dlq_url"], s["source_url"]) for s in sources]
@@ -94,7 +96,7 @@ class DlqRedriver(pulumi.ComponentResource):
             f"{name}-function",
             args["function"],
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             statements=[
                 statement(
                     ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
@@ -112,3 +114,4 @@ class DlqRedriver(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.DLQ_REDRIVER, name, self.outputs, self.ledger_pattern, opts)

@@ -15,7 +15,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import queues, validation
+from components import contract, queues, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.api import LambdaRestApi
 from components.async_function import ASYNC_SETTINGS, async_invoke_config
@@ -42,7 +43,7 @@ class EventPipelineArgs(TypedDict):
     """Calls the slow API with tenacity retries (functions.delivery.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of delivery; the notifier gets '<ledger_pattern>.notifier'."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -107,7 +108,6 @@ def validate(args: EventPipelineArgs) -> EventPipelineArgs:
         "notifier",
         "delivery",
         "ledger",
-        "ledger_pattern",
         "alarms",
         "slow_api_url",
         "slow_api_key",
@@ -131,6 +131,7 @@ class EventPipeline(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         child = pulumi.ResourceOptions(parent=self)
         self.flow_control = SETTINGS.value(args, "flow_control")
         self.target_maximum_retry_attempts = SETTINGS.value(args, "target_maximum_retry_attempts")
@@ -142,7 +143,7 @@ class EventPipeline(pulumi.ComponentResource):
         retention = SETTINGS.value(args, "dlq_retention")
         source = SETTINGS.value(args, "event_source")
         detail_type = SETTINGS.value(args, "event_detail_type")
-        pattern = args["ledger_pattern"]
+        pattern = self.ledger_pattern
 
         self.bus = aws.cloudwatch.EventBus(f"{name}-bus", opts=child)
         self.notifier = LambdaFunction(
@@ -236,6 +237,13 @@ class EventPipeline(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(
+            (keys.EVENT_PIPELINE_FLOW if self.flow_control else keys.EVENT_PIPELINE),
+            name,
+            self.outputs,
+            self.ledger_pattern,
+            opts,
+        )
 
     def _direct(
         self, name: str, args: EventPipelineArgs, env: dict, retention: int
@@ -248,7 +256,7 @@ class EventPipeline(pulumi.ComponentResource):
             f"{name}-delivery",
             args["delivery"],
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             statements=[statement(["sqs:SendMessage"], [self.delivery_dlq.arn])],
             environment=env,
             dead_letter_arn=self.delivery_dlq.arn,
@@ -298,7 +306,7 @@ class EventPipeline(pulumi.ComponentResource):
             f"{name}-delivery",
             args["delivery"],
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             statements=[
                 statement(
                     [

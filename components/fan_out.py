@@ -14,7 +14,8 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import queues, validation
+from components import contract, queues, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.async_function import SNS_KMS_KEY
 from components.function import FunctionArgs, LedgerArgs, validate_function_args
@@ -33,7 +34,7 @@ class FanOutArgs(TypedDict):
     """Code of every subscriber's worker (functions.queue_worker.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """Subscriber '<s>' writes to '<ledger_pattern>.<s>'."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -59,7 +60,7 @@ SETTINGS = validation.Settings(
 
 
 def validate(args: FanOutArgs) -> FanOutArgs:
-    for field in ("consumer", "ledger", "ledger_pattern", "alarms", "subscribers"):
+    for field in ("consumer", "ledger", "alarms", "subscribers"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "consumer", args["consumer"])
     validate_alarm_args(NAME, args["alarms"])
@@ -89,6 +90,7 @@ class FanOut(pulumi.ComponentResource):
     def __init__(self, name: str, args: FanOutArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         self.topic = aws.sns.Topic(
             f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
         )
@@ -102,7 +104,7 @@ class FanOut(pulumi.ComponentResource):
             worker_args: QueueWorkerArgs = {
                 "function": args["consumer"],
                 "ledger": args["ledger"],
-                "ledger_pattern": f"{args['ledger_pattern']}.{sub}",
+                "ledger_pattern": f"{self.ledger_pattern}.{sub}",
                 "alarms": args["alarms"],
                 "max_receive_count": SETTINGS.value(args, "max_receive_count"),
                 "batch_size": SETTINGS.value(args, "batch_size"),
@@ -149,7 +151,7 @@ class FanOut(pulumi.ComponentResource):
             subscriber_outputs[sub] = pulumi.Output.all(
                 worker.outputs, subscription_dlq.url, sub_alarm.name
             ).apply(
-                lambda got, policy=dict(policy), pattern=worker_args["ledger_pattern"]: {
+                lambda got, policy=dict(policy), pattern=worker.ledger_pattern: {
                     "queue_url": got[0]["queue_url"],
                     "queue_arn": got[0]["queue_arn"],
                     "dlq_url": got[0]["dlq_url"],
@@ -175,3 +177,4 @@ class FanOut(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.FAN_OUT, name, self.outputs, self.ledger_pattern, opts)

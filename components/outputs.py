@@ -19,10 +19,15 @@ LAYER_ARN = "layer_arn"  # str: the shared dependency layer version (added)
 ALARM_TOPIC_ARN = "alarm_topic_arn"  # str: SNS topic every alarm notifies
 # str | None: SQS queue subscribed to the alarm topic
 ALARM_INBOX_QUEUE_URL = "alarm_inbox_queue_url"
-ROUTES = "routes"  # dict[pattern, dict[failure, Route]]: where an event ends when X fails
-# (FanOut also has one key per subscriber, "fan_out:<subscriber>"; "fan_out" is the first one.)
+ROUTES = "routes"  # dict[instance key, dict[failure, Route]]: where an event ends when X fails
+# (a FanOut also has one key per subscriber, "<key>:<subscriber>"; "<key>" is the first one.)
+# dict[instance key, {"type", "name", "ledger_pattern"}]: every pattern component instance of
+# the program (components/contract.py); each instance's outputs are exported under its key.
+INSTANCES = "instances"
 
-# Pattern export keys: each holds that pattern's *Outputs dict below.
+# Component types, each with its *Outputs dict below. The program's first instance of each
+# is named after its type ("queue-worker" -> output key "queue_worker"); more instances of a
+# type are exported under their own keys (components/contract.py).
 QUEUE_WORKER = "queue_worker"
 ASYNC_FUNCTION = "async_function"
 RIDE_RECORDS = "ride_records"
@@ -45,6 +50,22 @@ PATTERNS: tuple[str, ...] = (
     WORKFLOW,
     FAN_OUT,
     DLQ_REDRIVER,
+)
+
+# Output keys no instance may take.
+RESERVED: frozenset[str] = frozenset(
+    {
+        CHAOS_ENABLED,
+        STACK,
+        REGION,
+        LEDGER_TABLE,
+        IDEMPOTENCY_TABLE,
+        LAYER_ARN,
+        ALARM_TOPIC_ARN,
+        ALARM_INBOX_QUEUE_URL,
+        ROUTES,
+        INSTANCES,
+    }
 )
 
 # Failure kinds a route can be asked about.

@@ -7,7 +7,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import queues, validation
+from components import contract, queues, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.function import (
     FunctionArgs,
@@ -32,7 +33,7 @@ class QueueWorkerArgs(TypedDict):
     """The worker (handler functions.queue_worker.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the worker: the ledger partition its side effects land in."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -74,7 +75,7 @@ SETTINGS = validation.Settings(
 
 
 def validate(args: QueueWorkerArgs) -> QueueWorkerArgs:
-    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+    for field in ("function", "ledger", "alarms"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
@@ -96,6 +97,7 @@ class QueueWorker(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         fn_args = args["function"]
         fifo = SETTINGS.value(args, "fifo")
         self.max_receive_count = SETTINGS.value(args, "max_receive_count")
@@ -125,7 +127,7 @@ class QueueWorker(pulumi.ComponentResource):
             f"{name}-worker",
             fn_args,
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             statements=[
                 statement(
                     [
@@ -179,3 +181,4 @@ class QueueWorker(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.QUEUE_WORKER, name, self.outputs, self.ledger_pattern, opts)

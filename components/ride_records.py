@@ -12,7 +12,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import queues, validation
+from components import contract, queues, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.async_function import (
     ASYNC_SETTINGS,
@@ -42,7 +43,7 @@ class RideRecordsArgs(TypedDict):
     """The writer (handler functions.ride_writer.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the writer."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -73,7 +74,7 @@ SETTINGS = validation.Settings(
 
 
 def validate(args: RideRecordsArgs) -> RideRecordsArgs:
-    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+    for field in ("function", "ledger", "alarms"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
@@ -95,6 +96,7 @@ class RideRecords(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         self.billing_mode = SETTINGS.value(args, "billing_mode")
         provisioned = self.billing_mode == "PROVISIONED"
         read, write = SETTINGS.value(args, "read_capacity"), SETTINGS.value(args, "write_capacity")
@@ -125,7 +127,7 @@ class RideRecords(pulumi.ComponentResource):
             f"{name}-writer",
             args["function"],
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             statements=[
                 statement(["dynamodb:PutItem"], [self.table.arn]),
                 statement(["sqs:SendMessage"], [self.dlq.arn]),
@@ -168,6 +170,7 @@ class RideRecords(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.RIDE_RECORDS, name, self.outputs, self.ledger_pattern, opts)
 
     def _autoscale(self, name: str, dimension: str, minimum: int, maximum: int) -> None:
         role = dimension.lower()

@@ -11,7 +11,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import validation
+from components import contract, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.api import INTEGRATION_LIMIT_MS, LambdaRestApi
 from components.function import FunctionArgs, LambdaFunction, LedgerArgs, validate_function_args
@@ -29,7 +30,7 @@ class SlowApiArgs(TypedDict):
     """The API (handler functions.slow_api.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the function."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -63,7 +64,7 @@ SETTINGS = validation.Settings(
 
 
 def validate(args: SlowApiArgs) -> SlowApiArgs:
-    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+    for field in ("function", "ledger", "alarms"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
@@ -79,6 +80,7 @@ class SlowApi(pulumi.ComponentResource):
     def __init__(self, name: str, args: SlowApiArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         self.failure_rate = float(SETTINGS.value(args, "failure_rate"))
         self.rate_limit = float(SETTINGS.value(args, "rate_limit"))
         self.burst_limit = SETTINGS.value(args, "burst_limit")
@@ -94,7 +96,7 @@ class SlowApi(pulumi.ComponentResource):
             f"{name}-function",
             args["function"],
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             environment=env,
         )
         self.api = LambdaRestApi(
@@ -148,3 +150,4 @@ class SlowApi(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.SLOW_API, name, self.outputs, self.ledger_pattern, opts)

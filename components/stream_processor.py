@@ -13,7 +13,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import queues, validation
+from components import contract, queues, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.function import (
     FunctionArgs,
@@ -35,7 +36,7 @@ class StreamProcessorArgs(TypedDict):
     """The processor (functions.stream_processor.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the processor."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -75,7 +76,7 @@ SETTINGS = validation.Settings(
 
 
 def validate(args: StreamProcessorArgs) -> StreamProcessorArgs:
-    for field in ("function", "ledger", "ledger_pattern", "alarms"):
+    for field in ("function", "ledger", "alarms"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "function", args["function"])
     validate_alarm_args(NAME, args["alarms"])
@@ -91,6 +92,7 @@ class StreamProcessor(pulumi.ComponentResource):
     ):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         self.bisect_on_error = SETTINGS.value(args, "bisect_on_error")
         self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
         self.maximum_record_age = SETTINGS.value(args, "maximum_record_age")
@@ -131,7 +133,7 @@ class StreamProcessor(pulumi.ComponentResource):
             f"{name}-processor",
             args["function"],
             ledger=args["ledger"],
-            ledger_pattern=args["ledger_pattern"],
+            ledger_pattern=self.ledger_pattern,
             statements=statements,
         )
         extra = {}
@@ -180,3 +182,4 @@ class StreamProcessor(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.STREAM_PROCESSOR, name, self.outputs, self.ledger_pattern, opts)

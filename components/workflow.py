@@ -13,7 +13,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import queues, validation
+from components import contract, queues, validation
+from components import outputs as keys
 from components.alarms import AlarmArgs, AlarmFactory, validate_alarm_args
 from components.function import (
     FunctionArgs,
@@ -38,7 +39,7 @@ class WorkflowArgs(TypedDict):
     """Writes the failure record (functions.compensation.handler.handler)."""
     ledger: LedgerArgs
     """The stack's ledger and idempotency tables."""
-    ledger_pattern: str
+    ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the step; compensation gets '<ledger_pattern>.compensation'."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
@@ -66,7 +67,7 @@ SETTINGS = validation.Settings(
 
 
 def validate(args: WorkflowArgs) -> WorkflowArgs:
-    for field in ("step", "compensation", "ledger", "ledger_pattern", "alarms"):
+    for field in ("step", "compensation", "ledger", "alarms"):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "step", args["step"])
     validate_function_args(NAME, "compensation", args["compensation"])
@@ -143,10 +144,11 @@ class Workflow(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkflowArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        self.ledger_pattern = contract.ledger_pattern(args, name)
         self.retry_max_attempts = SETTINGS.value(args, "retry_max_attempts")
         self.retry_interval = SETTINGS.value(args, "retry_interval")
         self.retry_backoff_rate = float(SETTINGS.value(args, "retry_backoff_rate"))
-        pattern = args["ledger_pattern"]
+        pattern = self.ledger_pattern
         self.failure_queue = queues.dead_letter_queue(
             self, f"{name}-failures", retention=SETTINGS.value(args, "failure_retention")
         )
@@ -235,3 +237,4 @@ class Workflow(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
+        contract.declare(keys.WORKFLOW, name, self.outputs, self.ledger_pattern, opts)

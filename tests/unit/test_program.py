@@ -53,6 +53,7 @@ def test_every_top_level_key_is_exported(run):
         keys.ROUTES,
         keys.IDEMPOTENCY_TABLE,
         keys.LAYER_ARN,
+        keys.INSTANCES,
         *keys.PATTERNS,
     ]
     assert set(top) == set(out)

@@ -1,0 +1,117 @@
+"""The program's failure contract, assembled from every pattern component it creates.
+
+Each pattern component declares itself here when it is built: its component type (the key
+of its experiment templates and routes builder), its instance name, its outputs and the
+ledger partition its side effects land in. `export_all()`, the last line of a program,
+exports each instance's outputs under its instance key, the `instances` index the chaos
+suite enumerates, and the `routes` of every instance. No program keeps a list of its
+instances by hand: one more `QueueWorker("payments", args)` line is one more instance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings
+
+from components import outputs as keys
+from components.routes import build_routes
+
+_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+class ContractError(ValueError):
+    """Two instances on one key, or an instance name that cannot be an output key."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    key: str  # its stack output key (and routes key): the name with '-' as '_'
+    type: str  # component type: a key of components.outputs.PATTERNS
+    name: str  # the Pulumi resource name the program gave it
+    ledger_pattern: str  # LEDGER_PATTERN of its processed side effects
+    outputs: Any  # pulumi.Output of its *Outputs dict
+
+
+def instance_key(name: str) -> str:
+    """The stack output key of an instance named `name` ("queue-worker" -> "queue_worker")."""
+    key = name.replace("-", "_").lower()
+    if not _KEY_RE.fullmatch(key) or key in keys.RESERVED:
+        raise ContractError(
+            f"instance name {name!r} cannot be a stack output key: allowed letters, digits, "
+            f"'-' and '_', starting with a letter, at most 63, and none of "
+            f"{', '.join(sorted(keys.RESERVED))}"
+        )
+    return key
+
+
+def ledger_pattern(args: Any, name: str) -> str:
+    """The instance's ledger partition: the Args' `ledger_pattern`, else its instance key."""
+    given = args.get("ledger_pattern") if hasattr(args, "get") else None
+    return str(given) if given else instance_key(name)
+
+
+# The instances declared in each program run, by the run's root (stack) resource: one run per
+# `pulumi up`, several in one process under the Pulumi mocks (tests, the emulated deploy).
+_RUNS: dict[int, tuple[Any, dict[str, Instance]]] = {}
+
+
+def _run_instances() -> dict[str, Instance]:
+    root = settings.get_root_resource()
+    return _RUNS.setdefault(id(root), (root, {}))[1]
+
+
+def declare(
+    type_: str, name: str, outputs: Any, ledger: str, opts: pulumi.ResourceOptions | None = None
+) -> Instance | None:
+    """Called by a pattern component once its outputs are built. A pattern component built
+    inside another (a FanOut's subscriber QueueWorkers) is part of its parent's contract, not
+    an instance of its own: None."""
+    parent = opts.parent if opts is not None else None
+    if parent is not None and getattr(parent, "ledger_pattern", None) is not None:
+        return None
+    if type_ not in keys.PATTERNS:
+        raise ContractError(
+            f"unknown component type {type_!r}; allowed: {', '.join(keys.PATTERNS)}"
+        )
+    instance = Instance(instance_key(name), type_, name, ledger, outputs)
+    found = _run_instances()
+    if instance.key in found:
+        raise ContractError(
+            f"instances {found[instance.key].name!r} and {name!r} share the output key "
+            f"{instance.key!r}: give one another name"
+        )
+    found[instance.key] = instance
+    return instance
+
+
+def instances() -> dict[str, Instance]:
+    """The instances declared so far in this program run, by key, in declaration order."""
+    return dict(_run_instances())
+
+
+def export_all() -> dict[str, Instance]:
+    """Export every declared instance: its outputs, the `instances` index and the routes."""
+    root = settings.get_root_resource()
+    found = dict(_RUNS.pop(id(root), (root, {}))[1])
+    for key, instance in found.items():
+        pulumi.export(key, instance.outputs)
+    pulumi.export(
+        keys.INSTANCES,
+        {
+            key: {"type": i.type, "name": i.name, "ledger_pattern": i.ledger_pattern}
+            for key, i in found.items()
+        },
+    )
+    ledgers = {key: i.ledger_pattern for key, i in found.items()}
+    types = {key: i.type for key, i in found.items()}
+    pulumi.export(
+        keys.ROUTES,
+        pulumi.Output.all(**{key: i.outputs for key, i in found.items()}).apply(
+            lambda resolved: build_routes(resolved, ledgers, types)
+        ),
+    )
+    return found
