@@ -194,11 +194,14 @@ def redrive_source(dlq: aws.sqs.Queue, source: aws.sqs.Queue) -> dict[str, Any]:
     }
 
 
-# Redrive makes sense only where the DLQ holds the original message for a queue.
-redrive_pairs = [(queue_worker.dlq, queue_worker.queue)]
-redrive_pairs += [(worker.dlq, worker.queue) for worker in fan_out.subscribers.values()]
-if event_pipeline_flow.buffer is not None:
-    redrive_pairs.append((event_pipeline_flow.delivery_dlq, event_pipeline_flow.buffer))
+# Redrive makes sense only where the DLQ holds the original message for a queue: each queue
+# worker declared above this line, each fan-out subscriber, and the flow pipeline's buffer.
+redrive_pairs = [(worker.dlq, worker.queue) for worker in contract.components(keys.QUEUE_WORKER)]
+for fan in contract.components(keys.FAN_OUT):
+    redrive_pairs += [(worker.dlq, worker.queue) for worker in fan.subscribers.values()]
+for pipeline in contract.components(keys.EVENT_PIPELINE_FLOW):
+    if pipeline.buffer is not None:
+        redrive_pairs.append((pipeline.delivery_dlq, pipeline.buffer))
 dlq_redriver = DlqRedriver(
     "dlq-redriver",
     {

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from rich.table import Table
 from app.session import PROJECT_DIR, LocalSession, local_stack
 from chaos import cli as chaos_cli
 from chaos import logs, report
+from chaos.experiments import templates_named
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ci", action="store_true", help="only the chaos suite's CI subset")
     parser.add_argument("--reports", default=None, help="reports directory (default: reports/)")
     parser.add_argument(
+        "--cwd",
+        type=Path,
+        default=PROJECT_DIR,
+        help="the Pulumi program's folder, as `pulumi -C DIR` (default: this project)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=None,
@@ -61,10 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         args = args[1:]
     options = _parser().parse_args(args)
     logs.console_logging()
+    options.cwd = options.cwd.resolve()
+    problem = _bad_input(options)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     console = Console()
     # The run directory is made first, so the libraries' logs of the whole run (start, deploy,
     # experiments, destroy) are filed in it beside the report.
-    run_dir = report.new_run_dir(options.reports or PROJECT_DIR / report.REPORTS_DIR)
+    run_dir = report.new_run_dir(options.reports or options.cwd / report.REPORTS_DIR)
     timings: dict[str, float] = {}
     failures: list[str] = []
     session: LocalSession | None = None
@@ -89,6 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failures else 0
 
 
+def _bad_input(options: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, checked before anything starts."""
+    if not (options.cwd / "Pulumi.yaml").is_file():
+        return f"--cwd {options.cwd}: no Pulumi.yaml there (allowed: a Pulumi program's folder)"
+    try:
+        templates_named(options.experiment or [])
+    except KeyError as exc:
+        return str(exc.args[0])
+    return None
+
+
 def _start(
     console: Console,
     resources: contextlib.ExitStack,
@@ -98,7 +122,11 @@ def _start(
     with console.status("starting the local cloud"):
         session = resources.enter_context(
             local_stack(
-                options.stack, time_scale=options.time_scale, deploy=False, say=console.print
+                options.stack,
+                time_scale=options.time_scale,
+                deploy=False,
+                say=console.print,
+                project_dir=options.cwd,
             )
         )
     timings["start cloud"] = session.timings["start_s"]
@@ -163,7 +191,7 @@ def _chaos(
         options.experiment,
         ci=options.ci,
         console=console,
-        root=PROJECT_DIR,
+        root=options.cwd,
         stack=stack,
         run_dir=run_dir,
     )

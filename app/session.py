@@ -50,18 +50,24 @@ class LocalSession:
     the caller (to show progress) or the end of `local_stack`."""
 
     def __init__(
-        self, cloud: Any, name: str, state_dir: Path | None, timings: dict[str, float]
+        self,
+        cloud: Any,
+        name: str,
+        state_dir: Path | None,
+        timings: dict[str, float],
+        project_dir: Path = PROJECT_DIR,
     ) -> None:
         self.cloud = cloud
         self.name = name
+        self.project_dir = Path(project_dir)
         self.state_dir = state_dir
         self.timings = timings
         self.overrides: dict[str, str] = {}
         self.stack: Stack | None = None
         self.result: Result | None = None  # of the last `up`
         self.deploy_seconds: list[float] = []
-        self.policy = project_policy(PROJECT_DIR)
-        self._project = project_name(PROJECT_DIR)
+        self.policy = project_policy(self.project_dir)
+        self._project = project_name(self.project_dir)
         self._deployed = self._destroyed = self._stopped = False
 
     @property
@@ -80,7 +86,7 @@ class LocalSession:
     def engine(self, overrides: Mapping[str, str] | None = None, **options: Any) -> Engine:
         """An engine for this stack on this cloud (`options`: Engine's, e.g. transformations)."""
         return Engine(
-            PROJECT_DIR,
+            self.project_dir,
             self.name,
             self.endpoint,
             state_dir=self.state_dir,
@@ -153,17 +159,19 @@ def local_stack(
     destroy: bool = True,
     timings: dict[str, float] | None = None,
     say: Callable[[str], Any] = logger.info,
+    project_dir: Path = PROJECT_DIR,
 ) -> Iterator[LocalSession]:
     """Start a local cloud and yield a LocalSession, deployed unless `deploy=False` (then on
     its first `deploy`); at the end destroy the stack and stop the cloud, whatever happened.
     `destroy=False` only stops the cloud, for a throwaway state directory (the cloud keeps
-    everything in memory). `state_dir` defaults to the engine's (.localcloud/)."""
+    everything in memory). `state_dir` defaults to the engine's (.localcloud/); `project_dir`
+    is the Pulumi program's folder (default: this project's)."""
     timings = timings if timings is not None else {}
     began = time.monotonic()
     cloud = localcloud.start(time_scale=time_scale)
     timings["start_s"] = round(time.monotonic() - began, 2)
     try:
-        session = LocalSession(cloud, name, state_dir, timings)
+        session = LocalSession(cloud, name, state_dir, timings, project_dir)
     except BaseException:
         cloud.stop()
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from chaos import logs, probes, report
 from chaos.errors import ChaosError
-from chaos.experiments import CATALOG, by_name, ci_subset
+from chaos.experiments import CATALOG, ci_subset, select, templates_named
 from chaos.faults import rollback
 from chaos.journal import Journal
 from chaos.preflight import preflight
@@ -39,7 +40,10 @@ class _OneLineParser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog="python -m chaos", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the experiments")
+    ls = sub.add_parser("list", help="list the experiments (of a stack: one per instance)")
+    ls.add_argument("--stack", help="the experiments this stack's instances get")
+    ls.add_argument("--endpoint", help="endpoint URL (default: the stack's, or AWS)")
+    ls.add_argument("--json", action="store_true", help="one JSON object per experiment")
     run = sub.add_parser("run", help="run experiments against a stack")
     run.add_argument("--stack", required=True)
     run.add_argument("--experiment", action="append", help="name (repeatable); default: all")
@@ -137,11 +141,14 @@ def run(
     the libraries' logs filed in it. `stop_on_signal` (the CLI): SIGINT/SIGTERM roll back at
     once and end the process with 130/143."""
     console = console or Console(stderr=True)
-    experiments = [by_name(n) for n in names] if names else list(ci_subset() if ci else CATALOG)
+    templates = templates_named(names) if names else list(ci_subset() if ci else CATALOG)
     stack = stack or load_stack(stack_name, root=root, endpoint=endpoint)
+    # What runs: each template per instance of its type, fan-out ones once per subscriber.
+    experiments = for_stack(stack, templates)
+    if names:
+        experiments = select(experiments, names)
     stack.check_reachable()
     faults = prepare(stack, force=force, root=root, guards=guards or ())
-    experiments = for_stack(stack, experiments)  # what runs: fan-out ones once per subscriber
     try:
         with contextlib.ExitStack() as filed:
             if run_dir is None:  # made after preflight: bad input writes nothing
@@ -279,11 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         if args.command == "list":
-            table = Table("name", "pattern", "ci", "fault", title="chaos experiments")
-            for e in CATALOG:
-                table.add_row(e.name, e.pattern, "yes" if e.ci else "", e.fault)
-            console.print(table)
-            return 0
+            return _list(args, console)
         if args.command == "rollback":
             return _rollback(args, console)
         if args.command == "report":
@@ -309,6 +312,39 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         return 2
+
+
+def listed(experiments: list[Any]) -> list[dict[str, Any]]:
+    """`chaos list --json`: what each experiment is, for scripts."""
+    return [
+        {
+            "name": e.name,
+            "template": e.template,
+            "component_type": e.component_type,
+            "instance": e.instance or None,  # None: a template, not yet made for a stack
+            "output_key": e.pattern if e.instance else None,
+            "subscriber": e.failing or None,
+            "ci": e.ci,
+            "fault": e.fault,
+        }
+        for e in experiments
+    ]
+
+
+def _list(args: argparse.Namespace, console: Console) -> int:
+    experiments = list(CATALOG)
+    if args.stack:
+        experiments = for_stack(load_stack(args.stack, endpoint=args.endpoint), experiments)
+    rows = listed(experiments)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    title = f"chaos experiments of stack {args.stack}" if args.stack else "chaos experiments"
+    table = Table("name", "component", "ci", "fault", title=title)
+    for row in rows:
+        table.add_row(row["name"], row["component_type"], "yes" if row["ci"] else "", row["fault"])
+    console.print(table, markup=False)  # "name[instance]" is no style tag
+    return 0
 
 
 def _rollback(args: argparse.Namespace, console: Console) -> int:

@@ -108,7 +108,7 @@ class Context:
         return float(self.cloud_info.get("time_scale", 1.0)) if self.cloud_info else 1.0
 
     def subscribers(self) -> list[str]:
-        return sorted(self.stack.get(f"{keys.FAN_OUT}.subscribers"))
+        return sorted(self.stack.get(f"{self.exp.pattern}.subscribers"))
 
     def failing(self) -> str:
         """The fan-out subscriber this experiment faults (its instance's, else the first)."""
@@ -149,7 +149,7 @@ class Context:
             # Fan-out: each subscriber has its own routes key; only the failing one is faulted.
             failing = sub == self.failing()
             failure = self.exp.expect.failure if failing else "none"
-            return [self.route_places(failure, f"{keys.FAN_OUT}:{sub}")]
+            return [self.route_places(failure, f"{self.exp.pattern}:{sub}")]
         failure = {"healthy": "none", "poison": "poison"}.get(label, self.exp.expect.failure)
         out = [self.route_places(failure)]
         if label == "hit" and self.exp.expect.either:
@@ -262,9 +262,9 @@ def _send(ctx: Context, step: Send) -> None:
         routes = ctx.stack.get(keys.ROUTES)
         by_sub = {}
         for sub in ctx.subscribers():
-            route = routes.get(f"{keys.FAN_OUT}:{sub}", {}).get("none", {})
+            route = routes.get(f"{ctx.exp.pattern}:{sub}", {}).get("none", {})
             by_sub[sub] = route.get("message_attributes") or filter_attributes(
-                ctx.stack.get(f"{keys.FAN_OUT}.subscribers.{sub}.filter_policy")
+                ctx.stack.get(f"{ctx.exp.pattern}.subscribers.{sub}.filter_policy")
             )
 
         def attrs(event: dict[str, Any]) -> dict[str, str]:

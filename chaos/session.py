@@ -27,7 +27,13 @@ from chaos.errors import (
     aws_call,
 )
 from chaos.expectations import Observed, Verdict, conservation, poll_until, settled_within
-from chaos.experiments.model import AwaitSettled, Experiment, InvokeSync, per_subscriber
+from chaos.experiments.model import (
+    AwaitSettled,
+    Experiment,
+    InvokeSync,
+    per_instance,
+    per_subscriber,
+)
 from chaos.faults import Faults
 from chaos.journal import Journal, describe_identity, same_identity
 from chaos.lease import Lease
@@ -64,7 +70,7 @@ def watched_queues(ctx: Context) -> dict[str, str]:
     tables = [ctx.exp.expect.places] + [
         s.places for s in ctx.exp.method if isinstance(s, AwaitSettled)
     ]
-    subs = ctx.subscribers() if ctx.exp.pattern == keys.FAN_OUT else [None]
+    subs = ctx.subscribers() if ctx.exp.component_type == keys.FAN_OUT else [None]
     for table in tables:
         for alts in table.values():
             for alt in alts:
@@ -234,7 +240,10 @@ def run_experiment(
     passed = bool(ctx.verdicts) and all(v.passed for v in ctx.verdicts) and not error
     return {
         "name": exp.name,
-        "pattern": exp.pattern,
+        "pattern": exp.pattern,  # the instance's output key
+        "component": exp.component_type,
+        "instance": exp.instance,
+        "template": exp.template,
         "title": exp.title,
         "fault": exp.fault,
         "verdict": "pass"
@@ -391,11 +400,29 @@ def prepare(
 
 
 def for_stack(stack: Stack, experiments: Iterable[Experiment]) -> list[Experiment]:
-    """The experiments as they run on this stack: each that faults a fan-out subscriber once
-    per subscriber of its outputs ("name[sub]"); the rest as they are."""
-    fan_out = stack.outputs.get(keys.FAN_OUT)
-    subscribers = (fan_out.get("subscribers") or {}) if isinstance(fan_out, dict) else {}
-    return per_subscriber(experiments, subscribers)
+    """The experiments as they run on this stack: each template once per deployed instance
+    of its component type ("name[instance]"), and each that faults a fan-out subscriber once
+    per subscriber of its instance ("name[instance/sub]")."""
+    instances = stack_instances(stack)
+
+    def subscribers(exp: Experiment) -> list[str]:
+        out = stack.outputs.get(exp.pattern)
+        return sorted((out.get("subscribers") or {}) if isinstance(out, dict) else {})
+
+    return per_subscriber(per_instance(experiments, instances), subscribers)
+
+
+def stack_instances(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The stack's component instances (its `instances` output). A stack deployed before the
+    program exported them has one instance per component type, under the type's key."""
+    index = stack.outputs.get(keys.INSTANCES)
+    if isinstance(index, dict) and index:
+        return {str(k): dict(v) for k, v in index.items() if isinstance(v, dict)}
+    return {
+        key: {"type": key, "name": key.replace("_", "-")}
+        for key in keys.PATTERNS
+        if isinstance(stack.outputs.get(key), dict)
+    }
 
 
 def run_all(

@@ -213,4 +213,4 @@ class AsyncFunction(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.ASYNC_FUNCTION, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.ASYNC_FUNCTION, name, opts)

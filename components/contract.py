@@ -34,6 +34,7 @@ class Instance:
     name: str  # the Pulumi resource name the program gave it
     ledger_pattern: str  # LEDGER_PATTERN of its processed side effects
     outputs: Any  # pulumi.Output of its *Outputs dict
+    component: Any  # the ComponentResource
 
 
 def instance_key(name: str) -> str:
@@ -65,11 +66,11 @@ def _run_instances() -> dict[str, Instance]:
 
 
 def declare(
-    type_: str, name: str, outputs: Any, ledger: str, opts: pulumi.ResourceOptions | None = None
+    component: Any, type_: str, name: str, opts: pulumi.ResourceOptions | None = None
 ) -> Instance | None:
-    """Called by a pattern component once its outputs are built. A pattern component built
-    inside another (a FanOut's subscriber QueueWorkers) is part of its parent's contract, not
-    an instance of its own: None."""
+    """Called by a pattern component once its `outputs` and `ledger_pattern` are set. A
+    pattern component built inside another (a FanOut's subscriber QueueWorkers) is part of
+    its parent's contract, not an instance of its own: None."""
     parent = opts.parent if opts is not None else None
     if parent is not None and getattr(parent, "ledger_pattern", None) is not None:
         return None
@@ -77,7 +78,9 @@ def declare(
         raise ContractError(
             f"unknown component type {type_!r}; allowed: {', '.join(keys.PATTERNS)}"
         )
-    instance = Instance(instance_key(name), type_, name, ledger, outputs)
+    instance = Instance(
+        instance_key(name), type_, name, component.ledger_pattern, component.outputs, component
+    )
     found = _run_instances()
     if instance.key in found:
         raise ContractError(
@@ -91,6 +94,11 @@ def declare(
 def instances() -> dict[str, Instance]:
     """The instances declared so far in this program run, by key, in declaration order."""
     return dict(_run_instances())
+
+
+def components(type_: str) -> list[Any]:
+    """The components of one type declared so far in this program run, in order."""
+    return [i.component for i in _run_instances().values() if i.type == type_]
 
 
 def export_all() -> dict[str, Instance]:

@@ -114,4 +114,4 @@ class DlqRedriver(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.DLQ_REDRIVER, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.DLQ_REDRIVER, name, opts)

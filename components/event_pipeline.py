@@ -237,13 +237,10 @@ class EventPipeline(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(
-            (keys.EVENT_PIPELINE_FLOW if self.flow_control else keys.EVENT_PIPELINE),
-            name,
-            self.outputs,
-            self.ledger_pattern,
-            opts,
-        )
+        # The flow-controlled variant's failure contract differs (its buffer, its own
+        # experiments): it is a component type of its own.
+        kind = keys.EVENT_PIPELINE_FLOW if self.flow_control else keys.EVENT_PIPELINE
+        contract.declare(self, kind, name, opts)
 
     def _direct(
         self, name: str, args: EventPipelineArgs, env: dict, retention: int

@@ -177,4 +177,4 @@ class FanOut(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.FAN_OUT, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.FAN_OUT, name, opts)

@@ -181,4 +181,4 @@ class QueueWorker(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.QUEUE_WORKER, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.QUEUE_WORKER, name, opts)

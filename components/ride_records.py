@@ -170,7 +170,7 @@ class RideRecords(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.RIDE_RECORDS, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.RIDE_RECORDS, name, opts)
 
     def _autoscale(self, name: str, dimension: str, minimum: int, maximum: int) -> None:
         role = dimension.lower()

@@ -150,4 +150,4 @@ class SlowApi(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.SLOW_API, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.SLOW_API, name, opts)

@@ -182,4 +182,4 @@ class StreamProcessor(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.STREAM_PROCESSOR, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.STREAM_PROCESSOR, name, opts)

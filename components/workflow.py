@@ -237,4 +237,4 @@ class Workflow(pulumi.ComponentResource):
             alarms=pulumi.Output.all(**self.alarm_factory.names()),
         )
         self.register_outputs({"outputs": self.outputs})
-        contract.declare(keys.WORKFLOW, name, self.outputs, self.ledger_pattern, opts)
+        contract.declare(self, keys.WORKFLOW, name, opts)

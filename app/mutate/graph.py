@@ -66,6 +66,7 @@ class Node:
 class Graph:
     nodes: list[Node]
     by_urn: dict[str, Node] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # the stack outputs of the run
 
     def __post_init__(self) -> None:
         self.by_urn = {n.urn: n for n in self.nodes if n.urn}
@@ -188,11 +189,13 @@ def record(
 ) -> Graph:
     """Run the program under mocks (with `transformations`) and return its graph."""
     mocks = RecordingMocks()
-    run_program(
+    outputs = run_program(
         project_dir,
         stack,
         mocks,
         config_overrides=config_overrides,
         transformations=transformations,
     )
-    return Graph.from_registrations(mocks.registrations)
+    graph = Graph.from_registrations(mocks.registrations)
+    graph.outputs = dict(outputs)
+    return graph

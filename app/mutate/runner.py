@@ -39,7 +39,7 @@ from chaos import logs, probes, report
 from chaos.experiments import CATALOG as EXPERIMENTS
 from chaos.experiments.model import Experiment
 from chaos.preflight import preflight
-from chaos.session import prepare, run_all
+from chaos.session import for_stack, prepare, run_all
 from chaos.stack import Stack
 from components import outputs as keys
 from localcloud.deploy import DeployError, ResourceError, StackState, load_policy_pack
@@ -86,8 +86,16 @@ def select(
     return enumerate_mutants(graph, operators, every_instance=every_instance)
 
 
-def experiments_for(mutant: Mutant, *, fast: bool) -> list[Experiment]:
-    found = covering(EXPERIMENTS, mutant.patterns)
+def for_program(graph: Any, name: str = "program") -> list[Experiment]:
+    """The experiments the program's instances get (chaos.session.for_stack over the outputs
+    its graph recorded): a mutant in one instance is judged by that instance's experiments."""
+    return for_stack(Stack(name=name, outputs=graph.outputs, source="program graph"), EXPERIMENTS)
+
+
+def experiments_for(mutant: Mutant, *, fast: bool, catalog: list[Experiment]) -> list[Experiment]:
+    """The experiments of `catalog` (made for the program's instances) covering the mutant's
+    instances (its functions' ledger partitions)."""
+    found = covering(catalog, mutant.patterns)
     if fast:  # the CI experiments of the pattern, when it has any
         found = [e for e in found if e.ci] or found
     return found
@@ -146,7 +154,8 @@ def run_mutation(
     baseline_graph = record(stack_name, PROJECT_DIR)
     mutants = select(operators, fast=fast, every_instance=every_instance, graph=baseline_graph)
     plan_policy(mutants, baseline_graph, check, stack=stack_name, project_dir=PROJECT_DIR)
-    exps = {m.id: experiments_for(m, fast=fast) for m in mutants}
+    catalog = for_program(baseline_graph, stack_name)
+    exps = {m.id: experiments_for(m, fast=fast, catalog=catalog) for m in mutants}
     rows: dict[str, dict[str, Any]] = {
         m.id: {
             "mutant": m.id,
@@ -313,10 +322,16 @@ def line(row: dict[str, Any]) -> str:
 
 
 def _results_of(results: dict[str, Any], chosen: list[Experiment]) -> list[dict[str, Any]]:
-    """The results of these experiments, in their order: an experiment that faults a fan-out
-    subscriber ran once per subscriber, as "name[sub]" (chaos.experiments.per_subscriber)."""
+    """The results of these experiments: each ran under its own name, or (a template, or an
+    instance experiment that faults a fan-out subscriber) once per instance or subscriber,
+    as "name[...]" / "name[instance/sub]" (chaos.experiments.per_instance, per_subscriber)."""
     names = {e.name for e in chosen}
-    return [r for name, r in results.items() if name.split("[", 1)[0] in names]
+    made = tuple(f"{e.name[:-1]}/" for e in chosen if e.name.endswith("]"))
+    return [
+        r
+        for name, r in results.items()
+        if name in names or name.split("[", 1)[0] in names or name.startswith(made)
+    ]
 
 
 def write(run: MutationRun, stack: str, baseline: dict[str, Any], unreliable: set[str]) -> None:

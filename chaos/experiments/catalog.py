@@ -794,10 +794,41 @@ CATALOG += (
 
 
 def by_name(name: str) -> Experiment:
+    """The template of `name` ("sqs-poison-to-dlq", or an instance's "sqs-poison-to-dlq[x]")."""
+    template = name.split("[", 1)[0]
     for exp in CATALOG:
-        if exp.name == name:
+        if exp.name == template:
             return exp
     raise KeyError(f"unknown experiment {name!r}; known: {', '.join(e.name for e in CATALOG)}")
+
+
+def templates_named(names: list[str]) -> list[Experiment]:
+    """The templates the names ask for, each once, in catalog order (unknown: KeyError)."""
+    wanted = {by_name(n).name for n in names}
+    return [e for e in CATALOG if e.name in wanted]
+
+
+def select(experiments: list[Experiment], names: list[str]) -> list[Experiment]:
+    """Of the experiments made for a stack, those `names` ask for: a template's name selects
+    every instance of it, "template[instance]" (or "[instance/sub]") that one. A name that
+    matches none: KeyError naming the ones this stack has."""
+    chosen: list[Experiment] = []
+    for name in names:
+        found = [
+            e
+            for e in experiments
+            if e.name == name
+            or e.template == name
+            # "t[fan-out]": every subscriber's "t[fan-out/sub]"
+            or (name.endswith("]") and "/" not in name and e.name.startswith(f"{name[:-1]}/"))
+        ]
+        if not found:
+            raise KeyError(
+                f"no experiment {name!r} on this stack; it has: "
+                f"{', '.join(e.name for e in experiments) or 'none'}"
+            )
+        chosen += [e for e in found if e not in chosen]
+    return chosen
 
 
 def ci_subset() -> tuple[Experiment, ...]:

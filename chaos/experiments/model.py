@@ -1,16 +1,21 @@
 """Experiments as data: steady state, method (steps), expectations, rollback.
 
-Targets are dotted paths into the stack outputs (components/outputs.py), so one declaration
-runs against any stack. A path may contain "{sub}", filled per fan-out subscriber.
+Each catalog entry is a template for one component type (its `pattern`, a key of
+components/outputs.PATTERNS). Targets are dotted paths into the stack outputs written with the
+type's key ("queue_worker.queue_url"); `per_instance` makes one experiment per deployed
+instance of the type (the stack's `instances` output), its paths rewritten to the instance's
+key and its name carrying the instance ("sqs-poison-to-dlq[payments]"). A path may contain
+"{sub}", filled per fan-out subscriber.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, Literal
 
 from chaos.traffic import Phase
+from components import outputs as keys
 
 Entry = Literal["sqs", "sns", "eventbridge", "kinesis", "api", "invoke", "stepfunctions"]
 BudgetKind = Literal["sqs", "async", "event_age", "stream", "workflow", "none"]
@@ -265,13 +270,23 @@ class Experiment:
     lock: str = ""
     notes: str = ""
     # Fan-out: the subscriber this instance faults ("{failing}" in its paths). A template
-    # leaves it empty; `per_subscriber` runs one instance per subscriber, named "name[sub]".
+    # leaves it empty; `per_subscriber` runs one instance per subscriber, named
+    # "name[instance/sub]".
     failing: str = ""
+    # The component instance it runs on (its Pulumi name; `pattern` is then the instance's
+    # output key) and the component type it was made for; a template leaves both empty.
+    instance: str = ""
+    component: str = ""
 
     @property
     def template(self) -> str:
-        """The catalog name this instance was made from (the name without "[sub]")."""
+        """The catalog name this instance was made from (the name without "[...]")."""
         return self.name.split("[", 1)[0]
+
+    @property
+    def component_type(self) -> str:
+        """The component type of its template (a key of components/outputs.PATTERNS)."""
+        return self.component or self.pattern
 
 
 def mentions_failing(exp: Experiment) -> bool:
@@ -280,15 +295,102 @@ def mentions_failing(exp: Experiment) -> bool:
 
 
 def per_subscriber(
-    experiments: Iterable[Experiment], subscribers: Iterable[str]
+    experiments: Iterable[Experiment],
+    subscribers: Iterable[str] | Callable[[Experiment], Iterable[str]],
 ) -> list[Experiment]:
     """Each experiment that faults a fan-out subscriber, once per subscriber (every consumer
-    is failed by some run, not only the first); the others unchanged."""
-    subs = sorted(subscribers)
+    is failed by some run, not only the first); the others unchanged. `subscribers`: the
+    names, or a function giving them for an experiment (its instance's)."""
     out: list[Experiment] = []
     for exp in experiments:
+        subs = sorted(subscribers(exp) if callable(subscribers) else subscribers)
         if exp.failing or not mentions_failing(exp) or not subs:
             out.append(exp)
             continue
-        out.extend(replace(exp, name=f"{exp.name}[{sub}]", failing=sub) for sub in subs)
+        for sub in subs:
+            where = f"{exp.instance}/{sub}" if exp.instance else sub
+            out.append(replace(exp, name=f"{exp.template}[{where}]", failing=sub))
     return out
+
+
+Instances = Mapping[str, Mapping[str, Any]]  # the `instances` output: key -> {type, name, ...}
+
+
+def per_instance(experiments: Iterable[Experiment], instances: Instances) -> list[Experiment]:
+    """Each template once per deployed instance of its component type, in the instances'
+    order: pattern = the instance's output key, paths that start with the type's key
+    rewritten to the instance's, name "template[instance name]". Paths into other component
+    types (the redrive experiment's `queue_worker.dlq_url`, the pipelines' `slow_api`) are
+    left as written: they name that type's first instance. A template with no instance on the
+    stack makes no experiment, nor does one whose paths name another type the stack has no
+    instance of (the redrive experiment on a program without a redriver); an experiment
+    already made for an instance is kept."""
+    out: list[Experiment] = []
+    for exp in experiments:
+        if exp.instance:
+            out.append(exp)
+            continue
+        if not other_types(exp) <= set(instances):
+            continue
+        for key, entry in instances.items():
+            if entry.get("type") != exp.pattern:
+                continue
+            name = str(entry.get("name") or key)
+            out.append(_for_instance(exp, key, name))
+    return out
+
+
+def other_types(exp: Experiment) -> set[str]:
+    """The component types other than its own whose outputs the experiment's paths read."""
+    heads = {_head(s) for s in _strings((exp.method, exp.expect, exp.budget, exp.guards))}
+    return (heads & set(keys.PATTERNS)) - {exp.pattern}
+
+
+def _head(text: str) -> str:
+    return text.lstrip("@").split(".", 1)[0].split(":", 1)[0] if "." in text else ""
+
+
+def _strings(value: Any) -> Iterable[str]:
+    found: list[str] = []
+    _rewrite(value, lambda text: found.append(text) or text)
+    return found
+
+
+def _for_instance(exp: Experiment, key: str, name: str) -> Experiment:
+    type_ = exp.pattern
+
+    def path(text: str) -> str:
+        for prefix in (f"@{type_}", type_):
+            if text == prefix or text.startswith((f"{prefix}.", f"{prefix}:")):
+                return f"{prefix.replace(type_, key, 1)}{text[len(prefix) :]}"
+        return text
+
+    return replace(
+        exp,
+        name=f"{exp.name}[{name}]",
+        pattern=key,
+        instance=name,
+        component=type_,
+        lock=path(exp.lock) if exp.lock else key,
+        method=_rewrite(exp.method, path),
+        expect=_rewrite(exp.expect, path),
+        budget=_rewrite(exp.budget, path),
+        guards=_rewrite(exp.guards, path),
+    )
+
+
+def _rewrite(value: Any, path: Callable[[str], str]) -> Any:
+    """`value` with every string in it passed through `path` (dataclasses, tuples, lists and
+    dicts walked; dict keys are labels, not paths, and kept)."""
+    if isinstance(value, str):
+        return path(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _rewrite(getattr(value, f.name), path) for f in fields(value)}
+        return replace(value, **changes)
+    if isinstance(value, tuple):
+        return tuple(_rewrite(v, path) for v in value)
+    if isinstance(value, list):
+        return [_rewrite(v, path) for v in value]
+    if isinstance(value, dict):
+        return {k: _rewrite(v, path) for k, v in value.items()}
+    return value

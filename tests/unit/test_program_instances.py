@@ -34,10 +34,9 @@ def fork(tmp_path_factory) -> dict:
         shutil.copy(PROJECT_DIR / name, root / name)
     (root / "functions").symlink_to(PROJECT_DIR / "functions")
     main = (PROJECT_DIR / "__main__.py").read_text()
-    assert "\ncontract.export_all()\n" in main
-    (root / "__main__.py").write_text(
-        main.replace("\ncontract.export_all()\n", f"\n{ADDED}contract.export_all()\n")
-    )
+    first = 'queue_worker = QueueWorker("queue-worker", queue_worker_args)\n'
+    assert first in main
+    (root / "__main__.py").write_text(main.replace(first, first + ADDED))
     return run_program(root, "local", RecordingMocks())
 
 
@@ -59,6 +58,10 @@ def test_one_added_instance_line_is_one_more_instance(fork):
     }
     assert routes["poison"]["envelope"] == "sqs_redrive"
     assert routes["poison"]["queue_url"] == payments["dlq_url"] != first["dlq_url"]
+    # The redriver redrives every queue worker's DLQ declared before it, the new one too.
+    sources = fork[keys.DLQ_REDRIVER]["sources"]
+    assert sources[payments["dlq_url"]] == payments["queue_url"]
+    assert sources[first["dlq_url"]] == first["queue_url"]
 
 
 def test_an_instance_name_that_cannot_be_a_key_is_refused():

@@ -499,18 +499,19 @@ def test_experiments_are_chosen_by_pattern_and_by_the_outputs_they_read():
 
 def test_a_wave_never_holds_two_mutants_of_one_pattern_or_experiment(baseline):
     from app.mutate.mutants import enumerate_mutants, plan_waves
-    from app.mutate.runner import experiments_for
+    from app.mutate.runner import experiments_for, for_program
 
     # GIVEN every mutant of the catalog
     mutants = enumerate_mutants(baseline, CATALOG, every_instance=True)
+    catalog = for_program(baseline)
     # WHEN planned into waves
-    waves = plan_waves(mutants, lambda m: experiments_for(m, fast=False))
+    waves = plan_waves(mutants, lambda m: experiments_for(m, fast=False, catalog=catalog))
     # THEN every mutant is in exactly one wave, and within a wave patterns and experiments
     # are disjoint, so each experiment sees exactly one bug
     assert sorted(m.id for w in waves for m in w) == sorted(m.id for m in mutants)
     for wave in waves:
         pats = [p for m in wave for p in m.patterns]
-        names = [e.name for m in wave for e in experiments_for(m, fast=False)]
+        names = [e.name for m in wave for e in experiments_for(m, fast=False, catalog=catalog)]
         assert len(pats) == len(set(pats)) and len(names) == len(set(names))
 
 
