@@ -125,7 +125,9 @@ def _variant(
     # A deadline, not a wait: polling stops as soon as every id is accounted for.
     timeout = int(out["function"]["timeout"])
     patience = 3 * timeout + 180 * params["time_scale"] + SETTLE_MARGIN_SECONDS
-    settled = base.settle(accounted, deadline=load_end + patience)
+    settled = base.settle(
+        accounted, deadline=load_end + patience, what=f"{variant}: every accepted ride placed"
+    )
     end = time.time()
     counts = base.conservation(accepted, written, dead)
     fn = {"FunctionName": out["function"]["name"]}
