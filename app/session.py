@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import localcloud
 from chaos.stack import Stack
 from components import outputs as keys
 from localcloud.deploy import Engine, Result, Step, project_policy
-from localcloud.deploy.program import project_name
+from localcloud.deploy.program import PolicyCheck, project_name
 
 __all__ = ["PROJECT_DIR", "LocalSession", "local_stack", "stack_of"]
 
@@ -104,16 +104,24 @@ class LocalSession:
             say(f"stale state of stack {self.name!r} from an earlier cloud moved to {moved}")
 
     def deploy(
-        self, overrides: Mapping[str, str] | None = None, *, progress: Progress | None = None
+        self,
+        overrides: Mapping[str, str] | None = None,
+        *,
+        progress: Progress | None = None,
+        waive: Collection[str] = (),
     ) -> Stack:
         """`up` with these config overrides (on top of Pulumi.<stack>.yaml); the Stack. The
-        overrides it is deployed with already: nothing to do."""
+        overrides it is deployed with already: nothing to do. `waive` names policies of the
+        pack this deploy breaks knowingly (a scenario replaying the failure a policy forbids):
+        their violations are logged and let through, any other still refuses the deploy."""
         wanted = {
             k if ":" in k else f"{self._project}:{k}": str(v) for k, v in (overrides or {}).items()
         }
         if self.stack is not None and wanted == self.overrides:
             return self.stack
         engine = self.engine(wanted, progress=progress)
+        if waive and engine.policy is not None:
+            engine.policy = _waiving(engine.policy, frozenset(waive))
         self._deployed = True  # a failed `up` leaves resources: they are destroyed too
         began = time.monotonic()
         result = engine.up()
@@ -146,6 +154,19 @@ class LocalSession:
             self.cloud.stop()
         finally:
             self.timings["stop_s"] = round(time.monotonic() - began, 2)
+
+
+def _waiving(policy: PolicyCheck, waived: frozenset[str]) -> PolicyCheck:
+    """The pack's check without the waived policies' violations (each logged instead)."""
+
+    def check(registrations: list[Any]) -> list[Any]:
+        found = policy(registrations)
+        for violation in found:
+            if violation.policy in waived:
+                logger.warning("deploying despite a waived policy: %s", violation)
+        return [v for v in found if v.policy not in waived]
+
+    return check
 
 
 @contextlib.contextmanager

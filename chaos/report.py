@@ -7,6 +7,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ REPORTS_DIR = "reports"
 ALARM_COLOURS = {"ALARM": "#f4a6a6", "OK": "#b8e0b8", "INSUFFICIENT_DATA": "#dddddd"}
 
 
-def new_run_dir(root: Path | str = REPORTS_DIR) -> Path:
-    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+def new_run_dir(root: Path | str = REPORTS_DIR, prefix: str = "") -> Path:
+    """A new, empty directory root/<prefix><UTC time>-<6 hex digits>."""
+    run_id = prefix + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     path = Path(root) / run_id
     path.mkdir(parents=True, exist_ok=False)
     return path
@@ -30,13 +32,20 @@ def write_report(run_dir: Path, meta: dict[str, Any], results: list[dict[str, An
         "experiments": results,
         "passed": bool(results) and all(r["verdict"] == "pass" for r in results),
     }
-    (run_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str))
-    (run_dir / "summary.md").write_text(summary_markdown(doc))
+    write_documents(run_dir, doc, {"summary.md": summary_markdown(doc)})
     try:
         timeline_png(results, run_dir / "timeline.png")
     except Exception:  # a broken picture must not hide the verdicts
         logger.exception("timeline picture failed")
     _point_latest(run_dir)
+    return run_dir / "report.json"
+
+
+def write_documents(run_dir: Path, doc: dict[str, Any], texts: Mapping[str, str]) -> Path:
+    """`doc` as run_dir/report.json and each text under its file name; report.json's path."""
+    (run_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str))
+    for name, text in texts.items():
+        (run_dir / name).write_text(text)
     return run_dir / "report.json"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app.session import local_stack
+from chaos import report
 from scenarios import base
 
 
@@ -115,7 +116,7 @@ def run(options: argparse.Namespace) -> Path:
         raise base.ScenarioError(
             f"unknown variant(s) {unknown}; choose from {list(module.VARIANTS)}"
         )
-    run_dir = base.new_run_dir(Path(options.reports), options.scenario)
+    run_dir = report.new_run_dir(Path(options.reports), prefix=f"{options.scenario}-")
     # Every dead letter as read (with its error attributes), for a look at why it failed.
     params["record_to"] = run_dir / "dead_letters.jsonl"
     limits = base.HOST_LIMITS
@@ -143,9 +144,8 @@ def run(options: argparse.Namespace) -> Path:
     doc["passed"] = module.passed(doc)
     picture = None
     if options.scenario == "observability":
-        run_dir.mkdir(parents=True, exist_ok=True)
         picture = plot.concurrency_png(doc, run_dir / "concurrency.png")
-    base.write_report(run_dir, doc, module.markdown(doc, picture))
+    report.write_documents(run_dir, doc, {"report.md": module.markdown(doc, picture)})
     return run_dir
 
 

@@ -10,7 +10,6 @@ buffered (read back from a queue), or lost (none of these).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -20,12 +19,24 @@ from typing import Any
 
 from app.session import PROJECT_DIR
 from chaos import probes
+from chaos.errors import PollTimeoutError
+from chaos.expectations import Observed, place, poll_until
+from chaos.expectations import conservation as chaos_conservation
 from chaos.stack import Stack
+from chaos.types import SentEvent
+from components.outputs import Envelope
 
 logger = logging.getLogger(__name__)
 
 REPORTS_ROOT = PROJECT_DIR / "reports" / "scenarios"
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # a fixed cadence: each poll drains the DLQs and reads the whole ledger
+METRIC_PERIOD = 1  # seconds: the runs last tens of seconds, so metrics are read per second
+# The places conservation knows an id by (chaos.expectations.place): the ledger partition, and
+# each queue the scenario drained by its name. The ids are read from each message's body
+# (probes.event_id_of), so an envelope kind only names the place.
+LEDGER_PATTERN = "ledger"
+BUFFER_QUEUE = "buffer"
+QUEUE_ENVELOPE: Envelope = "sqs_redrive"
 # The scenarios' load wants more Lambda concurrency than the local cloud's defaults (32
 # workers, 32 async attempts): with those, the LRU eviction of warm workers at the cap turns
 # into a storm of cold starts on 2 cores, and async events age out waiting for a thread
@@ -107,14 +118,21 @@ def drain_ids(stack: Stack, queue_url: str | None, record_to: Path | None = None
     return ids
 
 
-def settle(done: Callable[[], bool], *, deadline: float, interval: float = POLL_SECONDS) -> bool:
-    """Poll `done` until it is true or the monotonic `deadline` passes; whether it became true."""
-    while True:
-        if done():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
+def settle(done: Callable[[], bool], *, deadline: float, what: str) -> bool:
+    """Poll `done` with chaos' waiting helper until it is true or the monotonic `deadline`
+    passes; whether it became true (a scenario reports a missed deadline, it does not fail)."""
+    try:
+        poll_until(
+            done,
+            bool,
+            timeout=deadline - time.monotonic(),
+            what=what,
+            interval=POLL_SECONDS,
+            max_interval=POLL_SECONDS,
+        )
+    except PollTimeoutError:
+        return False
+    return True
 
 
 def conservation(
@@ -123,18 +141,46 @@ def conservation(
     dead: Mapping[str, list[str]],
     buffered: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Counts over accepted ids: each must be processed, dead-lettered or buffered, else lost."""
+    """Counts over accepted ids: each must be processed, dead-lettered or buffered, else lost.
+
+    Sent, delivered and lost are chaos' conservation figures (an id seen nowhere is lost),
+    with a DLQ or the buffer as the places an id may end in besides the ledger. The report
+    adds its breakdown: an id processed and dead-lettered counts as delivered, one
+    dead-lettered and buffered as dead-lettered; and the DLQs' message counts, foreign
+    messages included."""
+    buffered = buffered or set()
+    queues = {**dead, BUFFER_QUEUE: sorted(buffered)}
+    observed = Observed(
+        processed={LEDGER_PATTERN: dict.fromkeys(processed, 1)},
+        dead_letters=[
+            {
+                "event_id": event_id,
+                "envelope": QUEUE_ENVELOPE,
+                "queue_url": queue,
+                "message_id": f"{queue}#{n}",  # chaos names a foreign message by it
+            }
+            for queue, ids in queues.items()
+            for n, event_id in enumerate(ids)
+        ],
+    )
+    # Each id may end in exactly one place: the ledger, one DLQ, or the buffer.
+    options = [frozenset({place("processed", LEDGER_PATTERN)})] + [
+        frozenset({place(QUEUE_ENVELOPE, queue)}) for queue in queues
+    ]
+    sent: list[SentEvent] = [
+        {"id": i, "at": 0.0, "entry": "scenario", "poison": False, "ok": True, "detail": ""}
+        for i in sorted(accepted)
+    ]
+    figures = chaos_conservation(sent, dict.fromkeys(accepted, options), observed).figures
     dead_ids = {i for ids in dead.values() for i in ids} & accepted
     processed = processed & accepted
-    buffered = (buffered or set()) & accepted
-    accounted = processed | dead_ids | buffered
     return {
-        "sent": len(accepted),
-        "delivered": len(processed),
+        "sent": figures["sent"],
+        "delivered": figures["processed"],
         "dead_lettered": len(dead_ids - processed),
-        "buffered": len(buffered - processed - dead_ids),
-        "lost": len(accepted - accounted),
-        "lost_ids": sorted(accepted - accounted),
+        "buffered": len((buffered & accepted) - processed - dead_ids),
+        "lost": figures["lost"],
+        "lost_ids": figures["lost_ids"],
         "processed_and_dead_lettered": len(processed & dead_ids),
         "dlq_messages": {name: len(ids) for name, ids in dead.items()},
         "dlq_duplicates": sum(len(ids) for ids in dead.values())
@@ -143,51 +189,12 @@ def conservation(
 
 
 def metric_sum(
-    stack: Stack, namespace: str, name: str, dimensions: Mapping[str, str], start: float, end: float
+    stack: Stack, namespace: str, name: str, dimensions: dict[str, str], start: float, end: float
 ) -> float:
-    points = metric_points(stack, namespace, name, dimensions, start, end, "Sum")
-    return sum(v for _, v in points)
-
-
-def metric_points(
-    stack: Stack,
-    namespace: str,
-    name: str,
-    dimensions: Mapping[str, str],
-    start: float,
-    end: float,
-    statistic: str,
-) -> list[tuple[float, float]]:
-    """(epoch seconds, value) per 1 s period, as CloudWatch aggregates the datapoints."""
-    from datetime import UTC, datetime
-
-    answer = stack.client("cloudwatch").get_metric_statistics(
-        Namespace=namespace,
-        MetricName=name,
-        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
-        StartTime=datetime.fromtimestamp(start - 1, UTC),
-        EndTime=datetime.fromtimestamp(end + 1, UTC),
-        Period=1,
-        Statistics=[statistic],
+    points = probes.metric_points(
+        stack, namespace, name, dimensions, start, end, METRIC_PERIOD, "Sum"
     )
-    points = [
-        (p["Timestamp"].timestamp(), float(p[statistic])) for p in answer.get("Datapoints", [])
-    ]
-    return sorted(points)
-
-
-def write_report(run_dir: Path, doc: dict[str, Any], markdown: str) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "report.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    (run_dir / "report.md").write_text(markdown)
-    return run_dir / "report.json"
-
-
-def new_run_dir(root: Path, name: str) -> Path:
-    import uuid
-
-    run_id = f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:4]}"
-    return root / run_id
+    return sum(v for _, v in points)
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

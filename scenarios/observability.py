@@ -192,7 +192,9 @@ def _variant(
         patience = 3 * timeout + 180 * scale + 60 * scale + 60 + 30
     else:
         patience = params["load_seconds"] if drain_seconds is None else drain_seconds
-    settled = base.settle(accounted, deadline=load_end + patience)
+    settled = base.settle(
+        accounted, deadline=load_end + patience, what=f"{variant}: every accepted id placed"
+    )
     if variant == "flow" and not settled:
         ids, visibility = _stop_and_read_buffer(stack, out, timeout)
         buffered.update(ids)
@@ -200,7 +202,11 @@ def _variant(
         # buffer was read, or returns its failed messages, which the mapping (enabled again)
         # then delivers or dead-letters: every id is placed within a visibility timeout and
         # a few invocations. Polled, not waited: it stops when every id is placed.
-        base.settle(accounted, deadline=time.monotonic() + visibility + 3 * timeout)
+        base.settle(
+            accounted,
+            deadline=time.monotonic() + visibility + 3 * timeout,
+            what=f"{variant}: every id placed after the buffer was read",
+        )
     end = time.time()
     counts = base.conservation(accepted, delivered, dead, buffered)
     api = SlowApiTap.summary(tap.calls_of(accepted))
@@ -208,8 +214,8 @@ def _variant(
     lost_seen = {i: [status for _, status, _ in tap.calls_of({i})] for i in counts["lost_ids"]}
     fn = {"FunctionName": out["delivery"]["name"]}
     invocations = base.metric_sum(stack, "AWS/Lambda", "Invocations", fn, began, end)
-    concurrency = base.metric_points(
-        stack, "AWS/Lambda", "ConcurrentExecutions", fn, began, end, "Maximum"
+    concurrency = probes.metric_points(
+        stack, "AWS/Lambda", "ConcurrentExecutions", fn, began, end, base.METRIC_PERIOD, "Maximum"
     )
     say(
         f"  {variant}: {counts['delivered']} delivered, {counts['dead_lettered']} dead-lettered, "
@@ -284,7 +290,11 @@ def _stop_and_read_buffer(stack: Any, out: dict[str, Any], timeout: int) -> tupl
 
     attrs = sqs.get_queue_attributes(QueueUrl=buffer_url, AttributeNames=["VisibilityTimeout"])
     visibility = int(attrs["Attributes"]["VisibilityTimeout"])
-    base.settle(in_flight_done, deadline=time.monotonic() + visibility + timeout + 5)
+    base.settle(
+        in_flight_done,
+        deadline=time.monotonic() + visibility + timeout + 5,
+        what="no delivery in flight from the paused buffer",
+    )
     ids = set(base.drain_ids(stack, buffer_url))
     for mapping in mappings:
         lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)

@@ -79,3 +79,21 @@ def test_a_session_never_deployed_only_stops_the_cloud(monkeypatch) -> None:
         with app_session.local_stack("local", deploy=False):
             raise KeyError("the caller failed")
     assert calls == ["stop"]
+
+
+def test_a_waived_policy_is_let_through_and_any_other_still_refuses(caplog) -> None:
+    # GIVEN a pack that finds a table-capacity and an iam violation
+    from dataclasses import dataclass
+
+    @dataclass
+    class Found:
+        policy: str
+
+    def pack(_registrations: list[Any]) -> list[Any]:
+        return [Found("table-capacity"), Found("iam-no-wildcards")]
+
+    # WHEN table-capacity is waived, THEN only the other is left to refuse the deploy, and the
+    # waived one is said
+    check = app_session._waiving(pack, frozenset({"table-capacity"}))
+    assert check([]) == [Found("iam-no-wildcards")]
+    assert "waived policy" in caplog.text and "table-capacity" in caplog.text

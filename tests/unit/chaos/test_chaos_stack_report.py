@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,19 @@ def test_report_files_and_latest(tmp_path: Path) -> None:
     assert (second / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "latest").resolve() == second.resolve()
     assert report.load_report("latest", tmp_path)["run_id"] == second.name
+
+
+def test_a_run_dir_prefix_names_the_run_and_other_documents_share_the_writer(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a prefix (the scenarios name their runs), WHEN a run dir is made and documents
+    # written into it, THEN the dir exists, empty, under that name, and report.json holds the doc
+    run_dir = report.new_run_dir(tmp_path / "scenarios", prefix="observability-")
+    assert run_dir.is_dir() and not any(run_dir.iterdir())
+    assert re.fullmatch(r"observability-\d{8}T\d{6}Z-[0-9a-f]{6}", run_dir.name)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", report.new_run_dir(tmp_path).name)
+    path = report.write_documents(run_dir, {"lost": 0, "at": Path("x")}, {"report.md": "# r\n"})
+    assert path == run_dir / "report.json"
+    assert json.loads(path.read_text()) == {"lost": 0, "at": "x"}  # default=str, as chaos'
+    assert (run_dir / "report.md").read_text() == "# r\n"
+    assert not (tmp_path / "scenarios" / "latest").exists()  # only write_report points latest

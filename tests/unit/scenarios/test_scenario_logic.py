@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaos import traffic
+from chaos import report, traffic
 from scenarios import base, observability, reliability
 from scenarios.slow_api_tap import SlowApiTap
 
@@ -108,14 +108,44 @@ def test_conservation_counts_always_add_up(ids, processed, dead, buffered) -> No
     assert counts["lost"] == len(accepted - as_str(processed) - as_str(dead) - as_str(buffered))
 
 
-def test_settle_stops_as_soon_as_done_and_reports_a_missed_deadline() -> None:
+def test_settle_stops_as_soon_as_done_and_reports_a_missed_deadline(monkeypatch) -> None:
+    # GIVEN chaos' waiting helper at no interval (the poll cadence is not what is tested)
+    monkeypatch.setattr(base, "POLL_SECONDS", 0)
     calls = []
+    # WHEN the condition holds on the third look, THEN settle stops there, true
     assert (
-        base.settle(lambda: calls.append(1) or len(calls) >= 3, deadline=math.inf, interval=0)
+        base.settle(lambda: calls.append(1) or len(calls) >= 3, deadline=math.inf, what="three")
         is True
     )
     assert len(calls) == 3
-    assert base.settle(lambda: False, deadline=0, interval=0) is False
+    # WHEN the deadline has passed, THEN it looks once more and answers false, without raising
+    calls.clear()
+    assert base.settle(lambda: calls.append(1) or False, deadline=0, what="never") is False
+    assert len(calls) == 1
+
+
+def test_conservation_agrees_with_chaos_on_what_is_lost() -> None:
+    # GIVEN ids in the ledger, a DLQ and the buffer, one nowhere and one in two places
+    from chaos.expectations import Observed, conservation
+
+    accepted = {"a", "b", "c", "d", "e"}
+    counts = base.conservation(accepted, {"a", "c"}, {"dlq": ["b", "c"]}, buffered={"d"})
+    # THEN the scenario's lost ids are those chaos finds seen nowhere
+    sent = [
+        {"id": i, "at": 0.0, "entry": "api", "poison": False, "ok": True, "detail": ""}
+        for i in sorted(accepted)
+    ]
+    observed = Observed(
+        processed={"p": {"a": 1, "c": 1}},
+        dead_letters=[
+            {"event_id": i, "envelope": "sqs_redrive", "queue_url": q}
+            for q, ids in (("dlq", ["b", "c"]), ("buffer", ["d"]))
+            for i in ids
+        ],
+    )
+    verdict = conservation(sent, {}, observed)
+    assert counts["lost_ids"] == verdict.figures["lost_ids"] == ["e"]
+    assert counts["sent"] == verdict.figures["sent"] == 5
 
 
 # ---- verdicts and reports ------------------------------------------------------------------
@@ -187,8 +217,8 @@ def test_reports_hold_every_count_the_issue_asks_for(tmp_path: Path) -> None:
     ):
         assert column in header
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report = base.write_report(tmp_path, doc, text)
-    assert json.loads(report.read_text())["variants"]["direct"]["lost"] == 1
+    written = report.write_documents(tmp_path, doc, {"report.md": text})
+    assert json.loads(written.read_text())["variants"]["direct"]["lost"] == 1
 
 
 def test_the_tap_counts_retries_as_calls_after_an_events_first() -> None:
