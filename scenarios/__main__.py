@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
 from app.session import local_stack
-from chaos import report
+from chaos import logs, report
 from scenarios import base
 
 
@@ -84,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.console_logging()
     try:
         run_dir = run(options)
     except base.ScenarioError as exc:
@@ -121,6 +120,7 @@ def run(options: argparse.Namespace) -> Path:
     params["record_to"] = run_dir / "dead_letters.jsonl"
     limits = base.HOST_LIMITS
     with (
+        logs.library_log(run_dir),
         tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir,
         base.host_limits(limits),
     ):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +66,6 @@ class MutationRun:
     def missed(self) -> list[dict[str, Any]]:
         """Mutants no gate refused and no experiment caught, or that could not be judged."""
         return [r for r in self.rows if r["outcome"] in (MISSED, ERROR)]
-
-
-def _new_run_dir(root: Path | str) -> Path:
-    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-    path = Path(root) / f"mutate-{run_id}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
 
 
 def select(
@@ -172,7 +164,9 @@ def run_mutation(
     }
     deployable = [m for m in mutants if not (respect_policy and m.violations)]
     waves = plan_waves(deployable, lambda m: exps[m.id])
-    run = MutationRun(_new_run_dir(reports_root))  # after planning: bad input writes nothing
+    run = MutationRun(
+        report.new_run_dir(reports_root, prefix="mutate-")
+    )  # after planning: bad input writes nothing
     state_dir = run.run_dir / "state"
     with logs.library_log(run.run_dir), local_stack(stack_name, state_dir=state_dir) as session:
         stack, endpoint = session.stack, session.endpoint
