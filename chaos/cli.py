@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from chaos import logs, probes, report
-from chaos.errors import ChaosError
+from chaos.errors import ChaosError, UnknownStackError
 from chaos.experiments import CATALOG, by_name, ci_subset
 from chaos.faults import rollback
 from chaos.journal import Journal
@@ -39,9 +40,14 @@ class _OneLineParser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog="python -m chaos", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the experiments")
+    listing = sub.add_parser("list", help="list the experiments")
+    listing.add_argument(
+        "--stack", help="as they run on this deployed stack (default: the catalog)"
+    )
+    _cwd_option(listing)
     run = sub.add_parser("run", help="run experiments against a stack")
     run.add_argument("--stack", required=True)
+    _cwd_option(run)
     run.add_argument("--experiment", action="append", help="name (repeatable); default: all")
     run.add_argument("--ci", action="store_true", help="only the fast subset run in CI")
     run.add_argument("--force", action="store_true", help="run on a stack not marked chaos-enabled")
@@ -51,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--serial", action="store_true", help="one experiment at a time")
     rb = sub.add_parser("rollback", help="undo every journalled change of a stack")
     rb.add_argument("--stack", required=True)
+    _cwd_option(rb)
     rb.add_argument("--endpoint")
     rb.add_argument(
         "--discard",
@@ -62,6 +69,28 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("run", help="run id, or 'latest'")
     rep.add_argument("--reports", default=report.REPORTS_DIR)
     return p
+
+
+def _cwd_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cwd",
+        "-C",
+        default=".",
+        metavar="DIR",
+        help="the Pulumi program's directory (as `pulumi -C DIR`): its stack outputs"
+        " (DIR/.localcloud/<stack>/, or `pulumi stack output` there) and the rollback"
+        " journal (DIR/.chaos/) (default: .)",
+    )
+
+
+def _program_dir(option: str) -> Path:
+    root = Path(option)
+    if not root.is_dir():
+        raise UnknownStackError(
+            f"--cwd {option}: no such directory; allowed: the directory of a deployed"
+            " Pulumi program"
+        )
+    return root
 
 
 # 128 + the signal number: what a shell reports for a process ended by that signal.
@@ -278,14 +307,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
+        root = _program_dir(args.cwd) if hasattr(args, "cwd") else Path(".")
         if args.command == "list":
-            table = Table("name", "pattern", "ci", "fault", title="chaos experiments")
-            for e in CATALOG:
-                table.add_row(e.name, e.pattern, "yes" if e.ci else "", e.fault)
+            if args.cwd != "." and not args.stack:
+                raise UnknownStackError(
+                    f"list --cwd {args.cwd}: which of its stacks? allowed: --stack NAME"
+                    " with --cwd (without both, the catalog)"
+                )
+            listed = (
+                for_stack(load_stack(args.stack, root=root), CATALOG) if args.stack else CATALOG
+            )
+            title = f"chaos experiments on {args.stack}" if args.stack else "chaos experiments"
+            table = Table("name", "pattern", "ci", "fault", title=title)
+            for e in listed:
+                # "name[sub]" is an experiment name, not a rich markup tag.
+                table.add_row(escape(e.name), e.pattern, "yes" if e.ci else "", escape(e.fault))
             console.print(table)
             return 0
         if args.command == "rollback":
-            return _rollback(args, console)
+            return _rollback(args, console, root)
         if args.command == "report":
             doc = report.load_report(args.run, args.reports)
             console.print(report.summary_markdown(doc), markup=False)  # "name[sub]" is no tag
@@ -298,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             guards=args.guard,
             endpoint=args.endpoint,
             reports_root=args.reports,
+            root=root,
             stop_on_signal=True,
         )
         summary = report.summary_markdown(report.load_report(run_dir.name, args.reports))
@@ -311,11 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _rollback(args: argparse.Namespace, console: Console) -> int:
+def _rollback(args: argparse.Namespace, console: Console, root: Path) -> int:
     if args.discard:
         # The stack may be gone with its state file: the journal alone is enough here.
         validate_stack_name(args.stack)
-        journal = Journal(args.stack)
+        journal = Journal(args.stack, root)
         dropped, archived = journal.discard()
         targets = ", ".join(f"{e['kind']} of {e['target']}" for e in dropped) or "none"
         console.print(
@@ -324,8 +365,8 @@ def _rollback(args: argparse.Namespace, console: Console) -> int:
             highlight=False,
         )
         return 0
-    stack = load_stack(args.stack, endpoint=args.endpoint)
-    restored = rollback(stack, Journal(stack.name))
+    stack = load_stack(args.stack, root=root, endpoint=args.endpoint)
+    restored = rollback(stack, Journal(stack.name, root))
     vanished = [e for e in restored if e.get("vanished")]
     for entry in restored:
         if entry.get("vanished"):
