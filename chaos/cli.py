@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from chaos import logs, probes, report
-from chaos.errors import ChaosError
+from chaos.errors import ChaosError, UnknownStackError
 from chaos.experiments import CATALOG, ci_subset, select, templates_named
 from chaos.faults import rollback
 from chaos.journal import Journal
@@ -44,8 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--stack", help="the experiments this stack's instances get")
     ls.add_argument("--endpoint", help="endpoint URL (default: the stack's, or AWS)")
     ls.add_argument("--json", action="store_true", help="one JSON object per experiment")
+    _cwd_option(ls)
     run = sub.add_parser("run", help="run experiments against a stack")
     run.add_argument("--stack", required=True)
+    _cwd_option(run)
     run.add_argument("--experiment", action="append", help="name (repeatable); default: all")
     run.add_argument("--ci", action="store_true", help="only the fast subset run in CI")
     run.add_argument("--force", action="store_true", help="run on a stack not marked chaos-enabled")
@@ -55,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--serial", action="store_true", help="one experiment at a time")
     rb = sub.add_parser("rollback", help="undo every journalled change of a stack")
     rb.add_argument("--stack", required=True)
+    _cwd_option(rb)
     rb.add_argument("--endpoint")
     rb.add_argument(
         "--discard",
@@ -66,6 +70,28 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("run", help="run id, or 'latest'")
     rep.add_argument("--reports", default=report.REPORTS_DIR)
     return p
+
+
+def _cwd_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cwd",
+        "-C",
+        default=".",
+        metavar="DIR",
+        help="the Pulumi program's directory (as `pulumi -C DIR`): its stack outputs"
+        " (DIR/.localcloud/<stack>/, or `pulumi stack output` there) and the rollback"
+        " journal (DIR/.chaos/) (default: .)",
+    )
+
+
+def _program_dir(option: str) -> Path:
+    root = Path(option)
+    if not root.is_dir():
+        raise UnknownStackError(
+            f"--cwd {option}: no such directory; allowed: the directory of a deployed"
+            " Pulumi program"
+        )
+    return root
 
 
 # 128 + the signal number: what a shell reports for a process ended by that signal.
@@ -285,10 +311,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
     try:
+        root = _program_dir(args.cwd) if hasattr(args, "cwd") else Path(".")
         if args.command == "list":
-            return _list(args, console)
+            if args.cwd != "." and not args.stack:
+                raise UnknownStackError(
+                    f"list --cwd {args.cwd}: which of its stacks? allowed: --stack NAME"
+                    " with --cwd (without both, the catalog)"
+                )
+            return _list(args, console, root)
         if args.command == "rollback":
-            return _rollback(args, console)
+            return _rollback(args, console, root)
         if args.command == "report":
             doc = report.load_report(args.run, args.reports)
             console.print(report.summary_markdown(doc), markup=False)  # "name[sub]" is no tag
@@ -301,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             guards=args.guard,
             endpoint=args.endpoint,
             reports_root=args.reports,
+            root=root,
             stop_on_signal=True,
         )
         summary = report.summary_markdown(report.load_report(run_dir.name, args.reports))
@@ -331,10 +364,12 @@ def listed(experiments: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _list(args: argparse.Namespace, console: Console) -> int:
+def _list(args: argparse.Namespace, console: Console, root: Path) -> int:
     experiments = list(CATALOG)
     if args.stack:
-        experiments = for_stack(load_stack(args.stack, endpoint=args.endpoint), experiments)
+        experiments = for_stack(
+            load_stack(args.stack, root=root, endpoint=args.endpoint), experiments
+        )
     rows = listed(experiments)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -342,16 +377,18 @@ def _list(args: argparse.Namespace, console: Console) -> int:
     title = f"chaos experiments of stack {args.stack}" if args.stack else "chaos experiments"
     table = Table("name", "component", "ci", "fault", title=title)
     for row in rows:
-        table.add_row(row["name"], row["component_type"], "yes" if row["ci"] else "", row["fault"])
-    console.print(table, markup=False)  # "name[instance]" is no style tag
+        # "name[instance]" is an experiment name, not a rich markup tag.
+        ci = "yes" if row["ci"] else ""
+        table.add_row(escape(row["name"]), row["component_type"], ci, escape(row["fault"]))
+    console.print(table)
     return 0
 
 
-def _rollback(args: argparse.Namespace, console: Console) -> int:
+def _rollback(args: argparse.Namespace, console: Console, root: Path) -> int:
     if args.discard:
         # The stack may be gone with its state file: the journal alone is enough here.
         validate_stack_name(args.stack)
-        journal = Journal(args.stack)
+        journal = Journal(args.stack, root)
         dropped, archived = journal.discard()
         targets = ", ".join(f"{e['kind']} of {e['target']}" for e in dropped) or "none"
         console.print(
@@ -360,8 +397,8 @@ def _rollback(args: argparse.Namespace, console: Console) -> int:
             highlight=False,
         )
         return 0
-    stack = load_stack(args.stack, endpoint=args.endpoint)
-    restored = rollback(stack, Journal(stack.name))
+    stack = load_stack(args.stack, root=root, endpoint=args.endpoint)
+    restored = rollback(stack, Journal(stack.name, root))
     vanished = [e for e in restored if e.get("vanished")]
     for entry in restored:
         if entry.get("vanished"):

@@ -240,18 +240,20 @@ def load_stack(name: str, *, root: Path | str = ".", endpoint: str | None = None
             source=str(state_file),
         )
     if shutil.which("pulumi"):
-        return _load_from_pulumi(name, endpoint)
+        return _load_from_pulumi(name, endpoint, Path(root))
     known = sorted(p.parent.name for p in (Path(root) / LOCAL_STATE_DIR).glob("*/state.json"))
+    cwd = "" if Path(root) == Path(".") else f" --cwd {root}"
     raise UnknownStackError(
         f"unknown stack {name!r}: no {state_file} and no Pulumi CLI on PATH"
         f" (local stacks here: {', '.join(known) or 'none'};"
-        f" deploy one with `python -m localcloud up --stack {name}`)"
+        f" deploy one with `python -m localcloud up --stack {name}{cwd}`)"
     )
 
 
-def _load_from_pulumi(name: str, endpoint: str | None) -> Stack:
+def _load_from_pulumi(name: str, endpoint: str | None, root: Path = Path(".")) -> Stack:
     proc = subprocess.run(
         ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", name],
+        cwd=root,  # the program's directory: Pulumi finds the project (and its stacks) there
         capture_output=True,
         text=True,
         timeout=120,

@@ -2,7 +2,9 @@
 
 Each function ships only its own package plus the shared modules
 (`functions/__init__.py`, `functions/faults/`, `functions/common/`), never
-`__pycache__`. Third-party packages come from one LayerVersion built from
+`__pycache__`; a program's own handlers (a package of its own, wearing
+`@chaos_handler`) ship with the same shared modules (program_code).
+Third-party packages come from one LayerVersion built from
 `functions/requirements.txt` for python3.11 on Lambda's platform. Building needs
 pip and the network, so it happens only when the stack says so (`layerSource:
 build`); the local cloud and unit tests use `layerSource: localcloud`, where the
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pulumi
 
-__all__ = ["LAYER_SOURCES", "PackagingError", "function_code", "layer_archive"]
+__all__ = ["LAYER_SOURCES", "PackagingError", "function_code", "layer_archive", "program_code"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,31 @@ def _imported_packages(paths: list[Path]) -> set[str]:
     return found
 
 
+def _library(functions_dir: Path, packages: list[str], what: str) -> dict[str, pulumi.Asset]:
+    """`functions/__init__.py`, the shared packages, `packages` and every `functions.<pkg>`
+    they import (followed transitively), with paths keeping the `functions/` prefix."""
+    init = functions_dir / "__init__.py"
+    if not init.is_file():
+        raise PackagingError(f"{what}: {init} does not exist")
+    included: dict[str, list[Path]] = {}
+    pending = [*packages, *SHARED_PACKAGES]
+    while pending:
+        current = pending.pop()
+        root = functions_dir / current
+        if current in included or not root.is_dir():
+            if current not in included and current not in SHARED_PACKAGES:
+                raise PackagingError(f"{what} imports functions.{current}, which does not exist")
+            continue
+        included[current] = _files_under(root)
+        pending.extend(_imported_packages(included[current]) - set(included))
+    assets: dict[str, pulumi.Asset] = {"functions/__init__.py": pulumi.FileAsset(str(init))}
+    for files in included.values():
+        for path in files:
+            relative = path.relative_to(functions_dir).as_posix()
+            assets[f"functions/{relative}"] = pulumi.FileAsset(str(path))
+    return assets
+
+
 def function_code(functions_dir: Path, name: str) -> pulumi.AssetArchive:
     """The zip for `functions/<name>`: paths inside it keep the `functions/` prefix.
 
@@ -79,30 +106,23 @@ def function_code(functions_dir: Path, name: str) -> pulumi.AssetArchive:
     package = functions_dir / name
     if not (package / "handler.py").is_file():
         raise PackagingError(f"function {name!r}: {package / 'handler.py'} does not exist")
-    init = functions_dir / "__init__.py"
-    if not init.is_file():
-        raise PackagingError(f"function {name!r}: {init} does not exist")
-    included: dict[str, list[Path]] = {}
-    pending = [name, *SHARED_PACKAGES]
-    while pending:
-        current = pending.pop()
-        root = functions_dir / current
-        if current in included or not root.is_dir():
-            if current not in included and current not in SHARED_PACKAGES:
-                raise PackagingError(
-                    f"function {name!r} imports functions.{current}, which does not exist"
-                )
-            continue
-        included[current] = _files_under(root)
-        pending.extend(_imported_packages(included[current]) - set(included))
-    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
-        "functions/__init__.py": pulumi.FileAsset(str(init))
+    return pulumi.AssetArchive(_library(functions_dir, [name], f"function {name!r}"))
+
+
+def program_code(code_dir: Path, functions_dir: Path) -> pulumi.AssetArchive:
+    """The zip of a program's own handlers, the package `code_dir` outside functions/ (e.g.
+    examples/orders/handlers, handler paths `handlers.<module>.handler`): that package under
+    its own name, plus the library its `@chaos_handler` comes from (functions/__init__.py,
+    faults/, common/) and any other `functions.<pkg>` it imports."""
+    if not (code_dir / "__init__.py").is_file():
+        raise PackagingError(f"handlers {code_dir}: {code_dir / '__init__.py'} does not exist")
+    files = _files_under(code_dir)
+    assets: dict[str, pulumi.Asset] = {
+        f"{code_dir.name}/{path.relative_to(code_dir).as_posix()}": pulumi.FileAsset(str(path))
+        for path in files
     }
-    for files in included.values():
-        for path in files:
-            relative = path.relative_to(functions_dir).as_posix()
-            assets[f"functions/{relative}"] = pulumi.FileAsset(str(path))
-    return pulumi.AssetArchive(assets)
+    library = _library(functions_dir, sorted(_imported_packages(files)), f"handlers {code_dir}")
+    return pulumi.AssetArchive({**library, **assets})
 
 
 def _pip_install(requirements: Path, target: Path) -> None:

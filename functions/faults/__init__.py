@@ -1,4 +1,6 @@
-"""Fault-injection middleware for every handler; variable names and formats in settings.py."""
+"""Fault-injection middleware for every handler; variable names and formats in settings.py.
+
+`chaos_handler` (decorator.py) is the one decorator a user's own handler needs."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from functions.faults.base import (
     install_throttle_hook,
     record_faults,
 )
+from functions.faults.decorator import chaos_handler
 from functions.faults.exceptions import (
     FaultConfigError,
     FaultError,
@@ -36,6 +39,7 @@ __all__ = [
     "Latency",
     "ThrottleError",
     "attempts_partition",
+    "chaos_handler",
     "event_id_of",
     "fault_record",
     "inject_faults",

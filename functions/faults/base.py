@@ -262,6 +262,23 @@ def _record_failure(record: Any) -> tuple[FailPhase, InjectedFailure | None]:
     return draws.config.fail_phase, _failure(draws, attempt, f"record {key}")
 
 
+def draw_records(records: list[Any]) -> list[tuple[FailPhase, InjectedFailure | None]]:
+    """Each record's phase and failure, drawn now and in order, for a batch handler that is
+    handed the whole batch (chaos_handler) rather than one record at a time; all None outside
+    a per-record invocation. Call arm_records() next: drawing arms each record in turn."""
+    return [_record_failure(record) for record in records]
+
+
+def arm_records(records: list[Any]) -> None:
+    """Arm SDK throttling for the calls that follow when any of `records` matches (the
+    records a whole-batch handler is handed); a no-op outside a per-record invocation."""
+    batch = _batch.get()
+    if batch is None:
+        return
+    config = batch.draws.config
+    _armed.set(batch.draws if any(_matches(config, r) for r in records) else None)
+
+
 def fault_record(record: Any) -> None:
     """Per-record hook for batch handlers, called first: may raise InjectedFailure.
 

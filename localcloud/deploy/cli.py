@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .config import ProgramConfigError, check_stack_name, load_config
+from .config import PROJECT_FILE, ProgramConfigError, check_stack_name, load_config
 from .engine import Engine, Step
 from .exceptions import DeployError, PolicyViolations
 from .program import DEFAULT_POLICY_PACK, PolicyCheck, load_policy_pack, project_policy
@@ -51,10 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         "--endpoint", default=None, help="local cloud URL (default: $AWS_ENDPOINT_URL)"
     )
     parser.add_argument(
-        "--cwd", "-C", default=".", help="project directory holding Pulumi.yaml (default: .)"
+        "--cwd",
+        "-C",
+        default=".",
+        help=f"the program's directory, holding {PROJECT_FILE} (as `pulumi -C DIR`; default: .)",
     )
     parser.add_argument(
-        "--state-dir", default=None, help="where state lives (default: <cwd>/.localcloud)"
+        "--state-dir",
+        default=None,
+        help="where state lives (default: <cwd>/.localcloud, per program)",
     )
     parser.add_argument(
         "--config",
@@ -125,6 +130,8 @@ def _load_state(state_dir: Path, stack: str, *, must_exist: bool) -> StackState:
         )
     try:
         return StackState.load(state_dir, stack)
+    except DeployError as exc:  # not JSON, or a state version this deploy does not read
+        raise UsageError(str(exc)) from None
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         # A JSON file of another shape (a list, a resource without its fields, ...).
         raise UsageError(
@@ -151,8 +158,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _project_dir(option: str) -> Path:
+    """`--cwd DIR` (as `pulumi -C DIR`): a directory holding a Pulumi project file."""
+    project_dir = Path(option).resolve()
+    if not project_dir.is_dir():
+        problem = "no such directory"
+    elif not (project_dir / PROJECT_FILE).is_file():
+        problem = f"no {PROJECT_FILE} in it"
+    else:
+        return project_dir
+    raise UsageError(
+        f"--cwd {option}: {problem}; allowed: the directory of a Pulumi program "
+        f"({PROJECT_FILE}, Pulumi.<stack>.yaml, __main__.py)"
+    )
+
+
 def _main(options: argparse.Namespace) -> int:
-    project_dir = Path(options.cwd).resolve()
+    project_dir = _project_dir(options.cwd)
+    # Per program directory, as Pulumi's own state is per project: two programs' stacks
+    # of one name never share a state file.
     state_dir = Path(options.state_dir) if options.state_dir else project_dir / ".localcloud"
     try:
         check_stack_name(options.stack)

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "PROJECT_FILE",
     "STACK_NAME_RE",
     "STACK_NAME_RULE",
     "ProgramConfigError",
@@ -24,6 +25,10 @@ __all__ = [
     "load_config",
     "stack_name_problem",
 ]
+
+
+# A Pulumi program's directory is the one holding this file (its name and config schema).
+PROJECT_FILE = "Pulumi.yaml"
 
 
 class ProgramConfigError(ValueError):
@@ -169,7 +174,7 @@ def load_config(
     """
     check_stack_name(stack)
     root = Path(project_dir)
-    project_file = root / "Pulumi.yaml"
+    project_file = root / PROJECT_FILE
     stack_file = root / f"Pulumi.{stack}.yaml"
     if not project_file.is_file():
         raise ProgramConfigError(f"no project file {project_file}")

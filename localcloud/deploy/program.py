@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .config import ProgramConfigError, load_config
+from .config import PROJECT_FILE, ProgramConfigError, load_config
 from .exceptions import ProgramError
 from .mocks import PlacementMonitor
 
@@ -37,10 +37,10 @@ _RUN_LOCK = threading.Lock()
 
 
 def project_name(project_dir: Path) -> str:
-    doc = _read_yaml(project_dir / "Pulumi.yaml")
+    doc = _read_yaml(project_dir / PROJECT_FILE)
     name = doc.get("name")
     if not isinstance(name, str) or not name:
-        raise ProgramError(f"{project_dir / 'Pulumi.yaml'}: no project 'name'")
+        raise ProgramError(f"{project_dir / PROJECT_FILE}: no project 'name'")
     return name
 
 

@@ -1,0 +1,1 @@
+"""The orders example's own handlers: business code only, each wearing `@chaos_handler`."""
