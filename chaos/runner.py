@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -237,13 +238,23 @@ def step_value(ctx: Context, value: Any) -> Any:
     return value
 
 
+def business_event(ctx: Context) -> dict[str, Any]:
+    """The instance's declared event of its business (`instances.<key>.event`), which every
+    event sent to it carries beside its id and markers; empty when it declares none."""
+    index = ctx.stack.outputs.get(keys.INSTANCES)
+    entry = index.get(ctx.exp.pattern) if isinstance(index, dict) else None
+    event = entry.get("event") if isinstance(entry, dict) else None
+    return copy.deepcopy(event) if isinstance(event, dict) else {}
+
+
 def _send(ctx: Context, step: Send) -> None:
     events: list[dict[str, Any]] = []
+    base = business_event(ctx)
     if step.per_subscriber:
         subs = ctx.subscribers()
         for i in range(step.hit):
             sub = subs[i % len(subs)]
-            events.append(new_event(subscriber=sub, run=ctx.run_id))
+            events.append(new_event(subscriber=sub, run=ctx.run_id, base=base))
             ctx.labels[events[-1]["id"]] = f"sub:{sub}"
     else:
         for label, count in (("healthy", step.healthy), ("hit", step.hit), ("poison", step.poison)):
@@ -251,6 +262,7 @@ def _send(ctx: Context, step: Send) -> None:
                 event = new_event(
                     poison=label == "poison",
                     run=ctx.run_id,
+                    base=base,
                     **({"chaos_target": True} if label == "hit" else {}),
                 )
                 ctx.labels[event["id"]] = label

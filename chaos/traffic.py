@@ -88,8 +88,16 @@ def at_rate(rate: float, count: int) -> list[float]:
 RUN_FIELD = "chaos_run"  # every event names the run that sent it (leftovers are told apart)
 
 
-def new_event(*, poison: bool = False, run: str | None = None, **fields: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {"id": str(uuid.uuid4()), **fields}
+def new_event(
+    *,
+    poison: bool = False,
+    run: str | None = None,
+    base: dict[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A chaos event: a new `id`, the run, the markers; over `base`, the instance's declared
+    event of its business (its own fields kept unless a marker has the same name)."""
+    event: dict[str, Any] = {**(base or {}), "id": str(uuid.uuid4()), **fields}
     if run:
         event[RUN_FIELD] = run
     if poison:

@@ -10,6 +10,7 @@ instances by hand: one more `QueueWorker("payments", args)` line is one more ins
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,25 @@ def ledger_pattern(args: Any, name: str) -> str:
     """The instance's ledger partition: the Args' `ledger_pattern`, else its instance key."""
     given = args.get("ledger_pattern") if hasattr(args, "get") else None
     return str(given) if given else instance_key(name)
+
+
+def chaos_event(component: str, args: Any) -> dict[str, Any] | None:
+    """The Args' `chaos_event`: a JSON object of the instance's business, without `id`."""
+    event = args.get("chaos_event") if hasattr(args, "get") else None
+    if event is None:
+        return None
+    if not isinstance(event, dict) or "id" in event:
+        raise ContractError(
+            f"{component}: chaos_event={event!r} is invalid; allowed: a JSON object without "
+            "'id' (chaos traffic sets each event's id)"
+        )
+    try:
+        json.dumps(event)
+    except (TypeError, ValueError):
+        raise ContractError(
+            f"{component}: chaos_event is not JSON; allowed: a JSON object without 'id'"
+        ) from None
+    return dict(event)
 
 
 # The instances declared in each program run, by the run's root (stack) resource: one run per
@@ -110,7 +130,12 @@ def export_all() -> dict[str, Instance]:
     pulumi.export(
         keys.INSTANCES,
         {
-            key: {"type": i.type, "name": i.name, "ledger_pattern": i.ledger_pattern}
+            key: {
+                "type": i.type,
+                "name": i.name,
+                "ledger_pattern": i.ledger_pattern,
+                **({"event": i.component.chaos_event} if i.component.chaos_event else {}),
+            }
             for key, i in found.items()
         },
     )

@@ -7,7 +7,7 @@ their sources; REDRIVE_SOURCES tells the function which DLQ feeds which queue.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 
@@ -49,6 +49,9 @@ class DlqRedriverArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the redriver."""
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     sources: Sequence[RedriveSource]
@@ -87,6 +90,7 @@ class DlqRedriver(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
+        self.chaos_event = contract.chaos_event(NAME, args)
         sources = list(args["sources"])
         source_map = pulumi.Output.all(
             *[pulumi.Output.all(s["dlq_url"], s["source_url"]) for s in sources]

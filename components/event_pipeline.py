@@ -10,7 +10,7 @@ batch size 1 and MaximumConcurrency, so a burst cannot overrun the slow API.
 from __future__ import annotations
 
 import json
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -45,6 +45,9 @@ class EventPipelineArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of delivery; the notifier gets '<ledger_pattern>.notifier'."""
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     slow_api_url: pulumi.Input[str]
@@ -132,6 +135,7 @@ class EventPipeline(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
+        self.chaos_event = contract.chaos_event(NAME, args)
         child = pulumi.ResourceOptions(parent=self)
         self.flow_control = SETTINGS.value(args, "flow_control")
         self.target_maximum_retry_attempts = SETTINGS.value(args, "target_maximum_retry_attempts")

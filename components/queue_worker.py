@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -35,6 +35,9 @@ class QueueWorkerArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the worker: the ledger partition its side effects land in."""
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     fifo: NotRequired[bool]
@@ -98,6 +101,7 @@ class QueueWorker(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
+        self.chaos_event = contract.chaos_event(NAME, args)
         fn_args = args["function"]
         fifo = SETTINGS.value(args, "fifo")
         self.max_receive_count = SETTINGS.value(args, "max_receive_count")

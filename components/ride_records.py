@@ -7,7 +7,7 @@ a function DLQ, and PAY_PER_REQUEST (or PROVISIONED with autoscaling).
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -45,6 +45,9 @@ class RideRecordsArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the writer."""
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     billing_mode: NotRequired[str]
@@ -97,6 +100,7 @@ class RideRecords(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
+        self.chaos_event = contract.chaos_event(NAME, args)
         self.billing_mode = SETTINGS.value(args, "billing_mode")
         provisioned = self.billing_mode == "PROVISIONED"
         read, write = SETTINGS.value(args, "read_capacity"), SETTINGS.value(args, "write_capacity")

@@ -6,7 +6,7 @@ missing key -> 403, integration past 29 s -> 504.
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -32,6 +32,9 @@ class SlowApiArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the function."""
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     failure_rate: NotRequired[float]
@@ -81,6 +84,7 @@ class SlowApi(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
+        self.chaos_event = contract.chaos_event(NAME, args)
         self.failure_rate = float(SETTINGS.value(args, "failure_rate"))
         self.rate_limit = float(SETTINGS.value(args, "rate_limit"))
         self.burst_limit = SETTINGS.value(args, "burst_limit")

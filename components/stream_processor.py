@@ -8,7 +8,7 @@ queue so the records can be read back before the stream's retention ends.
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -38,6 +38,9 @@ class StreamProcessorArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the processor."""
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     shard_count: NotRequired[int]
@@ -93,6 +96,7 @@ class StreamProcessor(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
+        self.chaos_event = contract.chaos_event(NAME, args)
         self.bisect_on_error = SETTINGS.value(args, "bisect_on_error")
         self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
         self.maximum_record_age = SETTINGS.value(args, "maximum_record_age")

@@ -8,7 +8,7 @@ failure record to a queue, then the execution ends Failed. No event ends nowhere
 from __future__ import annotations
 
 import json
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -41,6 +41,9 @@ class WorkflowArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the step; compensation gets '<ledger_pattern>.compensation'."""
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     retry_max_attempts: NotRequired[int]
@@ -145,6 +148,7 @@ class Workflow(pulumi.ComponentResource):
         validate(args)
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
+        self.chaos_event = contract.chaos_event(NAME, args)
         self.retry_max_attempts = SETTINGS.value(args, "retry_max_attempts")
         self.retry_interval = SETTINGS.value(args, "retry_interval")
         self.retry_backoff_rate = float(SETTINGS.value(args, "retry_backoff_rate"))

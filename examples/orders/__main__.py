@@ -18,8 +18,8 @@ import pulumi
 import pulumi_aws as aws
 
 import functions
+from components import contract, packaging
 from components import outputs as keys
-from components import packaging
 from components.alarms import AlarmArgs
 from components.async_function import AsyncFunction
 from components.function import FunctionArgs, LedgerArgs
@@ -69,8 +69,8 @@ def function(module: str) -> FunctionArgs:
 
 
 def common(name: str) -> dict[str, Any]:
-    # Each instance's own ledger partition: its name.
-    return {"function": function(name), "ledger": ledger, "ledger_pattern": name, "alarms": alarms}
+    # Each instance's ledger partition is its own: its instance key (components/contract.py).
+    return {"function": function(name), "ledger": ledger, "alarms": alarms}
 
 
 def queue_worker(name: str, **settings: Any) -> QueueWorker:
@@ -85,22 +85,29 @@ def queue_worker(name: str, **settings: Any) -> QueueWorker:
     )
 
 
-orders = queue_worker("orders")
+# Each instance declares one valid event of its business (`chaos_event`): the chaos suite
+# sends it, with its own id and markers merged in, so healthy traffic passes the business
+# checks and only the faults it injects fail it.
+orders = queue_worker(
+    "orders", chaos_event={"lines": [{"sku": "sku-1", "quantity": 2, "unit_price": "4.50"}]}
+)
 # Its handler raises for a payment it refuses, failing the batch: one payment per batch.
-payments = queue_worker("payments", batch_size=1)
+payments = queue_worker(
+    "payments", batch_size=1, chaos_event={"currency": "EUR", "amount": "9.00", "order": "o-1"}
+)
 receipts = AsyncFunction(
     "receipts",
     {
         **common("receipts"),
+        "chaos_event": {"email": "buyer@example.com", "lines": ["2 x sku-1"]},
         "maximum_retry_attempts": config.require_int("asyncMaximumRetryAttempts"),
         "maximum_event_age": config.require_int("asyncMaximumEventAge"),
     },
 )
 
-# The exports, all here: each instance under its name, then the stack-wide keys of
+# Every instance above, with the instances index and its routes; then the stack-wide keys of
 # components/outputs.py.
-for name, instance in {"orders": orders, "payments": payments, "receipts": receipts}.items():
-    pulumi.export(name, instance.outputs)
+contract.export_all()
 pulumi.export(keys.CHAOS_ENABLED, config.require_bool("chaosEnabled"))
 pulumi.export(keys.STACK, stack)
 pulumi.export(keys.REGION, region)

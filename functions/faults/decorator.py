@@ -17,6 +17,11 @@ their ledger entries written, so a redelivery shows as a duplicate, as for our h
 Single events (async invoke, SNS, EventBridge, API Gateway): a return is handled (for API
 Gateway a statusCode below 500), an exception is not; a handled event is recorded once.
 
+A poison event (`"poison": true`, what the chaos traffic sends to prove the poison route,
+docs/contracts.md) is never handed to the business code: it fails as our handlers fail it
+(PoisonEventError), so it takes the failure route whatever the business code would make of
+it; in a batch only its record fails.
+
 An event without a chaos `id` (event_id_of) is not recorded, and said once per handler;
 the business handler never fails for it. A ledger write that fails (e.g. a throttled
 DynamoDB) fails the event instead: a handled event that is not recorded, and not retried,
@@ -162,10 +167,14 @@ def _batch(handler: Handler, event: dict[str, Any], context: Any, said: _Once) -
     records: list[dict[str, Any]] = event["Records"]
     source = str(records[0]["eventSource"])
     draws = draw_records(records)
-    failing = set(_failing(records, source, [failure is not None for _, failure in draws]))
+    poison = {i for i, record in enumerate(records) if _poison(record)}
+    drawn = [failure is not None or i in poison for i, (_, failure) in enumerate(draws)]
+    failing = set(_failing(records, source, drawn))
     # FAIL_PHASE is one setting: either every drawn failure is raised before or every after.
     after = any(phase == "after" for phase, failure in draws if failure is not None)
-    handed = [(i, r) for i, r in enumerate(records) if after or i not in failing]
+    handed = [
+        (i, r) for i, r in enumerate(records) if i not in poison and (after or i not in failing)
+    ]
     arm_records([r for _, r in handed])
     result: Any = None
     if handed:
@@ -198,6 +207,14 @@ def _batch(handler: Handler, event: dict[str, Any], context: Any, said: _Once) -
     return response
 
 
+def _poison(obj: Any) -> bool:
+    """Marked poison by the chaos traffic (docs/contracts.md, "Events and the ledger")."""
+    from functions.common.events import payload_of
+
+    payload = payload_of(obj)
+    return isinstance(payload, dict) and payload.get("poison") is True
+
+
 def _is_api(event: Any) -> bool:
     return isinstance(event, dict) and "requestContext" in event and "body" in event
 
@@ -205,11 +222,14 @@ def _is_api(event: Any) -> bool:
 def _single(handler: Handler, event: Any, context: Any, said: _Once) -> Any:
     from functions.common import ledger
     from functions.common.events import payload_of
+    from functions.common.exceptions import PoisonEventError
     from functions.common.observability import bind_event, metrics
 
     event_id = event_id_of(event)
     if event_id is not None:
         bind_event(event_id, payload_of(event))
+    if _poison(event):
+        raise PoisonEventError("payload is marked poison", event_id)
     result = handler(event, context)
     if _is_api(event) and isinstance(result, dict):
         status = result.get("statusCode")

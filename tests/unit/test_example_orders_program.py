@@ -35,8 +35,19 @@ def test_each_instance_and_the_stack_keys_are_exported(run) -> None:
         keys.ALARM_TOPIC_ARN,
         keys.ALARM_INBOX_QUEUE_URL,
         keys.LAYER_ARN,
+        keys.INSTANCES,
+        keys.ROUTES,
     }
     assert set(outputs) == stack_keys | set(INSTANCES)
+    # Its contract: each instance with its type, own ledger partition and business event.
+    index = outputs[keys.INSTANCES]
+    assert {k: (v["type"], v["ledger_pattern"]) for k, v in index.items()} == {
+        "orders": (keys.QUEUE_WORKER, "orders"),
+        "payments": (keys.QUEUE_WORKER, "payments"),
+        "receipts": (keys.ASYNC_FUNCTION, "receipts"),
+    }
+    assert all(v["event"] and "id" not in v["event"] for v in index.values())
+    assert outputs[keys.ROUTES]["payments"]["poison"]["queue_url"] == outputs["payments"]["dlq_url"]
     assert outputs[keys.CHAOS_ENABLED] is True and outputs[keys.STACK] == "local"
     assert outputs["orders"]["max_receive_count"] == 2
     assert outputs["payments"]["batch_size"] == 1

@@ -36,7 +36,7 @@ def test_list_reads_the_stack_of_the_program_in_dir(program: Path, capsys, monke
     # THEN they are the ones as they run on that stack (fan-out ones per subscriber)
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "on s" in out and "[vip]" in out
+    assert "of stack s" in out and "/vip]" in out
 
 
 def test_without_cwd_the_stack_is_looked_for_here(program: Path, capsys) -> None:

@@ -185,3 +185,24 @@ def test_an_event_without_an_id_is_handled_not_recorded_and_said_once(aws, caplo
     # One per decorated handler (two here), not one per record or invocation.
     assert len(warnings) == 2
     assert all(w.levelname == "WARNING" and "no string `id`" in w.getMessage() for w in warnings)
+
+
+def test_a_poison_record_never_reaches_the_business_code_and_fails_alone(aws) -> None:
+    # GIVEN no fault set, and a handler that would accept anything
+    business = Business()
+    event = sqs_event({"id": "a"}, {"id": "p", "poison": True}, {"id": "c"})
+    # WHEN a batch with a poison record is handled
+    response = chaos_handler(business.batch)(event, FakeContext())
+    # THEN the poison record fails alone, unseen by the business code, and is not recorded
+    assert [_id(r) for r in business.seen[0]] == ["a", "c"]
+    assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][1]["messageId"]}]
+    assert ledger_items(aws) == {"a": 1, "c": 1}
+
+
+def test_a_poison_single_event_raises_before_the_business_code(aws) -> None:
+    from functions.common.exceptions import PoisonEventError
+
+    business = Business()
+    with pytest.raises(PoisonEventError):
+        chaos_handler(business.single)({"id": "p", "poison": True}, FakeContext())
+    assert business.seen == [] and ledger_items(aws) == {}
