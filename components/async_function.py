@@ -49,6 +49,10 @@ class AsyncFunctionArgs(TypedDict):
     chaos_event: NotRequired[dict[str, Any]]
     """A valid event of this instance's business: chaos traffic sends it with its own `id`
     and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     maximum_retry_attempts: NotRequired[int]
@@ -155,6 +159,7 @@ class AsyncFunction(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
         self.chaos_event = contract.chaos_event(NAME, args)
+        self.ledger_records = contract.ledger_records(NAME, args)
         retention = SETTINGS.value(args, "dlq_retention")
         self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
         self.maximum_event_age = SETTINGS.value(args, "maximum_event_age")

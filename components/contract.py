@@ -75,6 +75,22 @@ def chaos_event(component: str, args: Any) -> dict[str, Any] | None:
     return dict(event)
 
 
+# What an instance's handlers record in the ledger (Args `ledger_records`): each side effect
+# (this project's handlers, idempotent), or each event handled (@chaos_handler on a user's
+# handler). Only the first can show a repeated side effect.
+LEDGER_RECORDS = ("side_effects", "handled")
+
+
+def ledger_records(component: str, args: Any) -> str:
+    value = args.get("ledger_records", LEDGER_RECORDS[0]) if hasattr(args, "get") else None
+    if value not in LEDGER_RECORDS:
+        raise ContractError(
+            f"{component}: ledger_records={value!r} is invalid; allowed: "
+            f"{', '.join(LEDGER_RECORDS)}"
+        )
+    return str(value)
+
+
 # The instances declared in each program run, by the run's root (stack) resource: one run per
 # `pulumi up`, several in one process under the Pulumi mocks (tests, the emulated deploy).
 _RUNS: dict[int, tuple[Any, dict[str, Instance]]] = {}
@@ -134,6 +150,7 @@ def export_all() -> dict[str, Instance]:
                 "type": i.type,
                 "name": i.name,
                 "ledger_pattern": i.ledger_pattern,
+                "ledger_records": i.component.ledger_records,
                 **({"event": i.component.chaos_event} if i.component.chaos_event else {}),
             }
             for key, i in found.items()

@@ -48,6 +48,10 @@ class EventPipelineArgs(TypedDict):
     chaos_event: NotRequired[dict[str, Any]]
     """A valid event of this instance's business: chaos traffic sends it with its own `id`
     and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     slow_api_url: pulumi.Input[str]
@@ -136,6 +140,7 @@ class EventPipeline(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
         self.chaos_event = contract.chaos_event(NAME, args)
+        self.ledger_records = contract.ledger_records(NAME, args)
         child = pulumi.ResourceOptions(parent=self)
         self.flow_control = SETTINGS.value(args, "flow_control")
         self.target_maximum_retry_attempts = SETTINGS.value(args, "target_maximum_retry_attempts")

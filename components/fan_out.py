@@ -39,6 +39,10 @@ class FanOutArgs(TypedDict):
     chaos_event: NotRequired[dict[str, Any]]
     """A valid event of this instance's business: chaos traffic sends it with its own `id`
     and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     subscribers: Mapping[str, Mapping[str, Any]]
@@ -95,6 +99,7 @@ class FanOut(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
         self.chaos_event = contract.chaos_event(NAME, args)
+        self.ledger_records = contract.ledger_records(NAME, args)
         self.topic = aws.sns.Topic(
             f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
         )

@@ -48,6 +48,10 @@ class RideRecordsArgs(TypedDict):
     chaos_event: NotRequired[dict[str, Any]]
     """A valid event of this instance's business: chaos traffic sends it with its own `id`
     and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     billing_mode: NotRequired[str]
@@ -101,6 +105,7 @@ class RideRecords(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
         self.chaos_event = contract.chaos_event(NAME, args)
+        self.ledger_records = contract.ledger_records(NAME, args)
         self.billing_mode = SETTINGS.value(args, "billing_mode")
         provisioned = self.billing_mode == "PROVISIONED"
         read, write = SETTINGS.value(args, "read_capacity"), SETTINGS.value(args, "write_capacity")

@@ -35,6 +35,10 @@ class SlowApiArgs(TypedDict):
     chaos_event: NotRequired[dict[str, Any]]
     """A valid event of this instance's business: chaos traffic sends it with its own `id`
     and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     failure_rate: NotRequired[float]
@@ -85,6 +89,7 @@ class SlowApi(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
         self.chaos_event = contract.chaos_event(NAME, args)
+        self.ledger_records = contract.ledger_records(NAME, args)
         self.failure_rate = float(SETTINGS.value(args, "failure_rate"))
         self.rate_limit = float(SETTINGS.value(args, "rate_limit"))
         self.burst_limit = SETTINGS.value(args, "burst_limit")

@@ -41,6 +41,10 @@ class StreamProcessorArgs(TypedDict):
     chaos_event: NotRequired[dict[str, Any]]
     """A valid event of this instance's business: chaos traffic sends it with its own `id`
     and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     shard_count: NotRequired[int]
@@ -97,6 +101,7 @@ class StreamProcessor(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
         self.chaos_event = contract.chaos_event(NAME, args)
+        self.ledger_records = contract.ledger_records(NAME, args)
         self.bisect_on_error = SETTINGS.value(args, "bisect_on_error")
         self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
         self.maximum_record_age = SETTINGS.value(args, "maximum_record_age")

@@ -44,6 +44,10 @@ class WorkflowArgs(TypedDict):
     chaos_event: NotRequired[dict[str, Any]]
     """A valid event of this instance's business: chaos traffic sends it with its own `id`
     and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     retry_max_attempts: NotRequired[int]
@@ -149,6 +153,7 @@ class Workflow(pulumi.ComponentResource):
         super().__init__(f"failmodes:index:{NAME}", name, None, opts)
         self.ledger_pattern = contract.ledger_pattern(args, name)
         self.chaos_event = contract.chaos_event(NAME, args)
+        self.ledger_records = contract.ledger_records(NAME, args)
         self.retry_max_attempts = SETTINGS.value(args, "retry_max_attempts")
         self.retry_interval = SETTINGS.value(args, "retry_interval")
         self.retry_backoff_rate = float(SETTINGS.value(args, "retry_backoff_rate"))

@@ -323,7 +323,8 @@ def per_instance(experiments: Iterable[Experiment], instances: Instances) -> lis
     types (the redrive experiment's `queue_worker.dlq_url`, the pipelines' `slow_api`) are
     left as written: they name that type's first instance. A template with no instance on the
     stack makes no experiment, nor does one whose paths name another type the stack has no
-    instance of (the redrive experiment on a program without a redriver); an experiment
+    instance of (the redrive experiment on a program without a redriver), nor a
+    crash-after-write one on an instance whose ledger counts events handled; an experiment
     already made for an instance is kept."""
     out: list[Experiment] = []
     for exp in experiments:
@@ -335,9 +336,20 @@ def per_instance(experiments: Iterable[Experiment], instances: Instances) -> lis
         for key, entry in instances.items():
             if entry.get("type") != exp.pattern:
                 continue
+            if counts_side_effects(exp) and entry.get("ledger_records") == "handled":
+                continue  # its ledger counts handlings: a repeated side effect is unseen
             name = str(entry.get("name") or key)
             out.append(_for_instance(exp, key, name))
     return out
+
+
+def counts_side_effects(exp: Experiment) -> bool:
+    """A crash-after-write experiment (FAIL_PHASE=after): it judges whether a redelivery
+    repeats the side effect, which only a ledger of side effects shows, not one of events
+    handled (an instance with `ledger_records: handled`: a @chaos_handler on user code, which
+    may be idempotent or not out of its sight)."""
+    injects = [s for s in exp.method if isinstance(s, Inject)]
+    return any(i.faults.get("fail_phase") == "after" for i in injects)
 
 
 def other_types(exp: Experiment) -> set[str]:

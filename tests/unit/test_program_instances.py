@@ -46,6 +46,7 @@ def test_one_added_instance_line_is_one_more_instance(fork):
         "type": keys.QUEUE_WORKER,
         "name": "payments",
         "ledger_pattern": "payments",
+        "ledger_records": "side_effects",
     }
     assert set(index) == {*keys.PATTERNS, "payments"}
     payments, first = fork["payments"], fork[keys.QUEUE_WORKER]

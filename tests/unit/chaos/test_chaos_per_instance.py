@@ -114,3 +114,13 @@ def test_an_experiment_that_needs_a_type_the_stack_lacks_is_not_made():
     made = {e.template for e in per_instance(CATALOG, workers)}
     assert "dlq-redrive-brings-all-home" not in made and "sqs-poison-to-dlq" in made
     assert "dlq-redrive-brings-all-home" in {e.template for e in per_instance(CATALOG, INSTANCES)}
+
+
+def test_a_ledger_of_events_handled_gets_no_crash_after_write_experiment():
+    handled = {"orders": {"type": "queue_worker", "name": "orders", "ledger_records": "handled"}}
+    made = {e.template for e in per_instance(CATALOG, handled)}
+    assert "sqs-crash-after-write-no-duplicate" not in made and "sqs-poison-to-dlq" in made
+    effects = {"orders": {**handled["orders"], "ledger_records": "side_effects"}}
+    assert "sqs-crash-after-write-no-duplicate" in {
+        e.template for e in per_instance(CATALOG, effects)
+    }
