@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_programs.readback import CHECKERS, mismatches
 
 from components import outputs as keys
 from localcloud.deploy import HANDLERS, Engine
+from tests.local.deploy_programs.readback import CHECKERS, mismatches
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
