@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,20 +61,20 @@ def cloud_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudPro
 
 @pytest.fixture(scope="module")
 def cloud_in_process() -> Iterator[localcloud.LocalCloud]:
-    """A cloud in the pytest process, for one module's `in_process_cloud` tests. At the end
-    moto's backends are reset (moto server's own /moto-api/reset, as mock_aws's exit does)
-    and its config restored, so no later test sees what these made."""
+    """A cloud in the pytest process, for one module's `in_process_cloud` tests. Once it has
+    stopped, moto's process-wide backends are emptied as a `mock_aws` exit empties them, and
+    moto's config is restored, so no later test sees what these made."""
+    from moto import mock_aws
     from moto.core.config import default_user_config
 
     config = copy.deepcopy(default_user_config)
     try:
         with localcloud.start(time_scale=TEST_TIME_SCALE) as running:
-            try:
-                yield running
-            finally:
-                request = urllib.request.Request(f"{running.endpoint}/moto-api/reset", b"")
-                urllib.request.urlopen(request, timeout=30).close()
+            yield running
     finally:
+        reset = mock_aws()
+        reset.start(reset=False)
+        reset.stop()  # removes every backend's data
         default_user_config.clear()
         default_user_config.update(config)
 
