@@ -29,7 +29,7 @@ from chaos.faults import Faults, rollback
 from chaos.journal import Journal
 from chaos.preflight import preflight
 from chaos.session import prepare, run_all
-from chaos.stack import Stack, load_stack
+from chaos.stack import Stack, load_stack, validate_stack_name
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="one experiment at a time (default: patterns run concurrently)",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A bad `--stack` is bad input: one line naming it and what is allowed, exit 2, before
+    any test runs (not an error repeated by every test that needs the stack)."""
+    try:
+        validate_stack_name(config.getoption("--stack"))
+    except StackError as exc:
+        pytest.exit(f"--stack: {exc}", returncode=2)
 
 
 def selected_experiments(config: pytest.Config) -> tuple[Experiment, ...]:

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -378,20 +379,40 @@ def start(*, port: int = 0, time_scale: float | None = None) -> LocalCloud:
     return LocalCloud(port=port, time_scale=time_scale).start()
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not in 0-65535 (0: any free port)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m localcloud serve [--port 4566] [--time-scale 0.01]`."""
+    """`python -m localcloud serve [--port 4566] [--time-scale 0.01]`.
+
+    The first line on stdout names the endpoint (`local cloud on http://127.0.0.1:<port>`):
+    with `--port 0` the cloud binds a free port and that line is how a caller learns it.
+    SIGTERM or SIGINT stops the cloud and exits 0.
+    """
     args = list(argv or [])
     if args and args[0] == "serve":
         args = args[1:]
     parser = argparse.ArgumentParser(prog="python -m localcloud serve")
-    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--port", type=_port, default=4566, help="0: any free port")
     parser.add_argument("--time-scale", type=float, default=None)
     options = parser.parse_args(args)
+    try:
+        time_scale = clock.resolve_time_scale(options.time_scale)
+    except clock.TimeScaleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    with start(port=options.port, time_scale=options.time_scale) as cloud:
+    with start(port=options.port, time_scale=time_scale) as cloud:
         print(f"local cloud on {cloud.endpoint} (time scale {cloud.clock.time_scale})", flush=True)
         stopping.wait()
     return 0

@@ -1,16 +1,18 @@
-"""One local cloud for the whole tests/local session, and boto3 clients on it.
+"""One local cloud for the whole tests/local session, in its own process, and boto3
+clients on it.
 
 Tests set things up through boto3 only, as a user's program would, and name
-their resources uniquely (`unique("fn")`) so they never collide.
+their resources uniquely (`unique("fn")`) so they never collide. A test that reaches
+into the cloud's internals (the Lambda runtime's workers, interceptors, the alarm
+evaluator) is marked `in_process_cloud`: its module gets a cloud of its own in the pytest
+process, and moto's process-wide state is reset when the module ends.
 """
 
 from __future__ import annotations
 
-import io
+import copy
 import json
 import time
-import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,32 +20,24 @@ from typing import Any
 import pytest
 
 import localcloud
-
-# AWS's fixed delays (1 min / 2 min async retries, throttle backoff) shrink 1000x in tests.
-TEST_TIME_SCALE = 0.001
-
-
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    """`test_tail_*` tests wait on a stack's own long setting (MaximumEventAgeInSeconds is at
-    least 60 s on AWS, and is never compressed): their scenario starts with the session (see
-    `_start_long_scenarios_early`) and they run last, so the wait overlaps everything else."""
-    # Last of tests/local, not of the whole session: tests/unit's mock_aws resets moto's
-    # process-wide backends on exit, which would delete the tail scenarios' resources.
-    here = Path(__file__).parent
-    tail = [item for item in items if item.name.startswith("test_tail_")]
-    rest = [item for item in items if not item.name.startswith("test_tail_")]
-    local = [i for i, item in enumerate(rest) if here in Path(str(item.path)).parents]
-    cut = local[-1] + 1 if local else len(rest)
-    items[:] = rest[:cut] + tail + rest[cut:]
-
+from tests.local.cloud_process import CloudProcess
+from tests.local.helpers import (
+    TEST_TIME_SCALE,
+    create_lambda_role,
+    read_queue,
+    unique,
+    wait_for,
+    zip_source,
+)
 
 LONG_SCENARIOS = ("event_age_scenario",)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _start_long_scenarios_early(request: pytest.FixtureRequest) -> None:
+    """A scenario that waits on a stack's own long setting (MaximumEventAgeInSeconds is at
+    least 60 s on AWS, and is never compressed) starts with the session, so its wait
+    overlaps the tests before its own; it holds whenever that test runs."""
     wanted = {
         name
         for item in request.session.items
@@ -54,30 +48,48 @@ def _start_long_scenarios_early(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue(name)
 
 
-_RUNNING: list[localcloud.LocalCloud] = []
-
-
 @pytest.fixture(scope="session")
-def cloud() -> Iterator[localcloud.LocalCloud]:
-    with localcloud.start(time_scale=TEST_TIME_SCALE) as running:
-        _RUNNING.append(running)
+def cloud_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
+    """`python -m localcloud serve` for the session; stopped at its end, whatever happened."""
+    log = tmp_path_factory.mktemp("localcloud") / "serve.log"
+    running = CloudProcess(time_scale=TEST_TIME_SCALE, log_path=log).start()
+    try:
         yield running
+    finally:
+        running.stop()
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """Stop the session cloud when tests/local ends, not when the session does: its pollers
-    and alarm evaluator act on moto's process-wide backends, which the mock_aws tests after
-    it share (a guard alarm set there was re-evaluated by this cloud's evaluator)."""
-    here = Path(__file__).parent
-    if _RUNNING and (nextitem is None or here not in Path(str(nextitem.path)).parents):
-        for running in _RUNNING:
-            running.stop()  # safe twice: the session fixture's exit stops it again
-        _RUNNING.clear()
+@pytest.fixture(scope="module")
+def cloud_in_process() -> Iterator[localcloud.LocalCloud]:
+    """A cloud in the pytest process, for one module's `in_process_cloud` tests. Once it has
+    stopped, moto's process-wide backends are emptied as a `mock_aws` exit empties them, and
+    moto's config is restored, so no later test sees what these made."""
+    from moto import mock_aws
+    from moto.core.config import default_user_config
+
+    config = copy.deepcopy(default_user_config)
+    try:
+        with localcloud.start(time_scale=TEST_TIME_SCALE) as running:
+            yield running
+    finally:
+        reset = mock_aws()
+        reset.start(reset=False)
+        reset.stop()  # removes every backend's data
+        default_user_config.clear()
+        default_user_config.update(config)
 
 
 @pytest.fixture
-def aws(cloud: localcloud.LocalCloud) -> Callable[..., Any]:
+def cloud(request: pytest.FixtureRequest) -> CloudProcess | localcloud.LocalCloud:
+    """The cloud a test talks to: the session's own process, or for a test marked
+    `in_process_cloud` its module's cloud in this process."""
+    if request.node.get_closest_marker("in_process_cloud"):
+        return request.getfixturevalue("cloud_in_process")
+    return request.getfixturevalue("cloud_process")
+
+
+@pytest.fixture
+def aws(cloud: Any) -> Callable[..., Any]:
     """`aws("sqs")` -> a boto3 client on the session's local cloud."""
     return cloud.client
 
@@ -93,52 +105,14 @@ def delete_new_mappings(aws: Callable[..., Any]) -> Iterator[None]:
             lam.delete_event_source_mapping(UUID=mapping["UUID"])
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def zip_source(source: str, module: str = "app") -> bytes:
-    """A deployment zip holding one module, `app.py` by default."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(f"{module}.py", source)
-    return buffer.getvalue()
-
-
-def wait_for(
-    condition: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = "condition"
-) -> Any:
-    """Poll until `condition()` is truthy (returning its value), or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-@pytest.fixture(scope="session")
-def lambda_role(cloud: localcloud.LocalCloud) -> str:
-    iam = cloud.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-            }
-        ],
-    }
-    return iam.create_role(
-        RoleName=unique("lambda-role"), AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
+@pytest.fixture
+def lambda_role(cloud: Any) -> str:
+    """A role on the test's cloud (per test: an in-process module cloud has its own IAM)."""
+    return create_lambda_role(cloud.client("iam"))
 
 
 @pytest.fixture
-def make_function(cloud: localcloud.LocalCloud, lambda_role: str) -> Callable[..., str]:
+def make_function(cloud: Any, lambda_role: str) -> Callable[..., str]:
     """Create a python3.11 function from inline source; returns its name."""
     lam = cloud.client("lambda")
 
@@ -167,7 +141,7 @@ def make_function(cloud: localcloud.LocalCloud, lambda_role: str) -> Callable[..
 
 
 @pytest.fixture
-def allow_service(cloud: localcloud.LocalCloud) -> Callable[..., None]:
+def allow_service(cloud: Any) -> Callable[..., None]:
     """Grant a service principal lambda:InvokeFunction on a function from one source ARN, as
     a deploy does (aws.lambda_.Permission): the local cloud, as AWS, refuses SNS, EventBridge
     and API Gateway invokes without it."""
@@ -186,7 +160,7 @@ def allow_service(cloud: localcloud.LocalCloud) -> Callable[..., None]:
 
 
 @pytest.fixture
-def allow_queue(cloud: localcloud.LocalCloud) -> Callable[..., None]:
+def allow_queue(cloud: Any) -> Callable[..., None]:
     """Let a service principal send to a queue from one source ARN (ArnLike), as the
     components' queue policies do: SNS and EventBridge need it for targets and DLQs."""
     sqs = cloud.client("sqs")
@@ -207,25 +181,7 @@ def allow_queue(cloud: localcloud.LocalCloud) -> Callable[..., None]:
     return allow
 
 
-def read_queue(sqs: Any, queue_url: str, *, expect: int, timeout: float = 30.0) -> list[dict]:
-    """Receive (and delete) until `expect` messages arrived or `timeout` passed."""
-    got: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < expect and time.monotonic() < deadline:
-        answer = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            MessageAttributeNames=["All"],
-            AttributeNames=["All"],
-        )
-        for message in answer.get("Messages", []):
-            got.append(message)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return got
-
-
-# The helpers as fixtures, so test modules need no import from conftest.
+# The helpers of tests/local/helpers.py as fixtures, too.
 @pytest.fixture(scope="session")
 def name_for() -> Callable[[str], str]:
     return unique
@@ -255,10 +211,12 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="session")
-def event_age_scenario(cloud, lambda_role, name_for, zipped) -> dict[str, Any]:
+def event_age_scenario(cloud_process, name_for, zipped) -> dict[str, Any]:
     """Started with the session (see `_start_long_scenarios_early`): an async event to a function
     with reserved concurrency 0 and MaximumEventAgeInSeconds 60; test_async_event_age checks it."""
+    cloud = cloud_process
     sqs, lam = cloud.client("sqs"), cloud.client("lambda")
+    lambda_role = create_lambda_role(cloud.client("iam"))
     queues = {}
     for role in ("destination", "dlq"):
         url = sqs.create_queue(QueueName=name_for(f"age-{role}"))["QueueUrl"]
@@ -293,7 +251,7 @@ EVERY_TYPE_PROGRAM = Path(__file__).parent / "deploy_programs" / "every_type"
 
 
 @pytest.fixture
-def engine_for(cloud: localcloud.LocalCloud, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def engine_for(cloud: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Emulated-deploy engines on the session cloud with a per-test state dir (the program
     with one resource of every type unless another is given; the cloud's clients unless a
     `client_factory` is); whatever a test deployed is destroyed at teardown."""

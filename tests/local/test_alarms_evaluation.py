@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.local.conftest import unique, wait_for
+from tests.local.helpers import unique, wait_for
 
-pytestmark = pytest.mark.local
+# In-process: budgets from the alarm evaluator's own settings.
+pytestmark = [pytest.mark.local, pytest.mark.in_process_cloud]
 
 PERIOD = 10
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from localcloud.apigateway import invoke_url
-from tests.local.conftest import unique
+from tests.local.helpers import unique
 
 pytestmark = pytest.mark.local
 

@@ -2,7 +2,8 @@
 ends in the OnFailure destination (EventAgeExceeded) and the function DLQ.
 
 MaximumEventAgeInSeconds is the stack's own setting (minimum 60 s on AWS) and is
-not compressed, so the scenario starts with the session and is checked last.
+not compressed, so the scenario starts with the session (tests/local/conftest.py) and
+its wait overlaps the tests that run before this one.
 """
 
 from __future__ import annotations

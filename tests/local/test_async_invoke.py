@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from datetime import UTC
 
+import pytest
+
 FAILS = """
 def handler(event, context):
     raise ValueError("cannot process " + str(event.get("id")))
@@ -108,6 +110,7 @@ def test_on_success_destination(aws, make_function, name_for, drain):
     assert "functionError" not in record["responseContext"]
 
 
+@pytest.mark.in_process_cloud  # the runtime's Python API
 def test_event_without_destination_is_dropped(cloud, make_function, poll):
     name = make_function(FAILS)
     cloud.client("lambda").put_function_event_invoke_config(

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_programs.readback import CHECKERS, mismatches
 
 from localcloud.deploy import (
     HANDLERS,
@@ -21,6 +20,7 @@ from localcloud.deploy import (
     UnsupportedResourceType,
 )
 from localcloud.deploy import cli as deploy_cli
+from tests.local.deploy_programs.readback import CHECKERS, mismatches
 
 PROGRAMS = Path(__file__).parent / "deploy_programs"
 EVERY_TYPE = PROGRAMS / "every_type"

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_programs.readback import CHECKERS, mismatches
 
 from components import outputs as keys
 from localcloud.deploy import HANDLERS, Engine
+from tests.local.deploy_programs.readback import CHECKERS, mismatches
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -25,9 +25,9 @@ pytestmark = pytest.mark.local
 
 
 @pytest.fixture(scope="module")
-def deployed(cloud: Any, tmp_path_factory: pytest.TempPathFactory):
+def deployed(cloud_process: Any, tmp_path_factory: pytest.TempPathFactory):
     state_dir = tmp_path_factory.mktemp("deploy-program")
-    engine = Engine(PROJECT_DIR, "local", cloud.endpoint, state_dir=state_dir)
+    engine = Engine(PROJECT_DIR, "local", cloud_process.endpoint, state_dir=state_dir)
     facts: dict[str, Any] = {"engine": engine, "preview": engine.preview()}
     started = time.monotonic()
     facts["up"] = engine.up()

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
-from deploy_programs.readback import mismatches
 
 from localcloud.deploy import Engine, InterruptedDeploy, ResourceError
+from tests.local.deploy_programs.readback import mismatches
 
 TABLE = "aws:dynamodb/table:Table"
 

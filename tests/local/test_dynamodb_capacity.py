@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.local.conftest import unique, wait_for
+from tests.local.helpers import unique, wait_for
 
 pytestmark = pytest.mark.local
 

@@ -147,6 +147,7 @@ def test_undeliverable_target_goes_to_its_dlq_at_once(aws, queue, rule, drain):
     assert attrs["ERROR_MESSAGE"] and "EXHAUSTED_RETRY_CONDITION" not in attrs
 
 
+@pytest.mark.in_process_cloud  # adds an interceptor
 def test_throttled_target_is_retried_then_dead_lettered(cloud, aws, queue, rule, drain):
     # GIVEN a target queue whose SendMessage is throttled (an interceptor plays SQS's throttle)
     sqs = aws("sqs")

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_for
 
 from localcloud.deploy import cli as deploy_cli
+from tests.local.helpers import wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "orders"
 
@@ -23,10 +23,17 @@ pytestmark = pytest.mark.local
 
 
 @pytest.fixture(scope="module")
-def stack(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stack(cloud_process: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     # State in a temporary directory: a test run leaves nothing in the example's folder.
     state_dir = tmp_path_factory.mktemp("orders-state")
-    common = ["--cwd", str(EXAMPLE), "--state-dir", str(state_dir), "--endpoint", cloud.endpoint]
+    common = [
+        "--cwd",
+        str(EXAMPLE),
+        "--state-dir",
+        str(state_dir),
+        "--endpoint",
+        cloud_process.endpoint,
+    ]
     started = time.monotonic()
     assert deploy_cli.main(["up", *common, "--quiet"]) == 0  # the policy pack gates it too
     print(f"\nup of examples/orders: {time.monotonic() - started:.1f} s")

@@ -67,6 +67,7 @@ def test_boto3_inside_the_function_reaches_the_cloud(aws, make_function, name_fo
     assert json.loads(message["Body"]) == {"id": "w1"}
 
 
+@pytest.mark.in_process_cloud  # reads the runtime's warm workers
 def test_reserved_concurrency_one_throttles_the_second_concurrent_call(
     aws, make_function, poll, cloud
 ):
@@ -134,6 +135,7 @@ def test_aws_lambda_metrics_are_published(aws, make_function, poll):
     assert total("ConcurrentExecutions", "Maximum") >= 1
 
 
+@pytest.mark.in_process_cloud  # tunes the worker pool's reaper
 def test_idle_workers_are_reclaimed(cloud, aws, make_function, poll):
     name = make_function(PID)
     aws("lambda").invoke(FunctionName=name, Payload=b"{}")
@@ -149,6 +151,7 @@ def test_idle_workers_are_reclaimed(cloud, aws, make_function, poll):
     assert json.loads(aws("lambda").invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
 
 
+@pytest.mark.in_process_cloud  # tunes the worker pool's cap
 def test_worker_cap_retires_the_least_recently_used_idle_worker(cloud, aws, make_function):
     lam = aws("lambda")
     first, second = make_function(PID), make_function(PID)
@@ -187,6 +190,7 @@ def _start_failure(cloud, name: str) -> str:
     return str(info.value)
 
 
+@pytest.mark.in_process_cloud  # the init limit is read from this process's env
 def test_worker_missing_the_init_limit_says_who_what_limit_and_stderr(
     cloud, make_function, monkeypatch
 ):

@@ -59,6 +59,7 @@ def test_function_error_shape(aws, make_function):
     assert any("raise PaymentDeclined" in line for line in body["stackTrace"])
 
 
+@pytest.mark.in_process_cloud  # reads the runtime's warm workers
 def test_timeout_kills_worker_and_answers_as_aws(aws, make_function, cloud):
     name = make_function(SLOW, timeout=1)
     answer = aws("lambda").invoke(FunctionName=name, Payload=b"{}")
@@ -126,6 +127,7 @@ def test_malformed_payload_is_400_and_cloud_keeps_running(aws, make_function):
     assert json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())["echo"] == {}
 
 
+@pytest.mark.in_process_cloud  # the runtime's Python API
 def test_cloud_api_invoke(cloud, make_function):
     name = make_function(OK)
     result = cloud.lambdas.invoke(name, b'{"id": "direct"}')

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.local.conftest import unique, wait_for
+from tests.local.helpers import unique, wait_for
 
-pytestmark = pytest.mark.local
+# In-process: the SQS sampler's interval.
+pytestmark = [pytest.mark.local, pytest.mark.in_process_cloud]
 
 
 def test_queue_metrics_count_sends_receives_deletes_and_depth(cloud: Any, aws: Any) -> None:

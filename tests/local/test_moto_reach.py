@@ -11,6 +11,9 @@ import pytest
 
 from localcloud import moto_reach
 
+# In-process: what is checked is moto's internals in this process.
+pytestmark = pytest.mark.in_process_cloud
+
 
 def test_moto_is_the_pinned_version():
     assert moto_reach.moto_version() == "5.2.5", "moto_reach relies on moto 5.2.5 internals"

@@ -47,15 +47,17 @@ pytestmark = pytest.mark.local
 
 
 @pytest.fixture(scope="module")
-def deployed(cloud: Any, tmp_path_factory: pytest.TempPathFactory):
-    engine = Engine(PROJECT_DIR, "local", cloud.endpoint, state_dir=tmp_path_factory.mktemp("pf"))
+def deployed(cloud_process: Any, tmp_path_factory: pytest.TempPathFactory):
+    engine = Engine(
+        PROJECT_DIR, "local", cloud_process.endpoint, state_dir=tmp_path_factory.mktemp("pf")
+    )
     outputs = dict(engine.up().outputs)
     yield Stack(
         name="local",
         outputs=outputs,
-        endpoint=cloud.endpoint,
+        endpoint=cloud_process.endpoint,
         region=str(outputs.get(keys.REGION) or "us-east-1"),
-        source=f"emulated deploy on {cloud.endpoint}",
+        source=f"emulated deploy on {cloud_process.endpoint}",
     )
     engine.destroy()
 

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections import Counter
 
+import pytest
 from werkzeug.wrappers import Response
 
 
@@ -29,9 +30,11 @@ def test_info_reports_time_scale_and_compressed_delays(cloud):
     assert info["moto_version"] == "5.2.5"
     assert _get(f"{cloud.endpoint}/_localcloud/health") == {"status": "ok"}
     # The core; extensions (alarms, event sources, ...) add their own start-up after it.
-    assert info["core_started_in_seconds"] < 2.0, f"start-up took {cloud.core_started_in:.2f} s"
+    started = info["core_started_in_seconds"]
+    assert started < 2.0, f"start-up took {started:.2f} s"
 
 
+@pytest.mark.in_process_cloud  # the extension points are Python
 def test_interceptor_observer_and_mount(cloud, aws, name_for):
     queue = name_for("intercepted")
     seen: list[int] = []
@@ -165,9 +168,8 @@ def test_serve_command_runs_the_endpoint(poll):
         assert proc.wait(timeout=15) == 0
 
 
+@pytest.mark.in_process_cloud  # starts a cloud in this process
 def test_a_bad_extension_entry_fails_start_and_leaves_nothing_running(monkeypatch, cloud):
-    import pytest
-
     import localcloud
     from localcloud import extensions, moto_reach
 
@@ -182,9 +184,8 @@ def test_a_bad_extension_entry_fails_start_and_leaves_nothing_running(monkeypatc
     assert moto_reach.active_cloud() is None
 
 
+@pytest.mark.in_process_cloud  # one cloud per process
 def test_a_second_cloud_in_the_same_process_is_refused(cloud):
-    import pytest
-
     import localcloud
     from localcloud import moto_reach
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 RECORDS_TO_SQS = """
 import json, os, boto3
 def handler(event, context):
@@ -119,6 +121,7 @@ def test_sns_retry_schedule_for_lambda_endpoints():
     assert sum(1 for _ in delivery_delays()) == 3 + 2 + 10 + 100_000
 
 
+@pytest.mark.in_process_cloud  # patches the runtime's invoke
 def test_server_side_errors_are_retried_then_delivered(
     cloud, aws, make_function, name_for, drain, monkeypatch, allow_service
 ):

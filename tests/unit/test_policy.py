@@ -8,23 +8,17 @@ hand-written stack does not).
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-# The component builders live beside the component tests (tests/unit/components has no
-# __init__.py, so pytest only puts that folder on sys.path for its own test files).
-sys.path.insert(0, str(Path(__file__).parent / "components"))
-from comp_helpers import build, common, function  # noqa: E402
-
-from components.async_function import AsyncFunction  # noqa: E402
-from components.event_pipeline import EventPipeline  # noqa: E402
-from components.queue_worker import QueueWorker  # noqa: E402
-from components.stream_processor import StreamProcessor  # noqa: E402
-from policy.invariants import CHECKS, Resource, check_all, resources_from  # noqa: E402
-from policy.pack import build_policies  # noqa: E402
+from components.async_function import AsyncFunction
+from components.event_pipeline import EventPipeline
+from components.queue_worker import QueueWorker
+from components.stream_processor import StreamProcessor
+from policy.invariants import CHECKS, Resource, check_all, resources_from
+from policy.pack import build_policies
+from tests.unit.components.comp_helpers import build, common, function
 
 QUEUE = "aws:sqs/queue:Queue"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"

@@ -321,12 +321,8 @@ def test_the_comparison_sees_a_change_it_was_not_told_of(baseline, mutated):
 
 def test_an_operator_matches_a_forks_own_instance():
     # GIVEN a program with a queue worker of a name this program never uses
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "components"))
-    from comp_helpers import build, common, function
-
     from components.queue_worker import QueueWorker
+    from tests.unit.components.comp_helpers import build, common, function
 
     mocks, _ = build(
         lambda: QueueWorker(

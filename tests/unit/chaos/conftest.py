@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION
 from moto import mock_aws
 
 from chaos.stack import Stack
+from tests.unit.chaos.chaos_unit_helpers import REGION
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def stack(mocked: None) -> Stack:
 def ledger_stack(mocked: None) -> Stack:
     """A stack with what prepare() reads: its name, a ledger table (the lease's home, key
     schema as components/shared.py declares it) and one deployed function."""
-    from chaos_unit_helpers import make_function
+    from tests.unit.chaos.chaos_unit_helpers import make_function
 
     boto3.client("dynamodb", region_name=REGION).create_table(
         TableName="unit-ledger",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION, make_function, queue
 
 from chaos.errors import ChaosError, FaultValueError
 from chaos.faults import Faults, rollback
 from chaos.journal import Journal
 from chaos.stack import Stack
 from functions.faults import settings
+from tests.unit.chaos.chaos_unit_helpers import REGION, make_function, queue
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import json
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION, make_function, queue
 
 from chaos.faults import Faults, rollback
 from chaos.journal import Journal
 from chaos.stack import Stack
+from tests.unit.chaos.chaos_unit_helpers import REGION, make_function, queue
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:rides"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/bus/deliver"

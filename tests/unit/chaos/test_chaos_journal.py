@@ -10,7 +10,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION, make_function
 
 from chaos import cli
 from chaos.errors import IdentityMismatchError, JournalClosedError, JournalError
@@ -19,6 +18,7 @@ from chaos.journal import Journal
 from chaos.session import prepare
 from chaos.stack import Stack
 from functions.faults import settings
+from tests.unit.chaos.chaos_unit_helpers import REGION, make_function
 
 MOTO_ACCOUNT = "123456789012"
 

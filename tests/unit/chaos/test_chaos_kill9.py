@@ -46,7 +46,7 @@ def test_rollback_after_kill_9(moto_server: str, tmp_path: Path) -> None:
     kw = {"endpoint_url": moto_server, "region_name": "us-east-1"}
     role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
     lam = boto3.client("lambda", **kw)
-    from chaos_unit_helpers import zip_bytes
+    from tests.unit.chaos.chaos_unit_helpers import zip_bytes
 
     lam.create_function(
         FunctionName="victim",
@@ -136,7 +136,7 @@ def _deploy_victim(endpoint: str, tmp_path: Path) -> None:
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
     kw = {"endpoint_url": endpoint, "region_name": "us-east-1"}
     role = boto3.client("iam", **kw).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
-    from chaos_unit_helpers import zip_bytes
+    from tests.unit.chaos.chaos_unit_helpers import zip_bytes
 
     arn = boto3.client("lambda", **kw).create_function(
         FunctionName="victim",

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION
 
 from chaos.errors import (
     ForeignFaultError,
@@ -19,6 +18,7 @@ from chaos.lease import LEASE_KEY, Lease
 from chaos.session import prepare
 from chaos.stack import Stack
 from functions.faults import settings
+from tests.unit.chaos.chaos_unit_helpers import REGION
 
 
 def lease_item() -> dict | None:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import boto3
 from botocore.stub import Stubber
-from chaos_unit_helpers import REGION, queue
 
 from chaos import probes
 from chaos.stack import Stack
+from tests.unit.chaos.chaos_unit_helpers import REGION, queue
 
 EVENT = {"id": "e-1", "poison": True}
 

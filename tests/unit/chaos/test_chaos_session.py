@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION, queue
 
 from chaos.experiments.model import AwaitSettled, Budget, Expect, Experiment, Send
 from chaos.faults import Faults
 from chaos.journal import Journal
 from chaos.session import run_experiment
 from chaos.stack import Stack
+from tests.unit.chaos.chaos_unit_helpers import REGION, queue
 
 EXP = Experiment(
     name="unit-poison",
@@ -151,9 +151,8 @@ def test_a_guard_alarm_stops_the_experiment_and_faults_are_undone(
     run, deployed: Stack, tmp_path
 ) -> None:
     # GIVEN a function the experiment faults, and a guard alarm that fires mid-experiment
-    from chaos_unit_helpers import make_function
-
     from chaos.experiments.model import Inject
+    from tests.unit.chaos.chaos_unit_helpers import make_function
 
     fn = make_function("guarded", {"KEEP": "1"})
     deployed.outputs["queue_worker"]["function"] = {"name": fn}
@@ -212,9 +211,8 @@ def test_a_guard_alarm_stops_the_experiment_and_faults_are_undone(
 
 
 def test_ctrl_c_cancels_the_wait_and_rolls_back(run, deployed: Stack, tmp_path) -> None:
-    from chaos_unit_helpers import make_function
-
     from chaos.experiments.model import Inject
+    from tests.unit.chaos.chaos_unit_helpers import make_function
 
     fn = make_function("cancelled", {"KEEP": "1"})
     deployed.outputs["queue_worker"]["function"] = {"name": fn}

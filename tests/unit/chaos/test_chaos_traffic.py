@@ -8,12 +8,12 @@ import time
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION, queue
 
 from chaos import traffic
 from chaos.errors import FaultValueError
 from chaos.stack import Stack
 from chaos.traffic import Phase, schedule
+from tests.unit.chaos.chaos_unit_helpers import REGION, queue
 
 
 def test_constant_rate_starts_at_once_and_spaces_evenly() -> None:

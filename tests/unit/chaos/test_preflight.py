@@ -12,7 +12,6 @@ from typing import Any
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION, make_function, queue
 
 from chaos.declared import DECLARED_RULE
 from chaos.errors import AwsCallError
@@ -20,6 +19,7 @@ from chaos.preflight import live_resources, preflight, verdict_name
 from chaos.stack import Stack
 from components import outputs as keys
 from policy.invariants import CHECKS
+from tests.unit.chaos.chaos_unit_helpers import REGION, make_function, queue
 
 PATTERN = keys.QUEUE_WORKER
 TIMEOUT = 5

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from chaos_unit_helpers import REGION, make_function, queue
 
 from chaos import budgets
 from chaos import expectations as ex
 from chaos.envelopes import parse_message
 from chaos.expectations import Observed
+from tests.unit.chaos.chaos_unit_helpers import REGION, make_function, queue
 
 DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/app-dlq"
 OTHER = "https://sqs.us-east-1.amazonaws.com/123456789012/app-other-dlq"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from comp_helpers import (
+
+from components.async_function import AsyncFunction
+from components.ride_records import RideRecords
+from tests.unit.components.comp_helpers import (
     assert_children_parented,
     build,
     common,
@@ -14,9 +17,6 @@ from comp_helpers import (
     only,
     policy_document,
 )
-
-from components.async_function import AsyncFunction
-from components.ride_records import RideRecords
 
 FUNCTION = "aws:lambda/function:Function"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"

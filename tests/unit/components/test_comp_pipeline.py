@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from comp_helpers import (
+
+from components.event_pipeline import EventPipeline
+from components.slow_api import SlowApi
+from tests.unit.components.comp_helpers import (
     assert_children_parented,
     build,
     common,
@@ -14,9 +17,6 @@ from comp_helpers import (
     only,
     policy_document,
 )
-
-from components.event_pipeline import EventPipeline
-from components.slow_api import SlowApi
 
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 FUNCTION = "aws:lambda/function:Function"

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from comp_helpers import (
+
+from components import queues
+from components.fan_out import FanOut
+from components.queue_worker import QueueWorker
+from tests.unit.components.comp_helpers import (
     ALARM_TOPIC,
     assert_children_parented,
     build,
@@ -16,10 +20,6 @@ from comp_helpers import (
     policy_document,
     queue_by_arn,
 )
-
-from components import queues
-from components.fan_out import FanOut
-from components.queue_worker import QueueWorker
 
 QUEUE = "aws:sqs/queue:Queue"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"

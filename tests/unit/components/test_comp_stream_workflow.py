@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
-from comp_helpers import (
+from components.dlq_redriver import DlqRedriver
+from components.shared import Shared
+from components.stream_processor import StreamProcessor
+from components.workflow import Workflow
+from tests.unit.components.comp_helpers import (
     assert_children_parented,
     build,
     common,
@@ -13,11 +17,6 @@ from comp_helpers import (
     only,
     policy_document,
 )
-
-from components.dlq_redriver import DlqRedriver
-from components.shared import Shared
-from components.stream_processor import StreamProcessor
-from components.workflow import Workflow
 
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 FUNCTION = "aws:lambda/function:Function"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from comp_helpers import common, function
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from components import (
     workflow,
 )
 from components.validation import ArgsValidationError
+from tests.unit.components.comp_helpers import common, function
 
 FAST = settings(max_examples=60, deadline=None)
 

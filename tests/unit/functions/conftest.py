@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from fn_factories import IDEMPOTENCY, LEDGER, PATTERN
 from moto import mock_aws
 
 from functions.common import clients, idempotency
 from functions.faults import settings
+from tests.unit.functions.fn_factories import IDEMPOTENCY, LEDGER, PATTERN
 
 _CLEARED = (
     *settings.ALL_VARIABLES,

@@ -9,7 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from fn_factories import (
+
+from functions.common.exceptions import PoisonEventError
+from functions.delivery import handler as delivery
+from functions.faults import settings
+from tests.unit.functions.fn_factories import (
     PATTERN,
     FakeContext,
     eventbridge_event,
@@ -18,10 +22,6 @@ from fn_factories import (
     sqs_event,
     sqs_record,
 )
-
-from functions.common.exceptions import PoisonEventError
-from functions.delivery import handler as delivery
-from functions.faults import settings
 
 
 class ScriptedApi:

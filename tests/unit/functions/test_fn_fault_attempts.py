@@ -9,18 +9,6 @@ from __future__ import annotations
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from fn_factories import (
-    PATTERN,
-    FakeContext,
-    api_event,
-    eventbridge_event,
-    kinesis_record,
-    ledger_items,
-    new_id,
-    sns_event,
-    sqs_event,
-    sqs_record,
-)
 
 from functions.faults import (
     FaultConfigError,
@@ -32,6 +20,18 @@ from functions.faults import (
     inject_faults,
     record_faults,
     settings,
+)
+from tests.unit.functions.fn_factories import (
+    PATTERN,
+    FakeContext,
+    api_event,
+    eventbridge_event,
+    kinesis_record,
+    ledger_items,
+    new_id,
+    sns_event,
+    sqs_event,
+    sqs_record,
 )
 
 ATTEMPTS = settings.attempts_partition(PATTERN)

@@ -6,7 +6,6 @@ import statistics
 import time
 
 import pytest
-from fn_factories import FakeContext, sqs_event
 
 from functions.faults import (
     FaultConfigError,
@@ -17,6 +16,7 @@ from functions.faults import (
     inject_faults,
     settings,
 )
+from tests.unit.functions.fn_factories import FakeContext, sqs_event
 
 
 @inject_faults

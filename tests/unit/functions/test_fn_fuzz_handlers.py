@@ -11,12 +11,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from fn_factories import FakeContext, api_event, eventbridge_event, sns_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.common import ledger
 from functions.common.exceptions import PoisonEventError
+from tests.unit.functions.fn_factories import FakeContext, api_event, eventbridge_event, sns_event
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

@@ -7,7 +7,11 @@ import json
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.stub import Stubber
-from fn_factories import (
+
+from functions.common import clients
+from functions.common.exceptions import MissingConfigError, PoisonEventError
+from functions.faults import settings
+from tests.unit.functions.fn_factories import (
     FakeContext,
     api_event,
     catch_input,
@@ -18,10 +22,6 @@ from fn_factories import (
     sns_event,
     sqs_event,
 )
-
-from functions.common import clients
-from functions.common.exceptions import MissingConfigError, PoisonEventError
-from functions.faults import settings
 
 
 def test_queue_worker_reports_only_the_bad_records(aws) -> None:

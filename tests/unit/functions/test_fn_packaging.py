@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fn_factories import FakeContext, new_id, sqs_event
 
 from functions.common.observability import tracing_disabled
+from tests.unit.functions.fn_factories import FakeContext, new_id, sqs_event
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
 SHARED = {"common", "faults"}
@@ -107,7 +107,12 @@ def test_logs_carry_the_event_and_correlation_ids(aws, capsys, monkeypatch) -> N
 
 def _trigger(name: str) -> dict:
     """A well-formed event for each function's trigger."""
-    from fn_factories import api_event, eventbridge_event, kinesis_event, sns_event
+    from tests.unit.functions.fn_factories import (
+        api_event,
+        eventbridge_event,
+        kinesis_event,
+        sns_event,
+    )
 
     return {
         "queue_worker": sqs_event({"id": "a"}),

@@ -13,12 +13,18 @@ from collections import Counter
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from fn_factories import FakeContext, eventbridge_event, kinesis_record, sns_event, sqs_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.common import ledger
 from functions.common.exceptions import PoisonEventError
+from tests.unit.functions.fn_factories import (
+    FakeContext,
+    eventbridge_event,
+    kinesis_record,
+    sns_event,
+    sqs_record,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

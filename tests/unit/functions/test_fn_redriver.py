@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from fn_factories import FakeContext, ledger_items, new_id
 
 from functions.common import clients
 from functions.common.exceptions import PoisonEventError
 from functions.dlq_redriver.handler import REDRIVEN_FROM_ATTRIBUTE, handler
+from tests.unit.functions.fn_factories import FakeContext, ledger_items, new_id
 
 
 class Crash(Exception):

@@ -11,10 +11,10 @@ import logging
 import botocore.endpoint
 import pytest
 from botocore.exceptions import ClientError
-from fn_factories import FakeContext, new_id, sns_event
 
 from functions.common import clients
 from functions.faults import base, inject_faults, settings
+from tests.unit.functions.fn_factories import FakeContext, new_id, sns_event
 
 CALLS = {
     "dynamodb": ("ProvisionedThroughputExceededException", lambda c: c.list_tables()),
