@@ -31,7 +31,9 @@ from chaos.stack import Stack, load_stack, validate_stack_name
 logger = logging.getLogger(__name__)
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line and exit 2 (every command of the project)."""
+
     def error(self, message: str) -> NoReturn:
         # argparse prints the whole usage first; one line names what is wrong and what is
         # allowed (argparse's message lists the choices), `--help` shows the rest.
@@ -39,7 +41,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog="python -m chaos", description=__doc__)
+    p = OneLineParser(prog="python -m chaos", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="list the experiments (of a stack: one per instance)")
     ls.add_argument("--stack", help="the experiments this stack's instances get")

@@ -12,10 +12,11 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from app.session import local_stack
 from chaos import logs, report
+from chaos.cli import OneLineParser
 from scenarios import base
 
 
@@ -36,15 +37,8 @@ def _positive(kind: type, what: str, *, zero: bool = False) -> Any:
     return parse
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # argparse prints the whole usage first; one line says what is wrong and what is
-        # allowed (the choices are in argparse's own message), --help shows the rest.
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m scenarios", description=__doc__)
+    parser = OneLineParser(prog="python -m scenarios", description=__doc__)
     parser.add_argument("scenario", choices=("observability", "reliability"))
     parser.add_argument(
         "--compress",

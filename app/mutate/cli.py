@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -14,17 +13,12 @@ from app.mutate.operators import by_id
 from app.mutate.runner import line, run_mutation
 from app.session import PROJECT_DIR
 from chaos import logs, report
+from chaos.cli import OneLineParser
 from localcloud.deploy import ProgramConfigError, load_config
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line names what is wrong and what is allowed; `--help` shows the rest.
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    mut = _OneLineParser(
+    mut = OneLineParser(
         prog="python -m app mutate",
         description="mutation testing: deploy known bugs on the local cloud, judge the suite",
     )
