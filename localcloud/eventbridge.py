@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from localcloud.errors import AwsError
 from localcloud.event_sources.base import (
     ClientFactory,
     InvokeFn,
@@ -78,7 +79,7 @@ THROTTLE_CODES = {
 }
 
 
-class DeliveryError(Exception):
+class DeliveryError(AwsError):
     """A target delivery failed; `code` is EventBridge's ERROR_CODE for the DLQ."""
 
     def __init__(self, code: str, message: str, *, retryable: bool) -> None:

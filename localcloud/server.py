@@ -31,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
 from localcloud import clock, extensions, moto_reach
+from localcloud.errors import LocalCloudError
 from localcloud.lambda_ import limits as lambda_limits
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class _QuietHandler(moto_reach.request_handler_class()):  # type: ignore[misc]
         return None
 
 
-class CloudAlreadyRunningError(RuntimeError):
+class CloudAlreadyRunningError(LocalCloudError, RuntimeError):
     """`start()` while another local cloud runs in the same process."""
 
 

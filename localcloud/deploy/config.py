@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from localcloud.errors import LocalCloudError
+
 __all__ = [
     "STACK_NAME_RE",
     "STACK_NAME_RULE",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-class ProgramConfigError(ValueError):
+class ProgramConfigError(LocalCloudError, ValueError):
     """The stack's config cannot be loaded: unknown stack file, undeclared key, wrong type."""
 
 
