@@ -45,7 +45,7 @@ from localcloud.event_sources.base import (
     endpoint_client_factory,
     time_scale_of,
 )
-from localcloud.moto_reach import event_sources as reach
+from localcloud.moto_reach import events as events_reach
 from localcloud.resource_policy import queue_allows
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
         return json.dumps(matches[0].value if matches else None)
     if target.get("InputTransformer"):
         try:
-            return json.dumps(reach.transform_input(target, event))
+            return json.dumps(events_reach.transform_input(target, event))
         except ValueError as exc:
             raise DeliveryError(
                 "INVALID_JSON", f"InputTemplate did not give JSON: {exc}", retryable=False
@@ -214,7 +214,7 @@ class EventBridgeDelivery:
         self._in_flight = 0
 
     def start(self) -> None:
-        reach.install_rule_dispatcher(self.dispatch)
+        events_reach.install_rule_dispatcher(self.dispatch)
         self.start_workers()
 
     def start_workers(self) -> None:
@@ -225,7 +225,7 @@ class EventBridgeDelivery:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        reach.uninstall_rule_dispatcher()
+        events_reach.uninstall_rule_dispatcher()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -240,11 +240,11 @@ class EventBridgeDelivery:
 
     # -- called by moto inside PutEvents: match and enqueue only ----------------------------
     def dispatch(self, rule: Any, event: dict[str, Any]) -> None:
-        snapshot = reach.rule_snapshot(rule)
+        snapshot = events_reach.rule_snapshot(rule)
         if snapshot["state"] != "ENABLED":
             return
         normalized = normalize_event(event)
-        if not reach.rule_matches(rule, normalized):
+        if not events_reach.rule_matches(rule, normalized):
             return
         ours = [t for t in snapshot["targets"] if t["Arn"].split(":")[2] in DELIVERED_HERE]
         for target in ours:
@@ -252,7 +252,7 @@ class EventBridgeDelivery:
         others = [t for t in snapshot["targets"] if t not in ours]
         if others:
             try:
-                reach.deliver_with_moto(rule, event, others)
+                events_reach.deliver_with_moto(rule, event, others)
             except Exception:  # one target kind must not fail the whole PutEvents
                 logger.exception("moto's delivery to %s failed", [t["Arn"] for t in others])
 

@@ -21,7 +21,7 @@ from localcloud.eventbridge import (
     retry_policy,
     target_input,
 )
-from localcloud.moto_reach.event_sources import rule_matches
+from localcloud.moto_reach.events import rule_matches
 
 EVENT = {
     "version": "0",
