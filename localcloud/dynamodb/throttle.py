@@ -25,7 +25,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud import metrics
+from localcloud.cloudwatch import metrics
 from localcloud.dynamodb import capacity
 from localcloud.dynamodb.limits import TableLimits
 from localcloud.moto_reach import dynamodb as dynamodb_reach

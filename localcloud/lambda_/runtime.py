@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localcloud import metrics
+from localcloud.cloudwatch import metrics
 from localcloud.lambda_.pool import WorkerPool
 from localcloud.lambda_.types import (
     FunctionSpec,

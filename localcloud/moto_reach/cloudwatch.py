@@ -45,6 +45,13 @@ def cloudwatch_backends_iter() -> Iterator[tuple[str, str, Any]]:
             yield account_id, region, backend
 
 
+def put_metric_data(
+    account_id: str, region: str, namespace: str, data: list[dict[str, Any]]
+) -> None:
+    """PutMetricData straight into moto's backend (as the service publishing the metric)."""
+    cloudwatch_backend(account_id, region).put_metric_data(namespace, data)
+
+
 def metric_data(backend: Any) -> list[Any]:
     """moto's append-only list of datapoints (MetricDatum / MetricAggregatedDatum)."""
     return backend.metric_data  # type: ignore[no-any-return]

@@ -8,8 +8,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from moto.core import DEFAULT_ACCOUNT_ID
+
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
+
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",  # moto's account when a request names none
+    "ORIGINALS",
+    "activate",
+    "active_cloud",
+    "configure_moto_before_backends",
+    "deactivate",
+    "moto_version",
+    "moto_wsgi_app",
+    "request_handler_class",
+]
 
 _active: list[LocalCloud] = []
 # moto's own functions that the patches replace, kept for the upgrade tests.

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
-
-from localcloud.moto_reach.core import ORIGINALS, active_cloud
+from localcloud.moto_reach.core import DEFAULT_ACCOUNT_ID, ORIGINALS, active_cloud
 
 
 def patch_moto() -> None:
@@ -95,7 +93,7 @@ class _NoSendTimeMappings:
 
     moto invokes mapped functions inside SendMessage / PutRecord (and answers 500
     when that fails). Lambda polls instead, so the pollers in
-    localcloud.event_sources own delivery; writes land in a throwaway dict and
+    localcloud.lambda_.event_sources own delivery; writes land in a throwaway dict and
     reads see none. The mappings themselves stay in the Lambda backend.
     """
 

@@ -91,7 +91,7 @@ def _patch_sns_lambda_subscription() -> None:
 def _queue_grants_sns(queue: Any, topic_arn: str) -> bool:
     import json
 
-    from localcloud.resource_policy import SEND_MESSAGE, allows, statements_of
+    from localcloud.iam.resource_policy import SEND_MESSAGE, allows, statements_of
 
     policy = queue.policy if isinstance(queue.policy, str) else json.dumps(queue.policy or {})
     return allows(

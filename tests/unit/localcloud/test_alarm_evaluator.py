@@ -210,7 +210,7 @@ def test_put_metric_alarm_update_keeps_state(rig: dict[str, Any]) -> None:
 def test_emitted_metrics_readable_through_statistics_and_metric_data(rig: dict[str, Any]) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from localcloud import metrics
+    from localcloud.cloudwatch import metrics
 
     now = datetime.now(UTC)
     for value in (1.0, 0.0, 1.0):

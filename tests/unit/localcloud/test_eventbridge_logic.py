@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.events.models import Rule
 
-from localcloud.eventbridge import (
+from localcloud.events.targets import (
     Delivery,
     DeliveryError,
     EventBridgeDelivery,

@@ -23,7 +23,6 @@ the cloud's time scale. The event age limit is the stack's setting and is not.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import json
@@ -37,16 +36,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localcloud.errors import AwsError
-from localcloud.event_sources.base import (
+from localcloud.iam.resource_policy import queue_allows
+from localcloud.lambda_.event_sources.base import (
     ClientFactory,
     InvokeFn,
     arn_account,
     arn_resource,
-    endpoint_client_factory,
-    time_scale_of,
 )
 from localcloud.moto_reach import events as events_reach
-from localcloud.resource_policy import queue_allows
 
 logger = logging.getLogger(__name__)
 
@@ -414,22 +411,3 @@ class EventBridgeDelivery:
             self._emit("AWS/Events", name, 1.0, {"RuleName": delivery.rule_name})
         except Exception:  # metrics never break delivery
             logger.exception("AWS/Events metric %s failed", name)
-
-
-def install(cloud: Any) -> EventBridgeDelivery:
-    """Take over EventBridge target delivery for `cloud` (listed in localcloud/extensions.py)."""
-    from localcloud import metrics
-
-    def emit_metric(*args: Any, **kwargs: Any) -> None:
-        with cloud.lock:  # moto's CloudWatch backend is shared with the API threads
-            metrics.emit(*args, **kwargs)
-
-    delivery = EventBridgeDelivery(
-        clients=endpoint_client_factory(cloud.endpoint, attempts=1),
-        invoke=functools.partial(cloud.lambdas.invoke_as, PRINCIPAL),
-        time_scale=time_scale_of(cloud),
-        emit_metric=emit_metric,
-    )
-    cloud.add_service(delivery)
-    cloud.eventbridge = delivery
-    return delivery
