@@ -19,12 +19,13 @@ import pulumi
 from pulumi.runtime import settings
 
 from components import outputs as keys
+from components.errors import ComponentError
 from components.routes import build_routes
 
 _KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
-class ContractError(ValueError):
+class ContractError(ComponentError, ValueError):
     """Two instances on one key, or an instance name that cannot be an output key."""
 
 

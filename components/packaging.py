@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pulumi
 
+from components.errors import ComponentError
+
 __all__ = ["LAYER_SOURCES", "PackagingError", "function_code", "layer_archive", "program_code"]
 
 logger = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ _SKIP_DIRS = {"__pycache__"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
 
-class PackagingError(RuntimeError):
+class PackagingError(ComponentError, RuntimeError):
     """Function code or the layer cannot be packaged; the message names the path."""
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import pulumi
 
+from components.errors import ComponentError
+
 __all__ = [
     "ArgsValidationError",
     "Setting",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-class ArgsValidationError(ValueError):
+class ArgsValidationError(ComponentError, ValueError):
     """A component Arg is outside what AWS (or the pattern) accepts."""
 
     def __init__(self, component: str, field: str, value: Any, allowed: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from localcloud.errors import LocalCloudError
+
 ENV_VAR = "LOCALCLOUD_TIME_SCALE"
 DEFAULT_TIME_SCALE = 0.01
 
@@ -36,7 +38,7 @@ NOT_COMPRESSED: tuple[str, ...] = (
 )
 
 
-class TimeScaleError(ValueError):
+class TimeScaleError(LocalCloudError, ValueError):
     """The time scale is not a number in (0, 1]."""
 
 

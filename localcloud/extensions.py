@@ -11,6 +11,6 @@ INSTALLERS: list[str] = [
     "localcloud.cloudwatch:install",  # alarm evaluation, history, actions, AWS/SQS metrics
     "localcloud.apigateway:install",  # execute-api at /_aws/execute-api/{api}/{stage}/
     "localcloud.dynamodb:install",  # provisioned / on-demand capacity throttling
-    "localcloud.event_sources:install",
-    "localcloud.eventbridge:install",  # ESM pollers, EB targets
+    "localcloud.lambda_.event_sources:install",  # SQS and Kinesis event source mappings
+    "localcloud.events:install",  # EventBridge target delivery
 ]

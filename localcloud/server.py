@@ -32,7 +32,10 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
 from localcloud import clock, extensions, moto_reach
+from localcloud.errors import LocalCloudError
 from localcloud.lambda_ import limits as lambda_limits
+from localcloud.moto_reach import core as moto_core
+from localcloud.moto_reach import sqs as sqs_reach
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +55,14 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
-class _QuietHandler(moto_reach.request_handler_class()):  # type: ignore[misc]
+class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
     """moto's handler (keeps underscored S3 metadata headers), minus a log line per request."""
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
-class CloudAlreadyRunningError(RuntimeError):
+class CloudAlreadyRunningError(LocalCloudError, RuntimeError):
     """`start()` while another local cloud runs in the same process."""
 
 
@@ -122,7 +125,7 @@ class LocalCloud:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalCloud:
-        running = moto_reach.active_cloud()
+        running = moto_core.active_cloud()
         if running is not None:
             # moto keeps its backends per process: a second cloud would serve the same queues,
             # tables and functions, and each cloud's pollers and alarm evaluator would act on
@@ -134,8 +137,8 @@ class LocalCloud:
                 "(python -m localcloud serve)."
             )
         began = time.perf_counter()
-        moto_reach.configure_moto_before_backends()
-        self._moto_app = moto_reach.moto_wsgi_app()
+        moto_core.configure_moto_before_backends()
+        self._moto_app = moto_core.moto_wsgi_app()
         self._server = make_server(
             self.host, self.requested_port, self, threaded=True, request_handler=_QuietHandler
         )
@@ -143,7 +146,7 @@ class LocalCloud:
             target=self._server.serve_forever, name="localcloud-http", daemon=True
         )
         self._thread.start()
-        moto_reach.activate(self)
+        moto_core.activate(self)
         self.add_interceptor(self._sqs_long_poll)
 
         # The core (endpoint, Lambda runtime, SNS delivery) is what must start in well under 2 s.
@@ -178,7 +181,7 @@ class LocalCloud:
             except Exception:
                 logger.exception("stopping %r failed", service)
         self._started_services.clear()
-        moto_reach.deactivate(self)
+        moto_core.deactivate(self)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -228,7 +231,7 @@ class LocalCloud:
         wait = params.get("WaitTimeSeconds")
         if wait is None:
             with self.lock:
-                wait = moto_reach.sqs_queue_wait_seconds(self.account_id, self.region, queue_url)
+                wait = sqs_reach.sqs_queue_wait_seconds(self.account_id, self.region, queue_url)
         try:
             wait_seconds = int(wait or 0)
         except (TypeError, ValueError):
@@ -264,7 +267,7 @@ class LocalCloud:
             "not_compressed": list(clock.NOT_COMPRESSED),
             "started_in_seconds": self.started_in,
             "core_started_in_seconds": self.core_started_in,
-            "moto_version": moto_reach.moto_version(),
+            "moto_version": moto_core.moto_version(),
             "mounts": [prefix for prefix, _ in self._mounts],
             "lambda_max_workers": self.lambdas.pool.max_workers if self.lambdas else None,
             "host_limits": lambda_limits.current(),

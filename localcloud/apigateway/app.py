@@ -31,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 from localcloud.apigateway import MOUNT_PREFIX
 from localcloud.apigateway.router import match_route
 from localcloud.apigateway.throttle import TokenBucket
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import apigateway as apigateway_reach
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class ExecuteApi:
         stage_name, _, path = rest.partition("/")
         path = "/" + path
         with self.cloud.lock:
-            backend = _moto.apigateway_backend(self.cloud.account_id, self.cloud.region)
+            backend = apigateway_reach.apigateway_backend(self.cloud.account_id, self.cloud.region)
             api = backend.apis.get(api_id)
             stage = api.stages.get(stage_name) if api is not None else None
             if api is None or stage is None:

@@ -14,7 +14,7 @@ from localcloud.cloudwatch.actions import TransitionRecorder
 from localcloud.cloudwatch.evaluator import AlarmEvaluator, alarm_budget
 from localcloud.cloudwatch.history import AlarmHistory
 from localcloud.cloudwatch.sqs_metrics import SqsMetricSampler
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import cloudwatch as cloudwatch_reach
 
 __all__ = [
     "AlarmEvaluator",
@@ -48,10 +48,10 @@ class CloudWatchService:
         return str(response["MessageId"])
 
     def start(self) -> None:
-        _moto.patch_moto()
-        _moto.set_history_handler(self.history.describe)
-        _moto.add_transition_listener(self.recorder.on_transition)
-        _moto.add_put_listener(self.recorder.on_put)
+        cloudwatch_reach.patch_moto()
+        cloudwatch_reach.set_history_handler(self.history.describe)
+        cloudwatch_reach.add_transition_listener(self.recorder.on_transition)
+        cloudwatch_reach.add_put_listener(self.recorder.on_put)
         self.recorder.start()
         self.sampler.start()
         self.evaluator.start()
@@ -59,8 +59,8 @@ class CloudWatchService:
     def stop(self) -> None:
         self.evaluator.stop()
         self.sampler.stop()
-        _moto.remove_transition_listener(self.recorder.on_transition)
-        _moto.remove_put_listener(self.recorder.on_put)
+        cloudwatch_reach.remove_transition_listener(self.recorder.on_transition)
+        cloudwatch_reach.remove_put_listener(self.recorder.on_put)
         self.recorder.stop()
 
     def budget(self, period: float, **kwargs: Any) -> float:
@@ -69,7 +69,7 @@ class CloudWatchService:
 
 
 def install(cloud: Any) -> CloudWatchService:
-    _moto.patch_moto()
+    cloudwatch_reach.patch_moto()
     service = CloudWatchService(cloud)
     cloud.add_service(service)
     cloud.cloudwatch = service

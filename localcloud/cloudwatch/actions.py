@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localcloud.cloudwatch.history import AlarmHistory, iso
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import cloudwatch as cloudwatch_reach
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def notification(alarm: Any, old_state: str) -> dict[str, Any]:
     return {
         "AlarmName": alarm.name,
         "AlarmDescription": alarm.description or None,
-        "AWSAccountId": _moto.alarm_account(alarm),
+        "AWSAccountId": cloudwatch_reach.alarm_account(alarm),
         "AlarmConfigurationUpdatedTimestamp": _stamp(alarm.configuration_updated_timestamp),
         "NewStateValue": alarm.state_value,
         "NewStateReason": alarm.state_reason,
@@ -117,7 +117,7 @@ class TransitionRecorder:
 
     # -- listener ----------------------------------------------------------------------
     def on_transition(self, alarm: Any, old_state: str, old_reason: str) -> None:
-        account = _moto.alarm_account(alarm)
+        account = cloudwatch_reach.alarm_account(alarm)
         try:
             reason_data = json.loads(alarm.state_reason_data or "{}")
         except ValueError:
@@ -148,7 +148,7 @@ class TransitionRecorder:
     def on_put(self, alarm: Any, created: bool) -> None:
         kind = "Create" if created else "Update"
         self.history.record(
-            _moto.alarm_account(alarm),
+            cloudwatch_reach.alarm_account(alarm),
             alarm.region_name,
             alarm.name,
             "ConfigurationUpdate",
@@ -184,7 +184,7 @@ class TransitionRecorder:
                 self._deliver(*job)
 
     def _deliver(self, alarm: Any, action: str, message: dict[str, Any]) -> None:
-        account = _moto.alarm_account(alarm)
+        account = cloudwatch_reach.alarm_account(alarm)
         if not action.startswith("arn:aws:sns:"):
             # EC2, Auto Scaling, Systems Manager and Lambda actions are not modelled.
             self.history.record(

@@ -27,7 +27,7 @@ from typing import Any
 
 from localcloud.cloudwatch import rules
 from localcloud.cloudwatch.history import iso
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import cloudwatch as cloudwatch_reach
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,10 @@ class MetricIndex:
         self._series: dict[SeriesKey, list[tuple[float, str | None, Any]]] = {}
 
     def refresh(self) -> None:
-        fresh = _moto.metric_data(self.backend)[self._cursor :]
+        fresh = cloudwatch_reach.metric_data(self.backend)[self._cursor :]
         self._cursor += len(fresh)
         for datum in fresh:
-            namespace, name, dims, stamp, unit = _moto.datum_fields(datum)
+            namespace, name, dims, stamp, unit = cloudwatch_reach.datum_fields(datum)
             self._series.setdefault((namespace, name, dims), []).append(
                 (stamp.timestamp(), unit, datum)
             )
@@ -88,19 +88,19 @@ class MetricIndex:
         found = []
         for stamp, datum_unit, datum in self._series.get(key, ()):
             if start <= stamp < end and (unit is None or datum_unit == unit):
-                found.append(rules.Sample(*_moto.datum_stats(datum)))
+                found.append(rules.Sample(*cloudwatch_reach.datum_stats(datum)))
         return found
 
     def prune(self, cutoff: float) -> int:
         """Forget datapoints stamped before `cutoff` (epoch seconds), here and in moto."""
-        data = _moto.metric_data(self.backend)
+        data = cloudwatch_reach.metric_data(self.backend)
         drop = 0
         for datum in data[: self._cursor]:
-            if _moto.datum_fields(datum)[3].timestamp() >= cutoff:
+            if cloudwatch_reach.datum_fields(datum)[3].timestamp() >= cutoff:
                 break
             drop += 1
         if drop:
-            _moto.drop_oldest_metric_data(self.backend, drop)
+            cloudwatch_reach.drop_oldest_metric_data(self.backend, drop)
             self._cursor -= drop
         for key, points in list(self._series.items()):
             kept = [p for p in points if p[0] >= cutoff]
@@ -169,10 +169,10 @@ class AlarmEvaluator:
     def tick(self, now: float) -> int:
         """Evaluate every alarm whose period closed (plus grace) since its last evaluation."""
         evaluated = 0
-        for _, _, backend in _moto.cloudwatch_backends_iter():
+        for _, _, backend in cloudwatch_reach.cloudwatch_backends_iter():
             index = self._indexes.setdefault(id(backend), MetricIndex(backend))
             index.refresh()
-            for alarm in _moto.alarms(backend):
+            for alarm in cloudwatch_reach.alarms(backend):
                 if alarm.rule is not None:  # composite alarms: not used by the program
                     continue
                 period = float(alarm.period or 0) or self._query_period(alarm)
@@ -206,7 +206,7 @@ class AlarmEvaluator:
     def _longest_window(self, backend: Any) -> float:
         windows = [
             float(a.period or 0) * (rules.evaluation_range(int(a.evaluation_periods)) + 1)
-            for a in _moto.alarms(backend)
+            for a in cloudwatch_reach.alarms(backend)
             if a.rule is None
         ]
         return max(windows, default=0.0)
@@ -275,7 +275,7 @@ class AlarmEvaluator:
             alarm, values, slots, new_state, decision, statistic, period, start, boundary, now
         )
         with self.lock:
-            _moto.set_alarm_state(alarm, new_state, reason, json.dumps(data))
+            cloudwatch_reach.set_alarm_state(alarm, new_state, reason, json.dumps(data))
         return str(new_state)
 
 

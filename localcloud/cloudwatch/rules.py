@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from localcloud.errors import LocalCloudError
+
 OK = "OK"
 ALARM = "ALARM"
 INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
@@ -32,7 +34,7 @@ OPERATORS = {
 }
 
 
-class AlarmRuleError(ValueError):
+class AlarmRuleError(LocalCloudError, ValueError):
     """An alarm setting the evaluator cannot evaluate; the message names the field."""
 
 

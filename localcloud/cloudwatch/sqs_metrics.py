@@ -21,7 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import cloudwatch as cloudwatch_reach
+from localcloud.moto_reach import sqs as sqs_reach
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class SqsMetricSampler:
         self.samples = 0
 
     def start(self) -> None:
-        _moto.take_sqs_counts()  # counts from before the service started belong to no sample
+        sqs_reach.take_sqs_counts()  # counts from before the service started belong to no sample
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="sqs-metrics", daemon=True)
         self._thread.start()
@@ -85,24 +86,26 @@ class SqsMetricSampler:
             now = self.clock()
             # naive UTC, as moto stores timestamps (see metrics.emit)
             stamp = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
-            counts = _moto.take_sqs_counts()
+            counts = sqs_reach.take_sqs_counts()
             seen = set()
-            for account_id, region, queue in _moto.sqs_queues():
+            for account_id, region, queue in sqs_reach.sqs_queues():
                 key = (account_id, region, queue.name)
                 seen.add(key)
                 dims = self._dimensions.get(key)
                 if dims is None:
-                    dims = self._dimensions[key] = _moto.shared_dimensions(
+                    dims = self._dimensions[key] = cloudwatch_reach.shared_dimensions(
                         {"QueueName": queue.name}
                     )
-                backend = _moto.cloudwatch_backend(account_id, region)
-                values = _moto.queue_gauges(queue, now * 1000)
+                backend = cloudwatch_reach.cloudwatch_backend(account_id, region)
+                values = sqs_reach.queue_gauges(queue, now * 1000)
                 counted = counts.get(key, {})
                 for name in COUNTERS:
                     values[name] = float(counted.get(name, 0))
                 for name, value in values.items():
                     unit = UNITS.get(name, "Count")
-                    _moto.append_datum(backend, NAMESPACE, name, value, dims, stamp, unit)
+                    cloudwatch_reach.append_datum(
+                        backend, NAMESPACE, name, value, dims, stamp, unit
+                    )
                     written += 1
             for key in set(self._dimensions) - seen:
                 del self._dimensions[key]

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from localcloud.errors import LocalCloudError
+
 from .config import PROJECT_FILE, ProgramConfigError, check_stack_name, load_config
 from .engine import Engine, Step
 from .exceptions import DeployError, PolicyViolations
@@ -97,7 +99,7 @@ def _policy(project_dir: Path, option: str | None) -> PolicyCheck | None:
     return load_policy_pack(pack if pack.is_absolute() else Path.cwd() / pack)
 
 
-class UsageError(Exception):
+class UsageError(LocalCloudError):
     """Bad input: one line on stderr, exit status 2, nothing changed."""
 
 

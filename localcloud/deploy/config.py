@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from localcloud.errors import LocalCloudError
+
 __all__ = [
     "PROJECT_FILE",
     "STACK_NAME_RE",
@@ -31,7 +33,7 @@ __all__ = [
 PROJECT_FILE = "Pulumi.yaml"
 
 
-class ProgramConfigError(ValueError):
+class ProgramConfigError(LocalCloudError, ValueError):
     """The stack's config cannot be loaded: unknown stack file, undeclared key, wrong type."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from localcloud.errors import LocalCloudError
 
-class DeployError(Exception):
+
+class DeployError(LocalCloudError):
     """Base of every emulated-deploy error."""
 
 

@@ -14,11 +14,13 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from localcloud.errors import LocalCloudError
+
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 
 
-class ItemSizeError(ValueError):
+class ItemSizeError(LocalCloudError, ValueError):
     """An AttributeValue that is not in the DynamoDB wire shape."""
 
 

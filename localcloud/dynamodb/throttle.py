@@ -25,10 +25,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud import metrics
+from localcloud.cloudwatch import metrics
 from localcloud.dynamodb import capacity
 from localcloud.dynamodb.limits import TableLimits
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import dynamodb as dynamodb_reach
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ class DynamoDbCapacity:
 
     # -- units ---------------------------------------------------------------------------
     def _existing(self, table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        table = _moto.dynamodb_table(self.cloud.account_id, self.cloud.region, table_name)
-        return None if table is None else _moto.existing_item(table, key)
+        table = dynamodb_reach.dynamodb_table(self.cloud.account_id, self.cloud.region, table_name)
+        return None if table is None else dynamodb_reach.existing_item(table, key)
 
     def _charges(self, operation: str, body: dict[str, Any]) -> list[Charge]:
         size, existing = capacity.item_size, self._existing
@@ -203,16 +203,16 @@ class DynamoDbCapacity:
         return []
 
     def _table_limits(self, name: str) -> TableLimits | None:
-        table = _moto.dynamodb_table(self.cloud.account_id, self.cloud.region, name)
+        table = dynamodb_reach.dynamodb_table(self.cloud.account_id, self.cloud.region, name)
         if table is None:
             return None
-        mode, rcu, wcu = _moto.table_capacity(table)
+        mode, rcu, wcu = dynamodb_reach.table_capacity(table)
         key = (name, id(table))  # a re-created table starts afresh
         with self._lock:
             limits = self._limits.get(key)
             if limits is None:
                 limits = self._limits[key] = TableLimits(
-                    mode, rcu, wcu, age=_moto.table_age(table), clock=self.clock
+                    mode, rcu, wcu, age=dynamodb_reach.table_age(table), clock=self.clock
                 )
             else:
                 limits.sync(mode, rcu, wcu)

@@ -9,7 +9,7 @@ service takes its own failure path: SNS sends the message to the subscription's 
 client error, not retried), EventBridge to the target's DLQ with ERROR_CODE NO_PERMISSIONS
 (not retried), API Gateway answers 500.
 
-How a policy is judged: localcloud/resource_policy.py.
+How a policy is judged: localcloud/iam/resource_policy.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from localcloud.iam.resource_policy import allows, statements_of
 from localcloud.lambda_.types import LambdaApiError
-from localcloud.resource_policy import allows, statements_of
 
 __all__ = ["AccessDenied", "check_service_invoke", "policy_reader"]
 

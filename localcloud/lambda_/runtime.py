@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localcloud import metrics, moto_reach
+from localcloud.cloudwatch import metrics
 from localcloud.lambda_.pool import WorkerPool
 from localcloud.lambda_.types import (
     FunctionSpec,
@@ -31,6 +31,8 @@ from localcloud.lambda_.types import (
     TooManyRequests,
 )
 from localcloud.lambda_.worker import Worker, WorkerDied, WorkerTimedOut, worker_environment
+from localcloud.moto_reach import lambda_ as lambda_reach
+from localcloud.moto_reach import logs as logs_reach
 
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
@@ -74,7 +76,7 @@ class LambdaRuntime:
         self, name_or_arn: str, qualifier: str | None = None
     ) -> tuple[FunctionSpec, bytes]:
         with self.cloud.lock:
-            fn = moto_reach.lambda_function(
+            fn = lambda_reach.lambda_function(
                 self.cloud.account_id, self.cloud.region, name_or_arn, qualifier
             )
             if fn is None:
@@ -95,7 +97,7 @@ class LambdaRuntime:
                 reserved_concurrency=(
                     None if fn.reserved_concurrency in (None, "") else int(fn.reserved_concurrency)
                 ),
-                event_invoke_config=tuple(sorted(moto_reach.event_invoke_config(fn).items())),
+                event_invoke_config=tuple(sorted(lambda_reach.event_invoke_config(fn).items())),
             ), fn.code_bytes
 
     def _arn_for(self, name_or_arn: str, qualifier: str | None) -> str:
@@ -293,7 +295,7 @@ class LambdaRuntime:
         try:
             with self.cloud.lock:
                 metrics.ingest_log_line(function_name, line)
-                moto_reach.put_log_lines(
+                logs_reach.put_log_lines(
                     self.cloud.account_id,
                     self.cloud.region,
                     f"/aws/lambda/{function_name}",

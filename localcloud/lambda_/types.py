@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+from localcloud.errors import AwsError
+
 InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 
 
@@ -83,7 +85,7 @@ class DestinationRecord(TypedDict):
     responsePayload: Any
 
 
-class LambdaApiError(Exception):
+class LambdaApiError(AwsError):
     """An error the Lambda API answers with an HTTP status and an AWS error code."""
 
     status = 500

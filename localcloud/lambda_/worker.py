@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from localcloud.errors import LocalCloudError
 from localcloud.lambda_ import limits
 from localcloud.lambda_.types import FunctionSpec
 
@@ -32,11 +33,11 @@ END_MARKER = "END RequestId: "
 LogSink = Callable[[str], None]
 
 
-class WorkerDied(Exception):
+class WorkerDied(LocalCloudError):
     """The worker process exited or stopped answering: a runtime (system) failure."""
 
 
-class WorkerTimedOut(Exception):
+class WorkerTimedOut(LocalCloudError):
     pass
 
 

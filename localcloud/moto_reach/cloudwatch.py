@@ -1,18 +1,18 @@
-"""Every reach into moto internals made by metrics, alarms, API Gateway and DynamoDB capacity.
+"""Reaches into moto's CloudWatch backend (moto.cloudwatch, pinned ==5.2.5): metric data,
+alarms and their state changes, DescribeAlarmHistory.
 
-Part of the localcloud.moto_reach package, so a moto upgrade breaks here,
-loudly, and nowhere else: moto is pinned ==5.2.5 and
-tests/unit/localcloud/test_alarm_moto.py covers each function.
+tests/unit/localcloud/test_alarm_moto.py fails loudly when a moto upgrade moves one of them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from localcloud.moto_reach import sqs
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +29,6 @@ _history_handler: list[Callable[[str, str, dict[str, Any]], dict[str, Any]]] = [
 _patch_lock = threading.Lock()
 _patched = False
 
-# SQS counters observed at moto's backend, so calls that bypass the HTTP API
-# (event source mappings, SNS delivery) count too: (account, region, queue) -> name -> n.
-_sqs_counts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-_sqs_counts_lock = threading.Lock()
-
 
 # ---- CloudWatch ------------------------------------------------------------------------
 def cloudwatch_backend(account_id: str, region: str) -> Any:
@@ -48,6 +43,13 @@ def cloudwatch_backends_iter() -> Iterator[tuple[str, str, Any]]:
     for account_id, regions in list(cloudwatch_backends.items()):
         for region, backend in list(regions.items()):
             yield account_id, region, backend
+
+
+def put_metric_data(
+    account_id: str, region: str, namespace: str, data: list[dict[str, Any]]
+) -> None:
+    """PutMetricData straight into moto's backend (as the service publishing the metric)."""
+    cloudwatch_backend(account_id, region).put_metric_data(namespace, data)
 
 
 def metric_data(backend: Any) -> list[Any]:
@@ -144,13 +146,13 @@ def set_history_handler(fn: Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
 
 def patch_moto() -> None:
-    """Install the CloudWatch and SQS patches once per process (idempotent)."""
+    """Install the CloudWatch patches and the SQS counters once per process (idempotent)."""
     global _patched
     with _patch_lock:
         if _patched:
             return
         _patch_cloudwatch()
-        _patch_sqs()
+        sqs.patch_counters()
         _patched = True
 
 
@@ -201,138 +203,3 @@ def _patch_cloudwatch() -> None:
     setattr(Alarm, "update_state", update_state)  # noqa: B010
     # moto dispatches an action to the response method of the same (snake_case) name.
     setattr(CloudWatchResponse, "describe_alarm_history", describe_alarm_history)  # noqa: B010
-
-
-# ---- SQS ---------------------------------------------------------------------------------
-def sqs_queues() -> Iterator[tuple[str, str, Any]]:
-    """(account, region, queue) for every queue in every moto SQS backend."""
-    from moto.sqs.models import sqs_backends
-
-    for account_id, regions in list(sqs_backends.items()):
-        for region, backend in list(regions.items()):
-            for queue in list(backend.queues.values()):
-                yield account_id, region, queue
-
-
-def queue_gauges(queue: Any, now_ms: float) -> dict[str, float]:
-    """The AWS/SQS gauges of one queue, read from moto's queue state."""
-    messages = list(queue._messages)
-    visible = not_visible = delayed = 0
-    oldest: float | None = None
-    for message in messages:
-        if message.delayed:
-            delayed += 1
-        elif message.visible:
-            visible += 1
-        else:
-            not_visible += 1
-        stamp = message.sent_timestamp
-        if stamp is not None and (oldest is None or stamp < oldest):
-            oldest = stamp
-    return {
-        "ApproximateNumberOfMessagesVisible": float(visible),
-        "ApproximateNumberOfMessagesNotVisible": float(not_visible),
-        "ApproximateNumberOfMessagesDelayed": float(delayed),
-        "ApproximateAgeOfOldestMessage": max(0.0, (now_ms - oldest) / 1000.0) if oldest else 0.0,
-    }
-
-
-def take_sqs_counts() -> dict[tuple[str, str, str], dict[str, int]]:
-    """The SQS counters since the last call, reset to zero."""
-    with _sqs_counts_lock:
-        taken = {key: dict(value) for key, value in _sqs_counts.items()}
-        _sqs_counts.clear()
-    return taken
-
-
-def _count(backend: Any, queue_name: str, metric: str, n: int) -> None:
-    if n <= 0:
-        return
-    with _sqs_counts_lock:
-        _sqs_counts[(backend.account_id, backend.region_name, queue_name)][metric] += n
-
-
-def _patch_sqs() -> None:
-    from moto.sqs.models import SQSBackend
-
-    original_send = SQSBackend.send_message
-    original_receive = SQSBackend.receive_message
-    original_delete = SQSBackend.delete_message
-
-    def send_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        message = original_send(self, queue_name, *args, **kwargs)
-        _count(self, queue_name, "NumberOfMessagesSent", 1)
-        return message
-
-    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        result = original_receive(self, queue_name, *args, **kwargs)
-        _count(self, queue_name, "NumberOfMessagesReceived", len(result))
-        if not result:
-            _count(self, queue_name, "NumberOfEmptyReceives", 1)
-        return result
-
-    def delete_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        result = original_delete(self, queue_name, *args, **kwargs)
-        _count(self, queue_name, "NumberOfMessagesDeleted", 1)
-        return result
-
-    setattr(SQSBackend, "send_message", send_message)  # noqa: B010
-    setattr(SQSBackend, "receive_message", receive_message)  # noqa: B010
-    setattr(SQSBackend, "delete_message", delete_message)  # noqa: B010
-
-
-# ---- SNS (alarm actions without a running endpoint, e.g. under mock_aws) -----------------
-def sns_publish(account_id: str, region: str, topic_arn: str, subject: str, message: str) -> str:
-    from moto.sns.models import sns_backends
-
-    return str(sns_backends[account_id][region].publish(message, arn=topic_arn, subject=subject))
-
-
-# ---- DynamoDB ----------------------------------------------------------------------------
-def dynamodb_table(account_id: str, region: str, name: str) -> Any | None:
-    from moto.dynamodb.models import dynamodb_backends
-
-    return dynamodb_backends[account_id][region].tables.get(name)
-
-
-def table_capacity(table: Any) -> tuple[str, float, float]:
-    """(billing mode, read units/s, write units/s) as moto stores them."""
-    mode = table.billing_mode or "PROVISIONED"
-    throughput = table.throughput or {}
-    return (
-        mode,
-        float(throughput.get("ReadCapacityUnits") or 0),
-        float(throughput.get("WriteCapacityUnits") or 0),
-    )
-
-
-def table_age(table: Any) -> float:
-    """Seconds since moto created the table (moto stores naive UTC)."""
-    created = table.created_at
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    return max(0.0, (datetime.now(UTC) - created).total_seconds())
-
-
-def existing_item(table: Any, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored item (wire JSON shape) with primary key `key`, or None."""
-    hash_name = table.hash_key_attr
-    range_name = table.range_key_attr
-    if hash_name not in key:
-        return None
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    hash_value = DynamoType(key[hash_name])
-    range_value = DynamoType(key[range_name]) if range_name and range_name in key else None
-    try:
-        item = table.get_item(hash_value, range_value)
-    except Exception:  # a malformed key: moto will answer the request with its own error
-        return None
-    return item.to_json()["Attributes"] if item is not None else None
-
-
-# ---- API Gateway -------------------------------------------------------------------------
-def apigateway_backend(account_id: str, region: str) -> Any:
-    from moto.apigateway.models import apigateway_backends
-
-    return apigateway_backends[account_id][region]

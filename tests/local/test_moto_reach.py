@@ -1,4 +1,4 @@
-"""Every reach into moto internals (localcloud/moto_reach.py), checked so that a moto upgrade
+"""Every reach into moto internals (localcloud/moto_reach/), checked so that a moto upgrade
 fails here, loudly, instead of somewhere in a chaos run."""
 
 from __future__ import annotations
@@ -10,21 +10,25 @@ import time
 import pytest
 
 from localcloud import moto_reach
+from localcloud.moto_reach import core as moto_core
+from localcloud.moto_reach import lambda_ as lambda_reach
+from localcloud.moto_reach import logs as logs_reach
+from localcloud.moto_reach import sqs as sqs_reach
 
 # In-process: what is checked is moto's internals in this process.
 pytestmark = pytest.mark.in_process_cloud
 
 
 def test_moto_is_the_pinned_version():
-    assert moto_reach.moto_version() == "5.2.5", "moto_reach relies on moto 5.2.5 internals"
+    assert moto_core.moto_version() == "5.2.5", "moto_reach relies on moto 5.2.5 internals"
 
 
 def test_server_pieces_exist():
     from werkzeug.serving import WSGIRequestHandler
 
-    handler = moto_reach.request_handler_class()
+    handler = moto_core.request_handler_class()
     assert issubclass(handler, WSGIRequestHandler) and "make_environ" in handler.__dict__
-    assert callable(moto_reach.moto_wsgi_app())
+    assert callable(moto_core.moto_wsgi_app())
 
 
 def test_config_switches_are_read_by_moto(cloud, aws):
@@ -50,7 +54,7 @@ def test_lambda_invoke_patch_routes_moto_internal_invokes(
 ):
     from moto.awslambda.models import LambdaFunction
 
-    assert LambdaFunction.invoke.__module__ == "localcloud.moto_reach"
+    assert LambdaFunction.invoke.__module__ == "localcloud.moto_reach.lambda_"
     # moto's own callers still use the (body, request_headers, response_headers) signature.
     from moto.s3 import notifications
 
@@ -87,7 +91,7 @@ def test_lambda_invoke_patch_routes_moto_internal_invokes(
 def test_sns_subscription_internals_used_by_the_patch(cloud, aws, name_for):
     from moto.sns.models import Subscription, sns_backends
 
-    assert Subscription.publish.__module__ == "localcloud.moto_reach"
+    assert Subscription.publish.__module__ == "localcloud.moto_reach.sns"
     sns = aws("sns")
     topic = sns.create_topic(Name=name_for("t"))["TopicArn"]
     sub_arn = sns.subscribe(
@@ -103,7 +107,7 @@ def test_sns_subscription_internals_used_by_the_patch(cloud, aws, name_for):
     assert sub.topic.arn == topic and callable(sub._parse_message_structure)
     assert callable(sub.get_post_data)  # the SNS -> SQS subscription DLQ's notification body
     # The branch the patch replaces is still where moto delivers to Lambda.
-    original = inspect.getsource(moto_reach.ORIGINALS["sns_subscription_publish"])
+    original = inspect.getsource(moto_core.ORIGINALS["sns_subscription_publish"])
     assert 'self.protocol == "lambda"' in original and "send_sns_message" in original
 
 
@@ -111,7 +115,7 @@ def test_stepfunctions_client_patch_is_bound_where_used(cloud):
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    assert boto_client.boto_client_for.__module__ == "localcloud.moto_reach"
+    assert boto_client.boto_client_for.__module__ == "localcloud.moto_reach.stepfunctions"
     assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for
     client = boto_client.boto_client_for(region="us-east-1", service="lambda")
     assert client.meta.endpoint_url == cloud.endpoint
@@ -121,10 +125,10 @@ def test_lambda_function_reads(cloud, aws, make_function, name_for):
     name = make_function("def handler(e, c):\n    return 1\n", env={"K": "V"})
     aws("lambda").put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
     with cloud.lock:
-        fn = moto_reach.lambda_function(cloud.account_id, cloud.region, name)
-        by_arn = moto_reach.lambda_function(cloud.account_id, cloud.region, fn.function_arn)
-        missing = moto_reach.lambda_function(cloud.account_id, cloud.region, name_for("none"))
-        config = moto_reach.event_invoke_config(fn)
+        fn = lambda_reach.lambda_function(cloud.account_id, cloud.region, name)
+        by_arn = lambda_reach.lambda_function(cloud.account_id, cloud.region, fn.function_arn)
+        missing = lambda_reach.lambda_function(cloud.account_id, cloud.region, name_for("none"))
+        config = lambda_reach.event_invoke_config(fn)
     assert by_arn is fn and missing is None
     for attribute in (
         "function_name",
@@ -150,9 +154,9 @@ def test_sqs_and_logs_reads(cloud, aws, name_for):
     group = f"/test/{name_for('g')}"
     now_ms = int(time.time() * 1000)
     with cloud.lock:
-        assert moto_reach.sqs_queue_wait_seconds(cloud.account_id, cloud.region, url) == 7
-        assert moto_reach.sqs_queue_wait_seconds(cloud.account_id, cloud.region, url + "x") is None
-        moto_reach.put_log_lines(cloud.account_id, cloud.region, group, "s", [(now_ms, "line")])
+        assert sqs_reach.sqs_queue_wait_seconds(cloud.account_id, cloud.region, url) == 7
+        assert sqs_reach.sqs_queue_wait_seconds(cloud.account_id, cloud.region, url + "x") is None
+        logs_reach.put_log_lines(cloud.account_id, cloud.region, group, "s", [(now_ms, "line")])
     events = aws("logs").get_log_events(logGroupName=group, logStreamName="s")["events"]
     assert [e["message"] for e in events] == ["line"]
     assert events[0]["timestamp"] == now_ms
@@ -161,8 +165,10 @@ def test_sqs_and_logs_reads(cloud, aws, name_for):
 def test_stepfunctions_unnamed_executions_get_distinct_names(cloud):
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    assert StepFunctionsParserBackend.start_execution.__module__ == "localcloud.moto_reach"
-    signature = inspect.signature(moto_reach.ORIGINALS["sfn_parser_start_execution"])
+    assert StepFunctionsParserBackend.start_execution.__module__ == (
+        "localcloud.moto_reach.stepfunctions"
+    )
+    signature = inspect.signature(moto_core.ORIGINALS["sfn_parser_start_execution"])
     assert list(signature.parameters) == [
         "self",
         "state_machine_arn",
@@ -216,5 +222,5 @@ def test_event_invoke_config_put_replaces_and_update_merges(cloud, aws, make_fun
     assert got["MaximumRetryAttempts"] == 1
     assert got["DestinationConfig"]["OnFailure"]["Destination"] == dest["QueueArn"]
     with cloud.lock:  # what the async invoker acts on
-        fn = moto_reach.lambda_function(cloud.account_id, cloud.region, name)
-        assert moto_reach.event_invoke_config(fn)["MaximumRetryAttempts"] == 1
+        fn = lambda_reach.lambda_function(cloud.account_id, cloud.region, name)
+        assert lambda_reach.event_invoke_config(fn)["MaximumRetryAttempts"] == 1

@@ -171,7 +171,8 @@ def test_serve_command_runs_the_endpoint(poll):
 @pytest.mark.in_process_cloud  # starts a cloud in this process
 def test_a_bad_extension_entry_fails_start_and_leaves_nothing_running(monkeypatch, cloud):
     import localcloud
-    from localcloud import extensions, moto_reach
+    from localcloud import extensions
+    from localcloud.moto_reach import core as moto_reach
 
     monkeypatch.setattr(extensions, "INSTALLERS", ["localcloud.clock"])
     # As if the session cloud were not running (one cloud per process is allowed).
@@ -187,7 +188,7 @@ def test_a_bad_extension_entry_fails_start_and_leaves_nothing_running(monkeypatc
 @pytest.mark.in_process_cloud  # one cloud per process
 def test_a_second_cloud_in_the_same_process_is_refused(cloud):
     import localcloud
-    from localcloud import moto_reach
+    from localcloud.moto_reach import core as moto_reach
 
     # GIVEN the session cloud running, WHEN another is started in this process
     port = _free_port()

@@ -17,7 +17,9 @@ from localcloud.cloudwatch.actions import TransitionRecorder
 from localcloud.cloudwatch.evaluator import AlarmEvaluator
 from localcloud.cloudwatch.history import AlarmHistory
 from localcloud.cloudwatch.sqs_metrics import SqsMetricSampler
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import cloudwatch as cloudwatch_reach
+from localcloud.moto_reach import sns as sns_reach
+from localcloud.moto_reach import sqs as sqs_reach
 
 REGION = "us-east-1"
 T0 = 1_800_000_000.0  # a multiple of 10 s
@@ -34,17 +36,17 @@ class Clock:
 @pytest.fixture
 def rig() -> Iterator[dict[str, Any]]:
     with mock_aws():
-        _moto.patch_moto()
+        cloudwatch_reach.patch_moto()
         history = AlarmHistory()
         account = "123456789012"
 
         def publish(topic: str, subject: str, message: str) -> str:
-            return _moto.sns_publish(account, REGION, topic, subject, message)
+            return sns_reach.sns_publish(account, REGION, topic, subject, message)
 
         recorder = TransitionRecorder(history, publish)
-        _moto.set_history_handler(history.describe)
-        _moto.add_transition_listener(recorder.on_transition)
-        _moto.add_put_listener(recorder.on_put)
+        cloudwatch_reach.set_history_handler(history.describe)
+        cloudwatch_reach.add_transition_listener(recorder.on_transition)
+        cloudwatch_reach.add_put_listener(recorder.on_put)
         clock = Clock()
         try:
             yield {
@@ -57,9 +59,9 @@ def rig() -> Iterator[dict[str, Any]]:
                 "recorder": recorder,
             }
         finally:
-            _moto.remove_transition_listener(recorder.on_transition)
-            _moto.remove_put_listener(recorder.on_put)
-            _moto.take_sqs_counts()
+            cloudwatch_reach.remove_transition_listener(recorder.on_transition)
+            cloudwatch_reach.remove_put_listener(recorder.on_put)
+            sqs_reach.take_sqs_counts()
 
 
 def run(rig: dict[str, Any], until: float) -> None:
@@ -208,7 +210,7 @@ def test_put_metric_alarm_update_keeps_state(rig: dict[str, Any]) -> None:
 def test_emitted_metrics_readable_through_statistics_and_metric_data(rig: dict[str, Any]) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from localcloud import metrics
+    from localcloud.cloudwatch import metrics
 
     now = datetime.now(UTC)
     for value in (1.0, 0.0, 1.0):

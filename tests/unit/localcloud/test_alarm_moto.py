@@ -1,4 +1,5 @@
-"""Every moto reach in localcloud/moto_reach/cloudwatch.py, so a moto upgrade fails here, loudly."""
+"""The reaches in localcloud/moto_reach/ (cloudwatch, sqs, sns, dynamodb, apigateway) that
+the alarms, metrics and capacity use, so a moto upgrade fails here, loudly."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import moto
 import pytest
 from moto import mock_aws
 
-from localcloud.moto_reach import cloudwatch as _moto
+from localcloud.moto_reach import apigateway as apigateway_reach
+from localcloud.moto_reach import cloudwatch as cloudwatch_reach
+from localcloud.moto_reach import dynamodb as dynamodb_reach
+from localcloud.moto_reach import sns as sns_reach
+from localcloud.moto_reach import sqs as sqs_reach
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
@@ -19,13 +24,13 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 @pytest.fixture
 def aws() -> Iterator[Any]:
     with mock_aws():
-        _moto.patch_moto()
+        cloudwatch_reach.patch_moto()
         yield lambda name: boto3.client(name, region_name=REGION)
-        _moto.take_sqs_counts()
+        sqs_reach.take_sqs_counts()
 
 
 def test_moto_is_the_pinned_version() -> None:
-    assert moto.__version__ == "5.2.5", "re-check each reach in localcloud/moto_reach/cloudwatch.py"
+    assert moto.__version__ == "5.2.5", "re-check each reach in localcloud/moto_reach/"
 
 
 def test_cloudwatch_reaches(aws: Any) -> None:
@@ -47,18 +52,22 @@ def test_cloudwatch_reaches(aws: Any) -> None:
             },
         ],
     )
-    backend = _moto.cloudwatch_backend(ACCOUNT, REGION)
-    assert any(b is backend for _, _, b in _moto.cloudwatch_backends_iter())
-    raw, agg = _moto.metric_data(backend)
-    namespace, name, dims, when, _ = _moto.datum_fields(raw)
+    backend = cloudwatch_reach.cloudwatch_backend(ACCOUNT, REGION)
+    assert any(b is backend for _, _, b in cloudwatch_reach.cloudwatch_backends_iter())
+    raw, agg = cloudwatch_reach.metric_data(backend)
+    namespace, name, dims, when, _ = cloudwatch_reach.datum_fields(raw)
     assert (namespace, name, dims, when) == ("N", "raw", frozenset({("D", "v")}), stamp)
-    assert _moto.datum_stats(raw) == (2.0, 2.0, 2.0, 1.0, (2.0,))
-    assert _moto.datum_stats(agg) == (1.0, 2.0, 3.0, 2.0, ())
-    shared = _moto.shared_dimensions({"QueueName": "q"})
-    _moto.append_datum(backend, "AWS/SQS", "m", 1.0, shared, stamp.replace(tzinfo=None), "Count")
-    assert _moto.datum_fields(_moto.metric_data(backend)[-1])[2] == frozenset({("QueueName", "q")})
-    _moto.drop_oldest_metric_data(backend, 2)
-    assert len(_moto.metric_data(backend)) == 1
+    assert cloudwatch_reach.datum_stats(raw) == (2.0, 2.0, 2.0, 1.0, (2.0,))
+    assert cloudwatch_reach.datum_stats(agg) == (1.0, 2.0, 3.0, 2.0, ())
+    shared = cloudwatch_reach.shared_dimensions({"QueueName": "q"})
+    cloudwatch_reach.append_datum(
+        backend, "AWS/SQS", "m", 1.0, shared, stamp.replace(tzinfo=None), "Count"
+    )
+    assert cloudwatch_reach.datum_fields(cloudwatch_reach.metric_data(backend)[-1])[2] == frozenset(
+        {("QueueName", "q")}
+    )
+    cloudwatch_reach.drop_oldest_metric_data(backend, 2)
+    assert len(cloudwatch_reach.metric_data(backend)) == 1
 
     # Alarms: the patch starts them INSUFFICIENT_DATA, transitions reach the listeners,
     # and DescribeAlarmHistory is answered by the handler.
@@ -67,8 +76,8 @@ def test_cloudwatch_reaches(aws: Any) -> None:
     def listener(alarm: Any, old: str, _reason: str) -> None:
         seen.append((old, alarm.state_value))
 
-    _moto.add_transition_listener(listener)
-    _moto.set_history_handler(
+    cloudwatch_reach.add_transition_listener(listener)
+    cloudwatch_reach.set_history_handler(
         lambda a, r, p: {
             "AlarmHistoryItems": [
                 {"AlarmName": p["AlarmName"], "HistoryItemType": "StateUpdate", "HistorySummary": a}
@@ -86,16 +95,16 @@ def test_cloudwatch_reaches(aws: Any) -> None:
             Threshold=1,
             ComparisonOperator="GreaterThanThreshold",
         )
-        (alarm,) = _moto.alarms(backend)
+        (alarm,) = cloudwatch_reach.alarms(backend)
         assert alarm.state_value == "INSUFFICIENT_DATA"
-        assert _moto.alarm_account(alarm) == ACCOUNT
-        _moto.set_alarm_state(alarm, "ALARM", "r", "{}")
+        assert cloudwatch_reach.alarm_account(alarm) == ACCOUNT
+        cloudwatch_reach.set_alarm_state(alarm, "ALARM", "r", "{}")
         assert seen == [("INSUFFICIENT_DATA", "ALARM")]
         history = cw.describe_alarm_history(AlarmName="a")["AlarmHistoryItems"]
         assert history[0]["HistorySummary"] == ACCOUNT
     finally:
-        _moto.remove_transition_listener(listener)
-        _moto.set_history_handler(lambda a, r, p: {"AlarmHistoryItems": []})
+        cloudwatch_reach.remove_transition_listener(listener)
+        cloudwatch_reach.set_history_handler(lambda a, r, p: {"AlarmHistoryItems": []})
 
 
 def test_sqs_sns_reaches(aws: Any) -> None:
@@ -106,17 +115,17 @@ def test_sqs_sns_reaches(aws: Any) -> None:
     ]
     topic = sns.create_topic(Name="t")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    _moto.take_sqs_counts()
-    assert _moto.sns_publish(ACCOUNT, REGION, topic, "subject", "hello")
+    sqs_reach.take_sqs_counts()
+    assert sns_reach.sns_publish(ACCOUNT, REGION, topic, "subject", "hello")
     sqs.send_message(QueueUrl=url, MessageBody="b", DelaySeconds=60)
     got = sqs.receive_message(QueueUrl=url)["Messages"]
-    (queue,) = [q for _, _, q in _moto.sqs_queues() if q.name == "q"]
-    gauges = _moto.queue_gauges(queue, datetime.now(UTC).timestamp() * 1000 + 5000)
+    (queue,) = [q for _, _, q in sqs_reach.sqs_queues() if q.name == "q"]
+    gauges = sqs_reach.queue_gauges(queue, datetime.now(UTC).timestamp() * 1000 + 5000)
     assert gauges["ApproximateNumberOfMessagesNotVisible"] == 1
     assert gauges["ApproximateNumberOfMessagesDelayed"] == 1
     assert gauges["ApproximateAgeOfOldestMessage"] >= 5
     sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
-    counts = _moto.take_sqs_counts()[(ACCOUNT, REGION, "q")]
+    counts = sqs_reach.take_sqs_counts()[(ACCOUNT, REGION, "q")]
     assert counts == {
         "NumberOfMessagesSent": 2,
         "NumberOfMessagesReceived": 1,
@@ -134,12 +143,15 @@ def test_dynamodb_and_apigateway_reaches(aws: Any) -> None:
         ProvisionedThroughput={"ReadCapacityUnits": 3, "WriteCapacityUnits": 2},
     )
     ddb.put_item(TableName="t", Item={"id": {"S": "k"}, "v": {"N": "1"}})
-    table = _moto.dynamodb_table(ACCOUNT, REGION, "t")
-    assert _moto.table_capacity(table) == ("PROVISIONED", 3.0, 2.0)
-    assert 0 <= _moto.table_age(table) < 60
-    assert _moto.existing_item(table, {"id": {"S": "k"}}) == {"id": {"S": "k"}, "v": {"N": "1"}}
-    assert _moto.existing_item(table, {"id": {"S": "nope"}}) is None
-    assert _moto.dynamodb_table(ACCOUNT, REGION, "missing") is None
+    table = dynamodb_reach.dynamodb_table(ACCOUNT, REGION, "t")
+    assert dynamodb_reach.table_capacity(table) == ("PROVISIONED", 3.0, 2.0)
+    assert 0 <= dynamodb_reach.table_age(table) < 60
+    assert dynamodb_reach.existing_item(table, {"id": {"S": "k"}}) == {
+        "id": {"S": "k"},
+        "v": {"N": "1"},
+    }
+    assert dynamodb_reach.existing_item(table, {"id": {"S": "nope"}}) is None
+    assert dynamodb_reach.dynamodb_table(ACCOUNT, REGION, "missing") is None
 
     gw = aws("apigateway")
     api_id = gw.create_rest_api(name="a")["id"]
@@ -176,7 +188,7 @@ def test_dynamodb_and_apigateway_reaches(aws: Any) -> None:
         quota={"limit": 5, "period": "DAY"},
     )
     gw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
-    backend = _moto.apigateway_backend(ACCOUNT, REGION)
+    backend = apigateway_reach.apigateway_backend(ACCOUNT, REGION)
     api = backend.apis[api_id]
     assert "dev" in api.stages and isinstance(api.stages["dev"].variables, dict)
     resource = api.resources[root]

@@ -80,7 +80,7 @@ def test_on_demand_double_previous_peak_within_30_minutes() -> None:
 @pytest.fixture
 def interceptor(monkeypatch: pytest.MonkeyPatch) -> Any:
     # The fake clock alone decides the credit: the table counts as just created.
-    monkeypatch.setattr("localcloud.moto_reach.cloudwatch.table_age", lambda table: 0.0)
+    monkeypatch.setattr("localcloud.moto_reach.dynamodb.table_age", lambda table: 0.0)
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         ddb.create_table(

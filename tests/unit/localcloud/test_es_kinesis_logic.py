@@ -7,8 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from localcloud.event_sources.base import Invocation
-from localcloud.event_sources.kinesis import (
+from localcloud.lambda_.event_sources.base import Invocation
+from localcloud.lambda_.event_sources.kinesis import (
     BatchSettings,
     Discard,
     StreamRecord,

@@ -15,7 +15,9 @@ from moto.events.models import Rule
 from moto.kinesis.models import Stream
 from moto.sqs.models import Queue, sqs_backends
 
-from localcloud.moto_reach import event_sources as reach
+from localcloud.moto_reach import events as events_reach
+from localcloud.moto_reach import lambda_ as lambda_reach
+from localcloud.moto_reach import sqs as sqs_reach
 
 ACCOUNT = "210987654321"
 REGION = "us-east-1"
@@ -23,8 +25,8 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def sqs() -> object:
-    reach.speed_up_sqs_retention_check()
-    reach.speed_up_sqs_visibility_checks()
+    sqs_reach.speed_up_sqs_retention_check()
+    sqs_reach.speed_up_sqs_visibility_checks()
     return sqs_backends[ACCOUNT][REGION]
 
 
@@ -33,12 +35,14 @@ def name(prefix: str) -> str:
 
 
 def test_send_time_mapping_dict_is_hidden_on_queues_and_streams(sqs) -> None:  # type: ignore[no-untyped-def]
-    reach.disable_send_time_mapping_invocation()
+    lambda_reach.disable_send_time_mapping_invocation()
     queue = sqs.create_queue(name("q"))
     queue.lambda_event_source_mappings["arn:fn"] = object()  # what moto's create mapping does
     assert queue.lambda_event_source_mappings == {}
     assert "lambda_event_source_mappings" in Stream.__dict__  # the class-level descriptor
-    assert isinstance(Queue.__dict__["lambda_event_source_mappings"], reach._NoSendTimeMappings)
+    assert isinstance(
+        Queue.__dict__["lambda_event_source_mappings"], lambda_reach._NoSendTimeMappings
+    )
 
 
 def test_fifo_group_is_blocked_while_a_message_is_in_flight(sqs) -> None:  # type: ignore[no-untyped-def]
@@ -95,24 +99,24 @@ def test_visibility_uses_epoch_millis(sqs) -> None:  # type: ignore[no-untyped-d
 
 
 def test_list_event_source_mappings_reads_the_lambda_backend() -> None:
-    mappings = reach.list_event_source_mappings(ACCOUNT, REGION)
+    mappings = lambda_reach.list_event_source_mappings(ACCOUNT, REGION)
     assert isinstance(mappings, list)  # moto keeps them in LambdaBackend._event_source_mappings
 
 
 def test_rule_dispatcher_replaces_and_restores_moto_delivery() -> None:
-    before, saved = Rule.send_to_targets, reach._original_send_to_targets
+    before, saved = Rule.send_to_targets, events_reach._original_send_to_targets
     seen: list[tuple[str, dict[str, object]]] = []
     rule = Rule(
         name("r"), ACCOUNT, REGION, None, json.dumps({"source": ["a"]}), None, None, "default", None
     )
     try:
-        reach._original_send_to_targets = None
-        reach.install_rule_dispatcher(lambda r, e: seen.append((r.name, e)))
+        events_reach._original_send_to_targets = None
+        events_reach.install_rule_dispatcher(lambda r, e: seen.append((r.name, e)))
         rule.send_to_targets({"source": "a"})
         assert seen == [(rule.name, {"source": "a"})]
-        assert reach.rule_snapshot(rule)["arn"].endswith(f":rule/{rule.name}")
-        reach.uninstall_rule_dispatcher()
+        assert events_reach.rule_snapshot(rule)["arn"].endswith(f":rule/{rule.name}")
+        events_reach.uninstall_rule_dispatcher()
         assert Rule.send_to_targets is before
     finally:
         Rule.send_to_targets = before  # type: ignore[method-assign]
-        reach._original_send_to_targets = saved
+        events_reach._original_send_to_targets = saved

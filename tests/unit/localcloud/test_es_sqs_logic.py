@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from localcloud.event_sources.base import Invocation, MappingSpec, invoke_sync
-from localcloud.event_sources.exceptions import MappingConfigError
-from localcloud.event_sources.sqs import collect_batch, failed_message_ids, sqs_record
+from localcloud.lambda_.event_sources.base import Invocation, MappingSpec, invoke_sync
+from localcloud.lambda_.event_sources.exceptions import MappingConfigError
+from localcloud.lambda_.event_sources.sqs import collect_batch, failed_message_ids, sqs_record
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:orders"
 IDS = ["m1", "m2", "m3"]
@@ -246,14 +246,14 @@ SQS_MAPPING = {"EventSourceArn": QUEUE_ARN, "FunctionName": "f", "BatchSize": 10
     ],
 )
 def test_mapping_validation_refuses_what_lambda_refuses(config, visibility, timeout, fragment):  # type: ignore[no-untyped-def]
-    from localcloud.event_sources.validation import mapping_error
+    from localcloud.lambda_.event_sources.validation import mapping_error
 
     error = mapping_error(config, visibility_timeout=visibility, function_timeout=timeout)
     assert (error is None) if fragment is None else (fragment in (error or ""))
 
 
 def test_put_targets_retry_policy_bounds() -> None:
-    from localcloud.event_sources.validation import retry_policy_error
+    from localcloud.lambda_.event_sources.validation import retry_policy_error
 
     assert retry_policy_error([{"Id": "t", "RetryPolicy": {"MaximumRetryAttempts": 185}}]) is None
     assert "MaximumRetryAttempts 186" in (

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.events.models import Rule
 
-from localcloud.eventbridge import (
+from localcloud.events.targets import (
     Delivery,
     DeliveryError,
     EventBridgeDelivery,
@@ -21,7 +21,7 @@ from localcloud.eventbridge import (
     retry_policy,
     target_input,
 )
-from localcloud.moto_reach.event_sources import rule_matches
+from localcloud.moto_reach.events import rule_matches
 
 EVENT = {
     "version": "0",

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from localcloud.iam.resource_policy import allows
 from localcloud.lambda_.permissions import AccessDenied, check_service_invoke
-from localcloud.resource_policy import allows
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:rides"
 RULE = "arn:aws:events:us-east-1:123456789012:rule/bus/deliver"

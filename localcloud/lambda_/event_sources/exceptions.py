@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from localcloud.errors import LocalCloudError
 
-class EventSourceError(Exception):
+
+class EventSourceError(LocalCloudError):
     """Base of every event-source error."""
 
 

@@ -23,7 +23,6 @@ the cloud's time scale. The event age limit is the stack's setting and is not.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import json
@@ -36,16 +35,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.event_sources.base import (
+from localcloud.errors import AwsError
+from localcloud.iam.resource_policy import queue_allows
+from localcloud.lambda_.event_sources.base import (
     ClientFactory,
     InvokeFn,
     arn_account,
     arn_resource,
-    endpoint_client_factory,
-    time_scale_of,
 )
-from localcloud.moto_reach import event_sources as reach
-from localcloud.resource_policy import queue_allows
+from localcloud.moto_reach import events as events_reach
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +76,7 @@ THROTTLE_CODES = {
 }
 
 
-class DeliveryError(Exception):
+class DeliveryError(AwsError):
     """A target delivery failed; `code` is EventBridge's ERROR_CODE for the DLQ."""
 
     def __init__(self, code: str, message: str, *, retryable: bool) -> None:
@@ -122,7 +120,7 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
         return json.dumps(matches[0].value if matches else None)
     if target.get("InputTransformer"):
         try:
-            return json.dumps(reach.transform_input(target, event))
+            return json.dumps(events_reach.transform_input(target, event))
         except ValueError as exc:
             raise DeliveryError(
                 "INVALID_JSON", f"InputTemplate did not give JSON: {exc}", retryable=False
@@ -213,7 +211,7 @@ class EventBridgeDelivery:
         self._in_flight = 0
 
     def start(self) -> None:
-        reach.install_rule_dispatcher(self.dispatch)
+        events_reach.install_rule_dispatcher(self.dispatch)
         self.start_workers()
 
     def start_workers(self) -> None:
@@ -224,7 +222,7 @@ class EventBridgeDelivery:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        reach.uninstall_rule_dispatcher()
+        events_reach.uninstall_rule_dispatcher()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -239,11 +237,11 @@ class EventBridgeDelivery:
 
     # -- called by moto inside PutEvents: match and enqueue only ----------------------------
     def dispatch(self, rule: Any, event: dict[str, Any]) -> None:
-        snapshot = reach.rule_snapshot(rule)
+        snapshot = events_reach.rule_snapshot(rule)
         if snapshot["state"] != "ENABLED":
             return
         normalized = normalize_event(event)
-        if not reach.rule_matches(rule, normalized):
+        if not events_reach.rule_matches(rule, normalized):
             return
         ours = [t for t in snapshot["targets"] if t["Arn"].split(":")[2] in DELIVERED_HERE]
         for target in ours:
@@ -251,7 +249,7 @@ class EventBridgeDelivery:
         others = [t for t in snapshot["targets"] if t not in ours]
         if others:
             try:
-                reach.deliver_with_moto(rule, event, others)
+                events_reach.deliver_with_moto(rule, event, others)
             except Exception:  # one target kind must not fail the whole PutEvents
                 logger.exception("moto's delivery to %s failed", [t["Arn"] for t in others])
 
@@ -413,22 +411,3 @@ class EventBridgeDelivery:
             self._emit("AWS/Events", name, 1.0, {"RuleName": delivery.rule_name})
         except Exception:  # metrics never break delivery
             logger.exception("AWS/Events metric %s failed", name)
-
-
-def install(cloud: Any) -> EventBridgeDelivery:
-    """Take over EventBridge target delivery for `cloud` (listed in localcloud/extensions.py)."""
-    from localcloud import metrics
-
-    def emit_metric(*args: Any, **kwargs: Any) -> None:
-        with cloud.lock:  # moto's CloudWatch backend is shared with the API threads
-            metrics.emit(*args, **kwargs)
-
-    delivery = EventBridgeDelivery(
-        clients=endpoint_client_factory(cloud.endpoint, attempts=1),
-        invoke=functools.partial(cloud.lambdas.invoke_as, PRINCIPAL),
-        time_scale=time_scale_of(cloud),
-        emit_metric=emit_metric,
-    )
-    cloud.add_service(delivery)
-    cloud.eventbridge = delivery
-    return delivery

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from localcloud.iam.resource_policy import queue_allows
 from localcloud.lambda_.types import LambdaApiError
-from localcloud.resource_policy import queue_allows
 
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 def install(cloud: Any) -> EventSourceService:
     """Poll every mapping of `cloud` through its endpoint and invoke through `cloud.lambdas`."""
-    from localcloud import metrics
+    from localcloud.cloudwatch import metrics
 
     def emit_metric(*args: Any, **kwargs: Any) -> None:
         # moto's CloudWatch backend is shared with API threads: write under the cloud's lock.

@@ -15,7 +15,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from localcloud.moto_reach import event_sources as reach
+from localcloud.moto_reach import lambda_ as lambda_reach
+from localcloud.moto_reach import sqs as sqs_reach
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +111,14 @@ def make_interceptor(cloud: Any) -> Callable[[Request], Response | None]:
             if request.method == "PUT":
                 uuid = path.rstrip("/").rsplit("/", 1)[-1]
                 with cloud.lock:
-                    stored = reach.stored_mapping(uuid, account, region)
+                    stored = lambda_reach.stored_mapping(uuid, account, region)
                 if stored is None:
                     return None  # moto answers the unknown UUID
                 config = {**stored, **body}
             function = config.get("FunctionName") or config.get("FunctionArn")
             with cloud.lock:
-                function_timeout = reach.function_timeout(str(function), account, region)
-                visibility = reach.queue_visibility_timeout(
+                function_timeout = lambda_reach.function_timeout(str(function), account, region)
+                visibility = sqs_reach.queue_visibility_timeout(
                     str(config.get("EventSourceArn") or ""), account, region
                 )
             error = mapping_error(

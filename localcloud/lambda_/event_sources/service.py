@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from localcloud.moto_reach import event_sources as reach
+from localcloud.moto_reach import lambda_ as lambda_reach
+from localcloud.moto_reach import sqs as sqs_reach
 
 from .base import ClientFactory, InvokeFn, MappingSpec, Stoppable
 from .exceptions import MappingConfigError
@@ -38,7 +39,7 @@ class EventSourceService:
         invoke: InvokeFn,
         clients: ClientFactory,
         time_scale: float,
-        list_mappings: Callable[[], list[dict[str, Any]]] = reach.list_event_source_mappings,
+        list_mappings: Callable[[], list[dict[str, Any]]] = lambda_reach.list_event_source_mappings,
         emit_metric: Callable[..., None] | None = None,
     ) -> None:
         self._invoke = invoke
@@ -57,9 +58,9 @@ class EventSourceService:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
-        reach.disable_send_time_mapping_invocation()
-        reach.speed_up_sqs_retention_check()
-        reach.speed_up_sqs_visibility_checks()
+        lambda_reach.disable_send_time_mapping_invocation()
+        sqs_reach.speed_up_sqs_retention_check()
+        sqs_reach.speed_up_sqs_visibility_checks()
         self._thread = threading.Thread(target=self._loop, name="event-sources", daemon=True)
         self._thread.start()
 

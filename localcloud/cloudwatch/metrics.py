@@ -11,8 +11,8 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from moto.cloudwatch.models import cloudwatch_backends
-from moto.core import DEFAULT_ACCOUNT_ID
+from localcloud.moto_reach import cloudwatch as cloudwatch_reach
+from localcloud.moto_reach.core import DEFAULT_ACCOUNT_ID
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def emit(
         "Timestamp": stamp,
         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
     }
-    cloudwatch_backends[account_id][region].put_metric_data(namespace, [datum])
+    cloudwatch_reach.put_metric_data(account_id, region, namespace, [datum])
 
 
 def ingest_log_line(function_name: str, line: str) -> int:
