@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fn_factories import (
+
+from functions.common import ledger
+from functions.faults import InjectedFailure, chaos_handler, settings
+from tests.unit.functions.fn_factories import (
     FakeContext,
     api_event,
     eventbridge_event,
@@ -12,9 +15,6 @@ from fn_factories import (
     sns_event,
     sqs_event,
 )
-
-from functions.common import ledger
-from functions.faults import InjectedFailure, chaos_handler, settings
 
 
 class Business:
