@@ -26,6 +26,8 @@ def pytest_failmodes_local_stack(
 def _deployed(name: str, state_dir: Path, timings: dict[str, float]) -> Iterator[Stack]:
     from app.session import local_stack  # the local cloud is imported when it is needed
 
-    with local_stack(name, state_dir=state_dir, timings=timings) as session:
+    # The cloud in its own process: the tests beside the chaos suite (tests/local's
+    # in-process clouds, tests/unit's mock_aws) share no moto backends with it.
+    with local_stack(name, state_dir=state_dir, timings=timings, own_process=True) as session:
         assert session.stack is not None  # deployed by local_stack
         yield session.stack

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from chaos.stack import Stack
 from components import outputs as keys
 from localcloud.deploy import Engine, Result, Step, project_policy
 from localcloud.deploy.program import PolicyCheck, project_name
+from localcloud.process import spawn
 
 __all__ = ["PROJECT_DIR", "LocalSession", "local_stack", "stack_of"]
 
@@ -181,15 +183,23 @@ def local_stack(
     timings: dict[str, float] | None = None,
     say: Callable[[str], Any] = logger.info,
     project_dir: Path = PROJECT_DIR,
+    own_process: bool = False,
 ) -> Iterator[LocalSession]:
     """Start a local cloud and yield a LocalSession, deployed unless `deploy=False` (then on
     its first `deploy`); at the end destroy the stack and stop the cloud, whatever happened.
     `destroy=False` only stops the cloud, for a throwaway state directory (the cloud keeps
     everything in memory). `state_dir` defaults to the engine's (.localcloud/); `project_dir`
-    is the Pulumi program's folder (default: this project's)."""
+    is the Pulumi program's folder (default: this project's). `own_process`: the cloud runs
+    in a process of its own (`python -m localcloud serve`, its output in the state directory
+    or a temporary one), sharing no moto backends with this one: what a test run wants; the
+    demo and the scenarios reach into the cloud and keep it here."""
     timings = timings if timings is not None else {}
     began = time.monotonic()
-    cloud = localcloud.start(time_scale=time_scale)
+    if own_process:
+        logs = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="localcloud-"))
+        cloud: Any = spawn(time_scale=time_scale, log_path=logs / "localcloud.log")
+    else:
+        cloud = localcloud.start(time_scale=time_scale)
     timings["start_s"] = round(time.monotonic() - began, 2)
     try:
         session = LocalSession(cloud, name, state_dir, timings, project_dir)

@@ -186,9 +186,10 @@ _LAST_USER = pytest.StashKey[str]()
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Remember the last test that needs the chaos stack: the local cloud is torn down right
-    after it, not at the end of the whole run. Two local clouds in one process share moto's
-    backends (and each would run the other's pollers), so tests/local must not overlap it."""
+    """Remember the last test that needs the chaos stack: the stack is destroyed and its
+    cloud stopped right after it, not at the end of the whole run, so it holds no workers
+    and pollers while the rest runs (its cloud runs in a process of its own: no test's
+    outcome depends on where in the run it ends)."""
     users = [
         item
         for item in items

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import localcloud
-from tests.local.cloud_process import CloudProcess
+from localcloud.process import CloudProcess
 from tests.local.helpers import (
     TEST_TIME_SCALE,
     create_lambda_role,

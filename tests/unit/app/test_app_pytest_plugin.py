@@ -80,6 +80,7 @@ def test_the_hook_is_answered_with_the_local_stack_session(pytester, stand_in_st
     [call] = stand_in_stack
     assert call["name"] == "local"
     assert Path(call["state_dir"]).is_dir() and call["timings"] == {}
+    assert call["own_process"] is True  # no moto backends shared with the tests beside it
     # ... and tore it down right after its last user, before the next test
     events = (tmp_path / "events").read_text().split()
     assert events == ["enter", "first", "second", "exit", "after"]

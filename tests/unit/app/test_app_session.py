@@ -97,3 +97,24 @@ def test_a_waived_policy_is_let_through_and_any_other_still_refuses(caplog) -> N
     check = app_session._waiving(pack, frozenset({"table-capacity"}))
     assert check([]) == [Found("iam-no-wildcards")]
     assert "waived policy" in caplog.text and "table-capacity" in caplog.text
+
+
+def test_own_process_spawns_the_cloud_and_stops_it(monkeypatch, tmp_path) -> None:
+    # GIVEN a session asked for a cloud of its own process (what the pytest plugin asks)
+    calls = fakes(monkeypatch)
+    spawned: list[dict] = []
+
+    def spawn(**kwargs):
+        spawned.append(kwargs)
+        return FakeCloud(calls)
+
+    monkeypatch.setattr(app_session, "spawn", spawn)
+    monkeypatch.setattr(
+        app_session.localcloud, "start", lambda **_kw: pytest.fail("in-process cloud started")
+    )
+    # WHEN it runs
+    with app_session.local_stack("local", state_dir=tmp_path, own_process=True):
+        pass
+    # THEN the cloud was spawned with its log in the state directory, and stopped at the end
+    assert [s["log_path"] for s in spawned] == [tmp_path / "localcloud.log"]
+    assert calls == ["up {}", "destroy", "stop"]

@@ -1,9 +1,10 @@
-"""The local cloud in its own process (`python -m localcloud serve`), for the test run.
+"""The local cloud in its own process (`python -m localcloud serve`), driven from this one.
 
 moto keeps its backends per process, and the cloud's pollers and alarm evaluator act on
-them: in the pytest process they shared state with every `mock_aws` unit test (whose exit
-resets the backends), so the tests had to run in a set order. A cloud in its own process
-shares nothing with the tests, whatever order they run in.
+them: a cloud inside a test process shares state with every `mock_aws` test (whose exit
+resets the backends), and two clouds cannot share one process. A cloud in its own process
+shares nothing with its caller, whatever runs beside it: the test run's session cloud and
+the chaos suite's local stack use it. `spawn()` starts one; `stop()` leaves nothing running.
 """
 
 from __future__ import annotations
@@ -22,22 +23,25 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from localcloud.errors import LocalCloudError
 from localcloud.server import TEST_CREDENTIALS
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+# The folder holding the localcloud package: the serving process imports it from there.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 ENDPOINT_LINE = re.compile(r"^local cloud on (http://\S+)", re.MULTILINE)
 START_TIMEOUT = 60.0  # seconds; a cold start (imports) takes 2-5 s on a loaded machine
 STOP_TIMEOUT = 15.0  # seconds for SIGTERM (stops every service and worker) before SIGKILL
 
 
-class CloudProcessError(RuntimeError):
+class CloudProcessError(LocalCloudError, RuntimeError):
     """The cloud process did not start, naming its log."""
 
 
 class CloudProcess:
-    """What a test sees of a local cloud: its endpoint, region, account, boto3 clients."""
+    """A local cloud in its own process: its endpoint, region, account, boto3 clients.
+    `time_scale` None: the cloud's default (localcloud.clock)."""
 
-    def __init__(self, *, time_scale: float, log_path: Path) -> None:
+    def __init__(self, *, time_scale: float | None, log_path: Path) -> None:
         self.time_scale = time_scale
         self.log_path = log_path
         self.endpoint = ""
@@ -49,13 +53,14 @@ class CloudProcess:
     def start(self) -> CloudProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if p
+            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
         )
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
+        scale = [] if self.time_scale is None else ["--time-scale", str(self.time_scale)]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "localcloud", "serve", "--port", "0"]
-            + ["--time-scale", str(self.time_scale)],
-            cwd=PROJECT_DIR,
+            [sys.executable, "-m", "localcloud", "serve", "--port", "0", *scale],
+            cwd=PACKAGE_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,  # a file, not a pipe: nobody drains a pipe during the tests
@@ -69,6 +74,7 @@ class CloudProcess:
             self.stop()
             raise
         self.region, self.account_id = info["region"], info["account_id"]
+        self.time_scale = float(info.get("time_scale", self.time_scale or 1.0))
         return self
 
     def _wait(self, condition: Any, what: str) -> Any:
@@ -142,3 +148,8 @@ class CloudProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def spawn(*, time_scale: float | None = None, log_path: Path) -> CloudProcess:
+    """Start a local cloud in its own process (its output in `log_path`); stop() it."""
+    return CloudProcess(time_scale=time_scale, log_path=log_path).start()
