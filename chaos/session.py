@@ -264,7 +264,7 @@ def run_experiment(
         "settled_after_s": ctx.settled_after[-1] if ctx.settled_after else None,
         "wall_time_s": round(time.monotonic() - t0, 2),
         "verdicts": [v.message() for v in ctx.verdicts],
-        "notes": ctx.notes,
+        "notes": ([exp.notes] if exp.notes else []) + ctx.notes,
         "error": error,
         "timeline": _timeline(ctx, observed, alarm_rows, started),
     }

@@ -124,3 +124,13 @@ def test_a_ledger_of_events_handled_gets_no_crash_after_write_experiment():
     assert "sqs-crash-after-write-no-duplicate" in {
         e.template for e in per_instance(CATALOG, effects)
     }
+
+
+def test_a_ledger_of_events_handled_is_not_judged_for_duplicates_and_says_so():
+    handled = {"orders": {"type": "queue_worker", "name": "orders", "ledger_records": "handled"}}
+    poison = next(e for e in per_instance(CATALOG, handled) if e.template == "sqs-poison-to-dlq")
+    assert by_name("sqs-poison-to-dlq").expect.max_duplicates == 0  # the template judges them
+    assert poison.expect.max_duplicates is None and "duplicates not judged" in poison.notes
+    effects = {"orders": {**handled["orders"], "ledger_records": "side_effects"}}
+    judged = next(e for e in per_instance(CATALOG, effects) if e.template == "sqs-poison-to-dlq")
+    assert judged.expect.max_duplicates == 0
