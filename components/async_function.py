@@ -8,7 +8,7 @@ cannot deliver go to the subscription's own DLQ.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -37,7 +37,7 @@ NAME = "AsyncFunction"
 SNS_KMS_KEY = "alias/aws/sns"
 
 
-class AsyncFunctionArgs(TypedDict):
+class AsyncFunctionArgs(contract.InstanceArgs):
     """SNS topic -> Lambda (async), with retries, max event age, DLQ and OnFailure destination."""
 
     function: FunctionArgs
@@ -46,13 +46,6 @@ class AsyncFunctionArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the function."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     maximum_retry_attempts: NotRequired[int]
@@ -149,17 +142,14 @@ def sns_to_lambda(
     )
 
 
-class AsyncFunction(pulumi.ComponentResource):
+class AsyncFunction(contract.PatternComponent):
     """SNS topic -> async Lambda with DLQ, OnFailure destination and a subscription DLQ."""
 
     def __init__(
         self, name: str, args: AsyncFunctionArgs, opts: pulumi.ResourceOptions | None = None
     ):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         retention = SETTINGS.value(args, "dlq_retention")
         self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
         self.maximum_event_age = SETTINGS.value(args, "maximum_event_age")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 from pulumi.runtime import settings
@@ -34,9 +34,7 @@ class Instance:
     key: str  # its stack output key (and routes key): the name with '-' as '_'
     type: str  # component type: a key of components.outputs.PATTERNS
     name: str  # the Pulumi resource name the program gave it
-    ledger_pattern: str  # LEDGER_PATTERN of its processed side effects
-    outputs: Any  # pulumi.Output of its *Outputs dict
-    component: Any  # the ComponentResource
+    component: PatternComponent  # its outputs, ledger partition, ledger kind, event
 
 
 def instance_key(name: str) -> str:
@@ -49,6 +47,37 @@ def instance_key(name: str) -> str:
             f"{', '.join(sorted(keys.RESERVED))}"
         )
     return key
+
+
+class InstanceArgs(TypedDict):
+    """What every pattern component's Args may say of the instance to the chaos suite."""
+
+    chaos_event: NotRequired[dict[str, Any]]
+    """A valid event of this instance's business: chaos traffic sends it with its own `id`
+    and markers merged in (default: the id and markers alone)."""
+    ledger_records: NotRequired[str]
+    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
+    this project's handlers) or "handled" (each event handled: a handler wearing
+    @chaos_handler, whose business code the ledger cannot see)."""
+
+
+class PatternComponent(pulumi.ComponentResource):
+    """A pattern component: a ComponentResource `failmodes:index:<kind>` that reads what
+    the contract needs of the instance from its Args (InstanceArgs, and `ledger_pattern`),
+    and declares itself (`declare`) once its outputs are built."""
+
+    ledger_pattern: str
+    chaos_event: dict[str, Any] | None
+    ledger_records: str
+    outputs: Any
+
+    def __init__(
+        self, kind: str, name: str, args: Any, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(f"failmodes:index:{kind}", name, None, opts)
+        self.ledger_pattern = ledger_pattern(args, name)
+        self.chaos_event = chaos_event(kind, args)
+        self.ledger_records = ledger_records(kind, args)
 
 
 def ledger_pattern(args: Any, name: str) -> str:
@@ -103,21 +132,18 @@ def _run_instances() -> dict[str, Instance]:
 
 
 def declare(
-    component: Any, type_: str, name: str, opts: pulumi.ResourceOptions | None = None
+    component: PatternComponent, type_: str, name: str, opts: pulumi.ResourceOptions | None = None
 ) -> Instance | None:
     """Called by a pattern component once its `outputs` and `ledger_pattern` are set. A
     pattern component built inside another (a FanOut's subscriber QueueWorkers) is part of
     its parent's contract, not an instance of its own: None."""
-    parent = opts.parent if opts is not None else None
-    if parent is not None and getattr(parent, "ledger_pattern", None) is not None:
+    if opts is not None and isinstance(opts.parent, PatternComponent):
         return None
     if type_ not in keys.PATTERNS:
         raise ContractError(
             f"unknown component type {type_!r}; allowed: {', '.join(keys.PATTERNS)}"
         )
-    instance = Instance(
-        instance_key(name), type_, name, component.ledger_pattern, component.outputs, component
-    )
+    instance = Instance(instance_key(name), type_, name, component)
     found = _run_instances()
     if instance.key in found:
         raise ContractError(
@@ -126,11 +152,6 @@ def declare(
         )
     found[instance.key] = instance
     return instance
-
-
-def instances() -> dict[str, Instance]:
-    """The instances declared so far in this program run, by key, in declaration order."""
-    return dict(_run_instances())
 
 
 def components(type_: str) -> list[Any]:
@@ -143,25 +164,25 @@ def export_all() -> dict[str, Instance]:
     root = settings.get_root_resource()
     found = dict(_RUNS.pop(id(root), (root, {}))[1])
     for key, instance in found.items():
-        pulumi.export(key, instance.outputs)
+        pulumi.export(key, instance.component.outputs)
     pulumi.export(
         keys.INSTANCES,
         {
             key: {
                 "type": i.type,
                 "name": i.name,
-                "ledger_pattern": i.ledger_pattern,
+                "ledger_pattern": i.component.ledger_pattern,
                 "ledger_records": i.component.ledger_records,
                 **({"event": i.component.chaos_event} if i.component.chaos_event else {}),
             }
             for key, i in found.items()
         },
     )
-    ledgers = {key: i.ledger_pattern for key, i in found.items()}
+    ledgers = {key: i.component.ledger_pattern for key, i in found.items()}
     types = {key: i.type for key, i in found.items()}
     pulumi.export(
         keys.ROUTES,
-        pulumi.Output.all(**{key: i.outputs for key, i in found.items()}).apply(
+        pulumi.Output.all(**{key: i.component.outputs for key, i in found.items()}).apply(
             lambda resolved: build_routes(resolved, ledgers, types)
         ),
     )

@@ -7,7 +7,7 @@ their sources; REDRIVE_SOURCES tells the function which DLQ feeds which queue.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 
@@ -40,7 +40,7 @@ class RedriveSource(TypedDict):
     """ARN of the source queue (for the role)."""
 
 
-class DlqRedriverArgs(TypedDict):
+class DlqRedriverArgs(contract.InstanceArgs):
     """The redriver function and the DLQ -> source pairs it may move messages between."""
 
     function: FunctionArgs
@@ -49,13 +49,6 @@ class DlqRedriverArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the redriver."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     sources: Sequence[RedriveSource]
@@ -85,17 +78,14 @@ def validate(args: DlqRedriverArgs) -> DlqRedriverArgs:
     return args
 
 
-class DlqRedriver(pulumi.ComponentResource):
+class DlqRedriver(contract.PatternComponent):
     """A function that redrives the listed DLQs into their sources."""
 
     def __init__(
         self, name: str, args: DlqRedriverArgs, opts: pulumi.ResourceOptions | None = None
     ):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         sources = list(args["sources"])
         source_map = pulumi.Output.all(
             *[pulumi.Output.all(s["dlq_url"], s["source_url"]) for s in sources]

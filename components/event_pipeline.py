@@ -10,7 +10,7 @@ batch size 1 and MaximumConcurrency, so a burst cannot overrun the slow API.
 from __future__ import annotations
 
 import json
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -34,7 +34,7 @@ __all__ = ["SETTINGS", "EventPipeline", "EventPipelineArgs", "validate"]
 NAME = "EventPipeline"
 
 
-class EventPipelineArgs(TypedDict):
+class EventPipelineArgs(contract.InstanceArgs):
     """Notifier API, event bus and rule, delivery function (direct or behind an SQS buffer)."""
 
     notifier: FunctionArgs
@@ -45,13 +45,6 @@ class EventPipelineArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of delivery; the notifier gets '<ledger_pattern>.notifier'."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     slow_api_url: pulumi.Input[str]
@@ -130,17 +123,14 @@ def validate(args: EventPipelineArgs) -> EventPipelineArgs:
     return args
 
 
-class EventPipeline(pulumi.ComponentResource):
+class EventPipeline(contract.PatternComponent):
     """API -> notifier -> bus -> rule -> (buffer ->) delivery -> slow API."""
 
     def __init__(
         self, name: str, args: EventPipelineArgs, opts: pulumi.ResourceOptions | None = None
     ):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.flow_control = SETTINGS.value(args, "flow_control")
         self.target_maximum_retry_attempts = SETTINGS.value(args, "target_maximum_retry_attempts")

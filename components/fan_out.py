@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -27,7 +27,7 @@ NAME = "FanOut"
 FILTER_SCOPES = ("MessageAttributes", "MessageBody")
 
 
-class FanOutArgs(TypedDict):
+class FanOutArgs(contract.InstanceArgs):
     """SNS topic fanning out to filtered SQS subscribers."""
 
     consumer: FunctionArgs
@@ -36,13 +36,6 @@ class FanOutArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """Subscriber '<s>' writes to '<ledger_pattern>.<s>'."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     subscribers: Mapping[str, Mapping[str, Any]]
@@ -91,15 +84,12 @@ def validate(args: FanOutArgs) -> FanOutArgs:
     return args
 
 
-class FanOut(pulumi.ComponentResource):
+class FanOut(contract.PatternComponent):
     """SNS topic -> filtered subscriptions -> one QueueWorker per subscriber."""
 
     def __init__(self, name: str, args: FanOutArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         self.topic = aws.sns.Topic(
             f"{name}-topic", kms_master_key_id=SNS_KMS_KEY, opts=pulumi.ResourceOptions(parent=self)
         )

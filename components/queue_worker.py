@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -26,7 +26,7 @@ NAME = "QueueWorker"
 SMALL_BATCH = 10
 
 
-class QueueWorkerArgs(TypedDict):
+class QueueWorkerArgs(contract.InstanceArgs):
     """SQS -> Lambda."""
 
     function: FunctionArgs
@@ -35,13 +35,6 @@ class QueueWorkerArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the worker: the ledger partition its side effects land in."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     fifo: NotRequired[bool]
@@ -96,17 +89,14 @@ def validate(args: QueueWorkerArgs) -> QueueWorkerArgs:
     return args
 
 
-class QueueWorker(pulumi.ComponentResource):
+class QueueWorker(contract.PatternComponent):
     """An SQS queue, its redrive DLQ, and a Lambda worker reading it in batches."""
 
     def __init__(
         self, name: str, args: QueueWorkerArgs, opts: pulumi.ResourceOptions | None = None
     ):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         fn_args = args["function"]
         fifo = SETTINGS.value(args, "fifo")
         self.max_receive_count = SETTINGS.value(args, "max_receive_count")

@@ -7,7 +7,7 @@ a function DLQ, and PAY_PER_REQUEST (or PROVISIONED with autoscaling).
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -36,7 +36,7 @@ BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
 MAX_CAPACITY = 40_000  # DynamoDB's default table quota of read (and write) units
 
 
-class RideRecordsArgs(TypedDict):
+class RideRecordsArgs(contract.InstanceArgs):
     """SNS -> ride_writer -> rides table."""
 
     function: FunctionArgs
@@ -45,13 +45,6 @@ class RideRecordsArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the writer."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     billing_mode: NotRequired[str]
@@ -95,17 +88,14 @@ def validate(args: RideRecordsArgs) -> RideRecordsArgs:
     return args
 
 
-class RideRecords(pulumi.ComponentResource):
+class RideRecords(contract.PatternComponent):
     """Rides topic, writer function with DLQ, rides table (on-demand or autoscaled)."""
 
     def __init__(
         self, name: str, args: RideRecordsArgs, opts: pulumi.ResourceOptions | None = None
     ):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         self.billing_mode = SETTINGS.value(args, "billing_mode")
         provisioned = self.billing_mode == "PROVISIONED"
         read, write = SETTINGS.value(args, "read_capacity"), SETTINGS.value(args, "write_capacity")

@@ -6,7 +6,7 @@ missing key -> 403, integration past 29 s -> 504.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -23,7 +23,7 @@ NAME = "SlowApi"
 MAX_DELAY = INTEGRATION_LIMIT_MS / 1000  # a delay past API Gateway's integration limit is a 504
 
 
-class SlowApiArgs(TypedDict):
+class SlowApiArgs(contract.InstanceArgs):
     """API Gateway REST API with an API key and a usage plan, in front of slow_api."""
 
     function: FunctionArgs
@@ -32,13 +32,6 @@ class SlowApiArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the function."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     failure_rate: NotRequired[float]
@@ -81,15 +74,12 @@ def validate(args: SlowApiArgs) -> SlowApiArgs:
     return args
 
 
-class SlowApi(pulumi.ComponentResource):
+class SlowApi(contract.PatternComponent):
     """A slow, flaky API that callers must protect themselves from."""
 
     def __init__(self, name: str, args: SlowApiArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         self.failure_rate = float(SETTINGS.value(args, "failure_rate"))
         self.rate_limit = float(SETTINGS.value(args, "rate_limit"))
         self.burst_limit = SETTINGS.value(args, "burst_limit")

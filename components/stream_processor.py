@@ -8,7 +8,7 @@ queue so the records can be read back before the stream's retention ends.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +29,7 @@ __all__ = ["SETTINGS", "StreamProcessor", "StreamProcessorArgs", "validate"]
 NAME = "StreamProcessor"
 
 
-class StreamProcessorArgs(TypedDict):
+class StreamProcessorArgs(contract.InstanceArgs):
     """Kinesis stream -> Lambda mapping with bisect, finite retries and an OnFailure queue."""
 
     function: FunctionArgs
@@ -38,13 +38,6 @@ class StreamProcessorArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the processor."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     shard_count: NotRequired[int]
@@ -91,17 +84,14 @@ def validate(args: StreamProcessorArgs) -> StreamProcessorArgs:
     return args
 
 
-class StreamProcessor(pulumi.ComponentResource):
+class StreamProcessor(contract.PatternComponent):
     """Kinesis stream, processor function, mapping and OnFailure queue."""
 
     def __init__(
         self, name: str, args: StreamProcessorArgs, opts: pulumi.ResourceOptions | None = None
     ):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         self.bisect_on_error = SETTINGS.value(args, "bisect_on_error")
         self.maximum_retry_attempts = SETTINGS.value(args, "maximum_retry_attempts")
         self.maximum_record_age = SETTINGS.value(args, "maximum_record_age")

@@ -8,7 +8,7 @@ failure record to a queue, then the execution ends Failed. No event ends nowhere
 from __future__ import annotations
 
 import json
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired
 
 import pulumi
 import pulumi_aws as aws
@@ -30,7 +30,7 @@ NAME = "Workflow"
 POISON_ERROR = "PoisonEventError"
 
 
-class WorkflowArgs(TypedDict):
+class WorkflowArgs(contract.InstanceArgs):
     """State machine: Process (Retry, Catch) -> Compensate -> Failed."""
 
     step: FunctionArgs
@@ -41,13 +41,6 @@ class WorkflowArgs(TypedDict):
     """The stack's ledger and idempotency tables."""
     ledger_pattern: NotRequired[str]
     """LEDGER_PATTERN of the step; compensation gets '<ledger_pattern>.compensation'."""
-    chaos_event: NotRequired[dict[str, Any]]
-    """A valid event of this instance's business: chaos traffic sends it with its own `id`
-    and markers merged in (default: the id and markers alone)."""
-    ledger_records: NotRequired[str]
-    """What its handlers record in the ledger: "side_effects" (each side effect, idempotent:
-    this project's handlers) or "handled" (each event handled: a handler wearing
-    @chaos_handler, whose business code the ledger cannot see)."""
     alarms: AlarmArgs
     """Alarm topic and timing."""
     retry_max_attempts: NotRequired[int]
@@ -145,15 +138,12 @@ def definition(
     )
 
 
-class Workflow(pulumi.ComponentResource):
+class Workflow(contract.PatternComponent):
     """State machine with Retry/Catch, its two functions, and the failure-record queue."""
 
     def __init__(self, name: str, args: WorkflowArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
-        self.ledger_pattern = contract.ledger_pattern(args, name)
-        self.chaos_event = contract.chaos_event(NAME, args)
-        self.ledger_records = contract.ledger_records(NAME, args)
+        super().__init__(NAME, name, args, opts)
         self.retry_max_attempts = SETTINGS.value(args, "retry_max_attempts")
         self.retry_interval = SETTINGS.value(args, "retry_interval")
         self.retry_backoff_rate = float(SETTINGS.value(args, "retry_backoff_rate"))
