@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ import pulumi
 
 from app.mutate.graph import Graph, record
 from app.mutate.operators import Operator, Params, Registry
-from chaos.experiments.model import Experiment
+from chaos.experiments.model import Experiment, strings
 from localcloud.deploy.engine import normalize
 
 __all__ = [
@@ -100,28 +99,13 @@ def enumerate_mutants(
     return out
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from _strings(getattr(value, f.name))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(k)
-            yield from _strings(v)
-    elif isinstance(value, list | tuple | set | frozenset):
-        for v in value:
-            yield from _strings(v)
-
-
 def covering(experiments: Iterable[Experiment], patterns: Iterable[str]) -> list[Experiment]:
     """Experiments that exercise any of `patterns`: their own pattern, or one whose steps
     read that pattern's outputs (the redrive experiment invokes `dlq_redriver.function`)."""
     wanted = set(patterns)
     out = []
     for exp in experiments:
-        refs = {s.lstrip("@").split(".")[0] for s in _strings(exp) if "." in s}
+        refs = {s.lstrip("@").split(".")[0] for s in strings(exp) if "." in s}
         if exp.pattern in wanted or refs & wanted:
             out.append(exp)
     return out

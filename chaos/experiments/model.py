@@ -371,7 +371,7 @@ def counts_side_effects(exp: Experiment) -> bool:
 
 def other_types(exp: Experiment) -> set[str]:
     """The component types other than its own whose outputs the experiment's paths read."""
-    heads = {_head(s) for s in _strings((exp.method, exp.expect, exp.budget, exp.guards))}
+    heads = {_head(s) for s in strings((exp.method, exp.expect, exp.budget, exp.guards))}
     return (heads & set(keys.PATTERNS)) - {exp.pattern}
 
 
@@ -379,10 +379,21 @@ def _head(text: str) -> str:
     return text.lstrip("@").split(".", 1)[0].split(":", 1)[0] if "." in text else ""
 
 
-def _strings(value: Any) -> Iterable[str]:
-    found: list[str] = []
-    _rewrite(value, lambda text: found.append(text) or text)
-    return found
+def strings(value: Any) -> Iterable[str]:
+    """Every string in `value`: dataclasses, mappings (keys too), lists, tuples and sets
+    walked (the output paths an experiment reads are among them)."""
+    if isinstance(value, str):
+        yield value
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            yield from strings(getattr(value, f.name))
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from strings(k)
+            yield from strings(v)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            yield from strings(v)
 
 
 def _for_instance(exp: Experiment, key: str, name: str) -> Experiment:
