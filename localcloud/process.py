@@ -20,11 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-import boto3
-from botocore.config import Config
-
 from localcloud.errors import LocalCloudError
-from localcloud.server import TEST_CREDENTIALS
+from localcloud.server import client_on
 
 # The folder holding the localcloud package: the serving process imports it from there.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -121,13 +118,7 @@ class CloudProcess:
 
     def client(self, service_name: str, **config: Any) -> Any:
         """A boto3 client on this cloud (as LocalCloud.client)."""
-        return boto3.session.Session().client(
-            service_name,
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            config=Config(**config) if config else None,
-            **TEST_CREDENTIALS,
-        )
+        return client_on(self.endpoint, self.region, service_name, **config)
 
     def stop(self) -> None:
         """SIGTERM (the cloud stops its services and workers), SIGKILL to the whole process

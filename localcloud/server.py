@@ -62,6 +62,18 @@ class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
         return None
 
 
+def client_on(endpoint: str, region: str, service_name: str, **config: Any) -> Any:
+    """A boto3 client on a local cloud at `endpoint`, with its test credentials; `config`:
+    botocore Config options. One session per client: boto3 sessions are not thread-safe."""
+    return boto3.session.Session().client(
+        service_name,
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(**config) if config else None,
+        **TEST_CREDENTIALS,
+    )
+
+
 class CloudAlreadyRunningError(LocalCloudError, RuntimeError):
     """`start()` while another local cloud runs in the same process."""
 
@@ -198,13 +210,7 @@ class LocalCloud:
     # ---- clients and moto -------------------------------------------------------------
     def client(self, service_name: str, **config: Any) -> Any:
         """A boto3 client on this cloud (region us-east-1, test credentials)."""
-        return boto3.session.Session().client(
-            service_name,
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            config=Config(**config) if config else None,
-            **TEST_CREDENTIALS,
-        )
+        return client_on(self.endpoint, self.region, service_name, **config)
 
     def call_moto(self, environ: dict[str, Any], body: bytes | None = None) -> Response:
         """Answer one request by moto, under the lock; `environ` may be a modified copy."""
