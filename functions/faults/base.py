@@ -104,7 +104,11 @@ def event_id_of(obj: Any) -> str | None:
 
     Never raises: an undecodable event simply has no id.
     """
-    payload = payload_of(obj)
+    return id_of_payload(payload_of(obj))
+
+
+def id_of_payload(payload: Any) -> str | None:
+    """The chaos `id` in an already decoded payload (common.events.payload_of), or None."""
     if (
         isinstance(payload, dict)
         and "id" not in payload

@@ -22,7 +22,7 @@ docs/contracts.md) is never handed to the business code: it fails as our handler
 (PoisonEventError), so it takes the failure route whatever the business code would make of
 it; in a batch only its record fails.
 
-An event without a chaos `id` (event_id_of) is not recorded, and said once per handler;
+An event without a chaos `id` (event_id_of's) is not recorded, and said once per handler;
 the business handler never fails for it. A ledger write that fails (e.g. a throttled
 DynamoDB) fails the event instead: a handled event that is not recorded, and not retried,
 would read as lost.
@@ -36,7 +36,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from functions.faults.base import arm_records, draw_records, event_id_of
+from functions.faults.base import arm_records, draw_records, id_of_payload
 from functions.faults.exceptions import InjectedFailure
 
 __all__ = ["BATCH_SOURCES", "SERVER_ERROR", "chaos_handler"]
@@ -167,7 +167,10 @@ def _batch(handler: Handler, event: dict[str, Any], context: Any, said: _Once) -
     records: list[dict[str, Any]] = event["Records"]
     source = str(records[0]["eventSource"])
     draws = draw_records(records)
-    poison = {i for i, record in enumerate(records) if _poison(record)}
+    from functions.common.events import payload_of
+
+    payloads = [payload_of(record) for record in records]  # each body decoded once here
+    poison = {i for i, payload in enumerate(payloads) if _poison(payload)}
     drawn = [failure is not None or i in poison for i, (_, failure) in enumerate(draws)]
     failing = set(_failing(records, source, drawn))
     # FAIL_PHASE is one setting: either every drawn failure is raised before or every after.
@@ -185,7 +188,7 @@ def _batch(handler: Handler, event: dict[str, Any], context: Any, said: _Once) -
     for i, record in handed:
         if _identifier(record, source) in reported:
             continue
-        event_id = event_id_of(record)
+        event_id = id_of_payload(payloads[i])
         if event_id is None:
             said.no_id(f"a record from {source}")
             continue
@@ -207,11 +210,9 @@ def _batch(handler: Handler, event: dict[str, Any], context: Any, said: _Once) -
     return response
 
 
-def _poison(obj: Any) -> bool:
-    """Marked poison by the chaos traffic (docs/contracts.md, "Events and the ledger")."""
-    from functions.common.events import payload_of
-
-    payload = payload_of(obj)
+def _poison(payload: Any) -> bool:
+    """A decoded payload marked poison by the chaos traffic (docs/contracts.md, "Events and
+    the ledger")."""
     return isinstance(payload, dict) and payload.get("poison") is True
 
 
@@ -225,10 +226,11 @@ def _single(handler: Handler, event: Any, context: Any, said: _Once) -> Any:
     from functions.common.exceptions import PoisonEventError
     from functions.common.observability import bind_event, metrics
 
-    event_id = event_id_of(event)
+    payload = payload_of(event)
+    event_id = id_of_payload(payload)
     if event_id is not None:
-        bind_event(event_id, payload_of(event))
-    if _poison(event):
+        bind_event(event_id, payload)
+    if _poison(payload):
         raise PoisonEventError("payload is marked poison", event_id)
     result = handler(event, context)
     if _is_api(event) and isinstance(result, dict):
