@@ -31,7 +31,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
-from localcloud import clock, extensions, moto_reach
+from localcloud import clock, extensions, moto_reach, sigv4
 from localcloud.errors import LocalCloudError
 from localcloud.lambda_ import limits as lambda_limits
 from localcloud.moto_reach import core as moto_core
@@ -101,6 +101,7 @@ class LocalCloud:
         self.core_started_in: float | None = None
         self.lambdas: Any = None  # localcloud.lambda_.LambdaRuntime, set by start()
         self.sns: Any = None  # localcloud.sns.SnsLambdaDelivery
+        self.iam: Any = None  # localcloud.iam.roles.Roles: role sessions and their policies
 
     # ---- extension points -------------------------------------------------------------
     def add_interceptor(self, fn: Interceptor) -> None:
@@ -161,9 +162,14 @@ class LocalCloud:
         moto_core.activate(self)
         self.add_interceptor(self._sqs_long_poll)
 
-        # The core (endpoint, Lambda runtime, SNS delivery) is what must start in well under 2 s.
+        # The core (endpoint, roles, Lambda runtime, SNS delivery) is what must start in well
+        # under 2 s.
+        from localcloud.iam.roles import Roles
         from localcloud.lambda_ import LambdaRuntime
         from localcloud.sns import SnsLambdaDelivery
+
+        self.iam = Roles(self)
+        self.iam.install()
 
         self.lambdas = LambdaRuntime(self)
         self.add_service(self.lambdas)
@@ -376,11 +382,8 @@ def _unknown_operation(request: Request, signing: str) -> Response | None:
 
 def _signing_name(environ: dict[str, Any]) -> str:
     """The service a SigV4 request is signed for ('lambda', 'sns', 'states', ...), or ''."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    try:
-        return auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")[3]
-    except IndexError:
-        return ""
+    scope = sigv4.scope_of(environ.get("HTTP_AUTHORIZATION"))
+    return scope.service if scope else ""
 
 
 def start(*, port: int = 0, time_scale: float | None = None) -> LocalCloud:

@@ -1,5 +1,7 @@
-"""IAM on the local cloud: how a resource-based policy (a function's, a queue's) judges a call
-made by an AWS service principal. moto stores policies and evaluates none."""
+"""IAM on the local cloud, where it decides the failure path: resource-based policies (a
+function's, a queue's) judging a call made by an AWS service principal, and the role
+sessions and identity-based policies of the functions' execution roles. moto stores
+policies and evaluates none of them unless every request is authenticated."""
 
 from __future__ import annotations
 
