@@ -98,6 +98,7 @@ class LambdaRuntime:
                     None if fn.reserved_concurrency in (None, "") else int(fn.reserved_concurrency)
                 ),
                 event_invoke_config=tuple(sorted(lambda_reach.event_invoke_config(fn).items())),
+                role=str(fn.role or ""),
             ), fn.code_bytes
 
     def _arn_for(self, name_or_arn: str, qualifier: str | None) -> str:

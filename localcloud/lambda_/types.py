@@ -43,6 +43,7 @@ class FunctionSpec:
     code_sha256: str
     reserved_concurrency: int | None
     event_invoke_config: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    role: str = ""  # the execution role's ARN: the function's calls, and Lambda's on its behalf
 
     @property
     def fingerprint(self) -> tuple[Any, ...]:
@@ -54,6 +55,7 @@ class FunctionSpec:
             self.memory_size,
             self.environment,
             self.version,
+            self.role,  # a new role means new execution environments with its credentials
         )
 
     @property
