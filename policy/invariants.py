@@ -2,7 +2,8 @@
 
 Each check takes the stack's resources as (type, name, props, urn) and returns the
 violations (the URN, where a resource sits in the program, is known to a preview and to
-the mock-recorded graph, not to a read-back; a rule that needs it skips what lacks it). pulumi-policy runs them in `pulumi preview --policy-pack policy`
+the mock-recorded graph, not to a read-back; a rule that needs it skips what lacks it).
+pulumi-policy runs them in `pulumi preview --policy-pack policy`
 (policy/__main__.py); the unit tests run them over the mock-recorded graph, since
 pulumi-policy itself needs the CLI; chaos.preflight runs them over the
 configuration read back from the deployed cloud. Props use the provider's
