@@ -1,7 +1,9 @@
 """Failure-handling invariants over a stack's resources, as plain functions.
 
-Each check takes the stack's resources as (type, name, props) and returns the
-violations. pulumi-policy runs them in `pulumi preview --policy-pack policy`
+Each check takes the stack's resources as (type, name, props, urn) and returns the
+violations (the URN, where a resource sits in the program, is known to a preview and to
+the mock-recorded graph, not to a read-back; a rule that needs it skips what lacks it).
+pulumi-policy runs them in `pulumi preview --policy-pack policy`
 (policy/__main__.py); the unit tests run them over the mock-recorded graph, since
 pulumi-policy itself needs the CLI; chaos.preflight runs them over the
 configuration read back from the deployed cloud. Props use the provider's
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from components.limits import RECEIVE_COUNT_RANGE, VISIBILITY_FACTOR
-from policy.iam import check_iam_wildcards
+from policy.iam import check_admin_policies, check_grants_in_components, check_iam_wildcards
 from policy.model import (
     ALARM,
     EVENT_TARGET,
@@ -39,6 +41,7 @@ from policy.model import (
     parse_json,
     resources_from,
 )
+from policy.resource_policies import check_resource_policy_sources
 
 __all__ = [
     "CHECKS",
@@ -554,6 +557,18 @@ CHECKS: dict[str, tuple[str, Callable[[Sequence[Resource]], list[Violation]]]] =
     "iam-no-wildcards": (
         "No IAM action or resource wildcard beyond what a pattern needs.",
         check_iam_wildcards,
+    ),
+    "iam-no-admin-policies": (
+        "No AWS managed administrator, power-user or full-access policy on a role.",
+        check_admin_policies,
+    ),
+    "iam-grants-in-components": (
+        "A role's inline policies and attachments are made by a pattern component.",
+        check_grants_in_components,
+    ),
+    "queue-topic-policy-scoped": (
+        "No queue or topic policy allows Principal '*' without a source condition.",
+        check_resource_policy_sources,
     ),
 }
 

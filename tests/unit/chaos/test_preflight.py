@@ -211,7 +211,7 @@ def test_a_wildcard_in_the_live_role_fails(stack, worker):
     )
     # WHEN preflight runs THEN the role policy is named
     lines = failed(preflight(stack, PATTERN))[verdict_name("iam-no-wildcards")]
-    assert lines == [
+    assert [line.split(": name each")[0] for line in lines] == [
         "role chaos-unit policy hotfix: wildcard action 'sqs:*'",
         "role chaos-unit policy hotfix: wildcard resource '*' for ['sqs:*']",
     ]
