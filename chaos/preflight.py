@@ -39,6 +39,7 @@ from policy.model import (
     STATE_MACHINE,
     SUBSCRIPTION,
     TABLE,
+    TOPIC,
     USAGE_PLAN,
     Resource,
     arn_service,
@@ -113,6 +114,7 @@ class _Reader:
         for url in sorted(found.queue_urls):
             self._queue_by_url(url)
         for topic in sorted(found.topics):
+            self._topic(topic)
             self._subscriptions(topic)
         for rule, bus in sorted(found.rules):
             self._targets(rule, bus)
@@ -335,9 +337,20 @@ class _Reader:
             props["redrivePolicy"] = attrs["RedrivePolicy"]  # the JSON string, as SQS keeps it
         if attrs.get("FifoQueue") == "true":
             props["fifoQueue"] = True
+        if attrs.get("Policy"):
+            props["policy"] = attrs["Policy"]  # who may send (queue-topic-policy-scoped)
         self._add(QUEUE, props["name"], props)
 
     # -- SNS and EventBridge ------------------------------------------------------------------
+
+    def _topic(self, topic: str) -> None:
+        sns = self.stack.client("sns")
+        with aws_call(f"topic {topic}", "sns:GetTopicAttributes"):
+            attrs = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+        props: dict[str, Any] = {"arn": topic, "name": topic.rsplit(":", 1)[-1]}
+        if attrs.get("Policy"):
+            props["policy"] = attrs["Policy"]  # who may publish (queue-topic-policy-scoped)
+        self._add(TOPIC, props["name"], props)
 
     def _subscriptions(self, topic: str) -> None:
         sns = self.stack.client("sns")

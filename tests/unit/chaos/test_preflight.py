@@ -217,6 +217,60 @@ def test_a_wildcard_in_the_live_role_fails(stack, worker):
     ]
 
 
+def open_policy(arn: str, action: str, **condition: Any) -> str:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": action,
+        "Resource": arn,
+    }
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def test_a_live_queue_policy_open_to_anyone_fails(stack, worker):
+    # GIVEN the worker's DLQ opened to any principal, as a console hotfix might
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq_url = stack.outputs[PATTERN]["dlq_url"]
+    sqs.set_queue_attributes(
+        QueueUrl=dlq_url,
+        Attributes={"Policy": open_policy(arn_of(dlq_url), "sqs:SendMessage")},
+    )
+    # WHEN preflight runs THEN the queue is named
+    (line,) = failed(preflight(stack, PATTERN))[verdict_name("queue-topic-policy-scoped")]
+    assert line.startswith("qw-dlq: queue policy a statement allows anyone (Principal '*')")
+    # AND scoped by a source ARN, the same statement passes
+    sqs.set_queue_attributes(
+        QueueUrl=dlq_url,
+        Attributes={
+            "Policy": open_policy(
+                arn_of(dlq_url),
+                "sqs:SendMessage",
+                ArnEquals={"aws:SourceArn": worker["topic"]},
+            )
+        },
+    )
+    assert verdict_name("queue-topic-policy-scoped") not in failed(preflight(stack, PATTERN))
+
+
+def test_a_live_topic_policy_open_to_anyone_fails(stack, async_function):
+    # GIVEN the async function's topic opened to any publisher
+    sns = boto3.client("sns", region_name=REGION)
+    topic = stack.outputs[keys.ASYNC_FUNCTION]["topic_arn"]
+    assert verdict_name("queue-topic-policy-scoped") not in failed(
+        preflight(stack, keys.ASYNC_FUNCTION)
+    )
+    sns.set_topic_attributes(
+        TopicArn=topic, AttributeName="Policy", AttributeValue=open_policy(topic, "sns:Publish")
+    )
+    # WHEN preflight runs THEN the topic is named
+    (line,) = failed(preflight(stack, keys.ASYNC_FUNCTION))[
+        verdict_name("queue-topic-policy-scoped")
+    ]
+    assert line.startswith("af-topic: topic policy a statement allows anyone")
+
+
 def test_a_resource_the_outputs_name_but_the_cloud_lacks_is_an_aws_error(stack, worker):
     boto3.client("lambda", region_name=REGION).delete_function(FunctionName="qw-worker")
     with pytest.raises(AwsCallError) as raised:
