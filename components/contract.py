@@ -20,6 +20,7 @@ from pulumi.runtime import settings
 
 from components import outputs as keys
 from components.errors import ComponentError
+from components.limits import COMPONENT_TYPE_PREFIX
 from components.routes import build_routes
 
 _KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -74,7 +75,7 @@ class PatternComponent(pulumi.ComponentResource):
     def __init__(
         self, kind: str, name: str, args: Any, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__(f"failmodes:index:{kind}", name, None, opts)
+        super().__init__(f"{COMPONENT_TYPE_PREFIX}{kind}", name, None, opts)
         self.ledger_pattern = ledger_pattern(args, name)
         self.chaos_event = chaos_event(kind, args)
         self.ledger_records = ledger_records(kind, args)

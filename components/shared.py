@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import queues, validation
+from components.limits import COMPONENT_TYPE_PREFIX
 
 __all__ = ["Shared", "SharedArgs"]
 
@@ -45,7 +46,7 @@ class Shared(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SharedArgs, opts: pulumi.ResourceOptions | None = None):
         validate(args)
-        super().__init__(f"failmodes:index:{NAME}", name, None, opts)
+        super().__init__(f"{COMPONENT_TYPE_PREFIX}{NAME}", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.ledger = aws.dynamodb.Table(
             f"{name}-ledger",

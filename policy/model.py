@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
 
+from components.limits import COMPONENT_TYPE_PREFIX
+
 __all__ = [
     "ALARM",
     "COMPONENT_TYPE_PREFIX",
@@ -62,9 +64,6 @@ SCALING_TARGET = "aws:appautoscaling/target:Target"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
-# The type tokens of the pattern components (components/contract.py, components/shared.py:
-# `failmodes:index:<Name>`), whose children are the only resources that grant a role anything.
-COMPONENT_TYPE_PREFIX = "failmodes:index:"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
