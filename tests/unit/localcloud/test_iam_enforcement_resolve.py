@@ -399,3 +399,34 @@ def test_a_json_body_that_is_not_an_object_is_no_parameters():
     )
     call = resolve(broken, "sqs", AT, lambda s: s)
     assert call is not None and call.checks == (Check("sqs:SendMessage", None),)
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "params", "operation"),
+    [
+        # The same path and method: the required query key tells them apart.
+        ("s3", "get_object_tagging", {"Bucket": "b", "Key": "k"}, "GetObjectTagging"),
+        ("s3", "get_object", {"Bucket": "b", "Key": "k"}, "GetObject"),
+        (
+            "lambda",
+            "list_provisioned_concurrency_configs",
+            {"FunctionName": "worker"},
+            "ListProvisionedConcurrencyConfigs",
+        ),
+    ],
+)
+def test_rest_operations_are_told_apart_by_their_query_as_well(service, method, params, operation):
+    assert checks(service, method, **params)[1].operation == operation
+
+
+def test_an_invoke_payload_sent_as_json_is_not_read_as_parameters():
+    # Some SDKs send Invoke's payload as application/json; its keys are the event's, not the call's.
+    sent = request_of("lambda", "invoke", FunctionName="worker", Payload=b'{"Qualifier": "x"}')
+    headers = {**dict(sent.headers), "Content-Type": "application/json"}
+    request = Request(
+        EnvironBuilder(
+            method="POST", path=sent.path, headers=headers, data=sent.get_data()
+        ).get_environ()
+    )
+    call = resolve(request, "lambda", AT, lambda s: s)
+    assert call is not None and call.checks == (Check("lambda:InvokeFunction", FUNCTION),)
