@@ -24,8 +24,6 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import boto3
-import botocore.exceptions
-import botocore.session
 from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -160,16 +158,20 @@ class LocalCloud:
         )
         self._thread.start()
         moto_core.activate(self)
-        self.add_interceptor(self._sqs_long_poll)
 
         # The core (endpoint, roles, Lambda runtime, SNS delivery) is what must start in well
         # under 2 s.
+        from localcloud.iam import enforcement
         from localcloud.iam.roles import Roles
         from localcloud.lambda_ import LambdaRuntime
         from localcloud.sns import SnsLambdaDelivery
 
         self.iam = Roles(self)
         self.iam.install()
+        # First of the interceptors: a call its role does not allow never reaches one that
+        # answers instead of moto (long-poll ReceiveMessage, Lambda's Invoke, PutEvents).
+        enforcement.install(self)
+        self.add_interceptor(self._sqs_long_poll)
 
         self.lambdas = LambdaRuntime(self)
         self.add_service(self.lambdas)
@@ -327,20 +329,13 @@ class LocalCloud:
         return Response(json.dumps({"message": f"no such path {path}"}), status=404)
 
 
-# SigV4 signing names that are not botocore's service name.
-_SERVICE_OF_SIGNING_NAME = {"states": "stepfunctions", "monitoring": "cloudwatch"}
-
-
 @cache
 def _service_operations(signing: str) -> tuple[str, frozenset[str]] | None:
     """(protocol, operation names) of the service a request is signed for, from botocore's
-    model (loaded once per service); None for a service botocore does not know. The names
-    are the same whichever protocol (query, JSON, CBOR) a client speaks."""
-    try:
-        model = botocore.session.get_session().get_service_model(
-            _SERVICE_OF_SIGNING_NAME.get(signing, signing)
-        )
-    except botocore.exceptions.UnknownServiceError:
+    model; None for a service botocore does not know. The names are the same whichever
+    protocol (query, JSON, CBOR) a client speaks."""
+    model = sigv4.service_model(signing)
+    if model is None:
         return None
     return model.protocol, frozenset(model.operation_names)
 

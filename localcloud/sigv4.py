@@ -1,11 +1,20 @@
 """What a SigV4 Authorization header says about its caller: the access key, region and
-service of its credential scope (`Credential=AKID/20261201/us-east-1/sqs/aws4_request`)."""
+service of its credential scope (`Credential=AKID/20261201/us-east-1/sqs/aws4_request`),
+and the botocore service model its signing name stands for."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
 
-__all__ = ["Scope", "scope_of"]
+import botocore.exceptions
+import botocore.model
+import botocore.session
+
+__all__ = ["Scope", "scope_of", "service_model"]
+
+# SigV4 signing names that are not botocore's service name.
+_SERVICE_OF_SIGNING_NAME = {"states": "stepfunctions", "monitoring": "cloudwatch"}
 
 
 class Scope(NamedTuple):
@@ -22,3 +31,15 @@ def scope_of(authorization: str | None) -> Scope | None:
     except (IndexError, ValueError):
         return None
     return Scope(key, region, service)
+
+
+@cache
+def service_model(signing: str) -> botocore.model.ServiceModel | None:
+    """botocore's model of the service a request is signed for (loaded once per service);
+    None for a signing name botocore does not know."""
+    try:
+        return botocore.session.get_session().get_service_model(
+            _SERVICE_OF_SIGNING_NAME.get(signing, signing)
+        )
+    except botocore.exceptions.UnknownServiceError:
+        return None

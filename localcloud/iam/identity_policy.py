@@ -32,12 +32,18 @@ class Decision(enum.Enum):
     IMPLICIT_DENY = "implicit deny"  # no statement allows it
 
 
-def _applies(st: Mapping[str, Any], action: str, resource: str) -> bool:
+def _applies(st: Mapping[str, Any], action: str, resource: str | None) -> bool:
     if "NotAction" in st:
         if action_matches(st["NotAction"], action):
             return False
     elif not action_matches(st.get("Action"), action):
         return False
+    if resource is None:
+        # Not resolved here: a Deny of the action applies whatever its Resource; an Allow
+        # grants only when it names every resource (its Resource matches "*" itself).
+        return st.get("Effect") == "Deny" or (
+            "NotResource" not in st and resource_matches(st.get("Resource"), "*")
+        )
     if "NotResource" in st:
         return not resource_matches(st["NotResource"], resource)
     return resource_matches(st.get("Resource"), resource)
@@ -46,11 +52,13 @@ def _applies(st: Mapping[str, Any], action: str, resource: str) -> bool:
 def evaluate(
     policies: Iterable[str | Mapping[str, Any]],
     action: str,
-    resource: str,
+    resource: str | None,
     context: Mapping[str, str | None] | None = None,
 ) -> Decision:
     """IAM's decision on `action` against `resource` under these identity policies.
-    `context` holds the condition keys the call carries (lower-case names)."""
+    `resource` None: the caller could not tell which resource the call acts on (judged the
+    safe way, see `_applies`). `context` holds the condition keys the call carries
+    (lower-case names)."""
     keys = {"aws:securetransport": "true", **(context or {})}
     allowed = False
     for policy in policies:

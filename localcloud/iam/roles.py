@@ -79,6 +79,8 @@ class Roles:
         self._trust: dict[str, Any] = {}
         self._credentials: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
+        # Bumped by every IAM write: a read that began before one is not cached after it.
+        self._generation = 0
         self._iam: Any = None
         self._sts: Any = None
 
@@ -100,7 +102,9 @@ class Roles:
             cached = self._credentials.get(key)
         if cached is not None:
             return cached
-        answer = self._client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)
+        # STS takes 2-64 characters; a function's name may be 1 long.
+        sts_name = session_name[:64].ljust(2, "_")
+        answer = self._client("sts").assume_role(RoleArn=role_arn, RoleSessionName=sts_name)
         creds = answer["Credentials"]
         env = {
             "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
@@ -110,7 +114,7 @@ class Roles:
         with self._lock:
             # The observer has seen the answer by now; record it again in case it ran first.
             self._sessions[creds["AccessKeyId"]] = RoleSession(
-                creds["AccessKeyId"], role_arn, session_name, self.cloud.account_id
+                creds["AccessKeyId"], role_arn, sts_name, self.cloud.account_id
             )
             self._credentials[key] = env
         return env
@@ -120,7 +124,7 @@ class Roles:
         self,
         role_arn: str,
         action: str,
-        resource: str,
+        resource: str | None,
         context: Mapping[str, str | None] | None = None,
     ) -> Decision:
         """IAM's decision on `action` against `resource` for a caller holding `role_arn`."""
@@ -130,7 +134,7 @@ class Roles:
         self,
         role_arn: str,
         action: str,
-        resource: str,
+        resource: str | None,
         context: Mapping[str, str | None] | None = None,
     ) -> bool:
         return self.decide(role_arn, action, resource, context) is Decision.ALLOW
@@ -140,6 +144,7 @@ class Roles:
         name = role_name_of(role_arn)
         with self._lock:
             document = self._trust.get(name)
+            generation = self._generation
         if document is None:
             try:
                 role = self._client("iam").get_role(RoleName=name)["Role"]
@@ -147,7 +152,8 @@ class Roles:
                 return False
             document = role.get("AssumeRolePolicyDocument") or {}
             with self._lock:
-                self._trust[name] = document
+                if generation == self._generation:
+                    self._trust[name] = document
         return resource_policy_allows(
             statements_of(document),
             service,
@@ -161,11 +167,13 @@ class Roles:
         name = role_name_of(role_arn)
         with self._lock:
             cached = self._policies.get(name)
+            generation = self._generation
         if cached is not None:
             return cached
         documents = self._read_policies(name)
         with self._lock:
-            self._policies[name] = documents
+            if generation == self._generation:
+                self._policies[name] = documents
         return documents
 
     def _read_policies(self, name: str) -> list[Any]:
@@ -205,6 +213,7 @@ class Roles:
         service = scope.service if scope else ""
         if service == "iam" and not action.startswith(_READS):
             with self._lock:
+                self._generation += 1
                 self._policies.clear()
                 self._trust.clear()
         elif service == "sts" and action == "AssumeRole":

@@ -276,8 +276,15 @@ class LambdaRuntime:
     # ---- the warm pool -----------------------------------------------------------------
     def _start_worker(self, spec: FunctionSpec, code_bytes: bytes) -> Worker:
         code_dir = self._code_dir(spec, code_bytes)
-        env = worker_environment(spec, self.cloud.endpoint, self.cloud.region, code_dir)
+        if not spec.role:
+            # Lambda requires one (CreateFunction's Role); never run on unjudged credentials.
+            raise ServiceError(f"{spec.name} has no execution role to run with")
         try:
+            # As Lambda does, the worker holds its execution role's session (STS AssumeRole).
+            credentials = self.cloud.iam.credentials_for(spec.role, spec.name)
+            env = worker_environment(
+                spec, self.cloud.endpoint, self.cloud.region, code_dir, credentials
+            )
             worker = Worker(spec, code_dir, env, functools.partial(self._log, spec.name))
         except Exception as exc:
             raise ServiceError(f"could not start a worker for {spec.name}: {exc}") from exc

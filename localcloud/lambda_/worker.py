@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 STDERR_TAIL_LINES = 20
 END_MARKER = "END RequestId: "
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 LogSink = Callable[[str], None]
 
@@ -182,9 +183,15 @@ class Worker:
 
 
 def worker_environment(
-    spec: FunctionSpec, endpoint: str, region: str, code_dir: Path
+    spec: FunctionSpec,
+    endpoint: str,
+    region: str,
+    code_dir: Path,
+    credentials: Mapping[str, str],
 ) -> dict[str, str]:
-    """The environment Lambda gives a function, pointed at the local cloud."""
+    """The environment Lambda gives a function, pointed at the local cloud. `credentials`:
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN of the function's
+    execution role session, so the cloud judges its calls by the role's policies."""
     log_group = f"/aws/lambda/{spec.name}"
     base = {
         key: os.environ[key]
@@ -206,14 +213,13 @@ def worker_environment(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **{key: credentials[key] for key in CREDENTIAL_VARIABLES},
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
     }
     # The function's own variables win, as on Lambda (except the reserved ones above).
     reserved = {
+        *CREDENTIAL_VARIABLES,
         "_HANDLER",
         "LAMBDA_TASK_ROOT",
         "AWS_LAMBDA_FUNCTION_NAME",

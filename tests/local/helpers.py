@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 # AWS's fixed delays (1 min / 2 min async retries, throttle backoff) shrink 1000x in tests.
@@ -69,8 +69,30 @@ def read_queue(sqs: Any, queue_url: str, *, expect: int, timeout: float = 30.0) 
     return got
 
 
-def create_lambda_role(iam: Any) -> str:
-    """A role Lambda may assume (moto checks only that it exists); its ARN."""
-    return iam.create_role(
-        RoleName=unique("lambda-role"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
-    )["Role"]["Arn"]
+# What the tests' own handlers call with their execution role (the local cloud judges it):
+# report to a queue, and the ledger write of the project's handlers (functions.common.ledger).
+TEST_FUNCTION_GRANTS: tuple[dict[str, Any], ...] = (
+    {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:*:*:*"},
+    {
+        "Effect": "Allow",
+        "Action": "dynamodb:UpdateItem",
+        "Resource": "arn:aws:dynamodb:*:*:table/*",
+    },
+)
+
+
+def create_lambda_role(
+    iam: Any, statements: Sequence[dict[str, Any]] = TEST_FUNCTION_GRANTS
+) -> str:
+    """A role Lambda may assume, with `statements` as its one inline policy (none when
+    empty); its ARN."""
+    name = unique("lambda-role")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"][
+        "Arn"
+    ]
+    if statements:
+        policy = {"Version": "2012-10-17", "Statement": list(statements)}
+        iam.put_role_policy(
+            RoleName=name, PolicyName="test-calls", PolicyDocument=json.dumps(policy)
+        )
+    return str(arn)
