@@ -112,9 +112,10 @@ class SlowApi(contract.PatternComponent):
         opts_child = pulumi.ResourceOptions(parent=self)
         # Callers read the key from Secrets Manager at run time, never from their environment
         # (a function's environment is readable by anyone with lambda:GetFunctionConfiguration).
-        # Secrets Manager rather than an SSM SecureString: the grant names the secret's own ARN
-        # (a parameter's ARN is built from its name, and a leading '/' is not doubled), and a
-        # secret versions its value under staging labels, which is what a rotation moves.
+        # Secrets Manager rather than an SSM SecureString: a secret keeps its versions under
+        # staging labels (AWSCURRENT, AWSPREVIOUS) and rotates with RotateSecret, which is
+        # what rotating an API key needs; the cost is USD 0.40 a month (a standard parameter
+        # is free).
         # A copy of the ApiKey's value, so nothing is lost when it goes at once on destroy.
         self.key_secret = aws.secretsmanager.Secret(
             f"{name}-key-secret",

@@ -9,12 +9,13 @@ Two triggers (docs/contracts.md):
 Retries (seed demo): wait DELIVERY_WAIT_BASE s + random 0..DELIVERY_WAIT_JITTER s,
 DELIVERY_ATTEMPTS attempts, on HTTP 429, 5xx, timeouts and connection errors (every
 variable required: EventPipeline always sets them, its Settings hold the defaults);
-other 4xx are permanent and not retried. The API key is read from the Secrets Manager
-secret SLOW_API_KEY_SECRET names (Powertools parameters, cached SLOW_API_KEY_MAX_AGE s per
-worker); a 403 reads the secret again, and a key rotated since is tried at once. Each
-attempt's HTTP timeout is
+other 4xx are permanent and not retried. Each attempt's HTTP timeout is
 DELIVERY_HTTP_TIMEOUT capped below the invocation's remaining time, and no
 attempt starts that could not finish before the function's own deadline.
+
+The API key is read from the Secrets Manager secret SLOW_API_KEY_SECRET names (Powertools
+parameters, cached SLOW_API_KEY_MAX_AGE s per execution environment), never from the
+environment; a 403 reads the secret again, and a key rotated since is tried at once.
 """
 
 from __future__ import annotations
