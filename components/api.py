@@ -1,4 +1,9 @@
-"""A REST API (API Gateway v1) in front of one Lambda function, proxy integration."""
+"""A REST API (API Gateway v1) in front of one Lambda function, proxy integration.
+
+Authenticated by default: the method requires an API key (x-api-key), and the API's own key
+is in a usage plan on its stage, since API Gateway accepts a key only through a usage plan
+that names the stage (API Gateway developer guide, "Usage plans and API keys").
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ STAGE = "v1"
 
 
 class LambdaRestApi:
-    """RestApi -> (resource) -> method -> AWS_PROXY integration -> deployment -> stage.
+    """RestApi -> (resource) -> method -> AWS_PROXY integration -> deployment -> stage, and
+    unless the API is open, ApiKey -> UsagePlan on the stage -> UsagePlanKey.
 
-    Children of `parent`. `path_part=None` puts the method on the API's root.
+    Children of `parent`. `path_part=None` puts the method on the API's root. `throttle`
+    (rate per second, burst) is the usage plan's; None leaves the plan unthrottled (the
+    account's and stage's limits still apply).
     """
 
     def __init__(
@@ -25,10 +33,12 @@ class LambdaRestApi:
         *,
         http_method: str,
         path_part: str | None,
-        api_key_required: bool = False,
+        api_key_required: bool = True,
+        throttle: tuple[float, int] | None = None,
         timeout_ms: int = INTEGRATION_LIMIT_MS,
     ) -> None:
         opts = pulumi.ResourceOptions(parent=parent)
+        self.name = name
         self.rest_api = aws.apigateway.RestApi(f"{name}-api", opts=opts)
         if path_part is None:
             resource_id: pulumi.Input[str] = self.rest_api.root_resource_id
@@ -91,6 +101,51 @@ class LambdaRestApi:
             opts=opts,
         )
         self.route = route
+        self.api_key: aws.apigateway.ApiKey | None = None
+        self.usage_plan: aws.apigateway.UsagePlan | None = None
+        if api_key_required:
+            self._usage_plan(name, opts, throttle)
+
+    def _usage_plan(
+        self, name: str, opts: pulumi.ResourceOptions, throttle: tuple[float, int] | None
+    ) -> None:
+        self.api_key = aws.apigateway.ApiKey(f"{name}-key", enabled=True, opts=opts)
+        extra = {}
+        if throttle is not None:
+            rate, burst = throttle
+            extra["throttle_settings"] = aws.apigateway.UsagePlanThrottleSettingsArgs(
+                rate_limit=rate, burst_limit=burst
+            )
+        self.usage_plan = aws.apigateway.UsagePlan(
+            f"{name}-plan",
+            api_stages=[
+                aws.apigateway.UsagePlanApiStageArgs(
+                    api_id=self.rest_api.id, stage=self.stage.stage_name
+                )
+            ],
+            opts=opts,
+            **extra,
+        )
+        aws.apigateway.UsagePlanKey(
+            f"{name}-plan-key",
+            key_id=self.api_key.id,
+            key_type="API_KEY",
+            usage_plan_id=self.usage_plan.id,
+            opts=opts,
+        )
+
+    def required_key(self) -> aws.apigateway.ApiKey:
+        """The API's key: asking an open API for one is a bug of its caller."""
+        if self.api_key is None:
+            raise ValueError(f"{self.name}: the API is open and has no API key")
+        return self.api_key
+
+    @property
+    def api_key_value(self) -> pulumi.Output[str] | None:
+        """The key a caller sends as x-api-key, as a Pulumi secret; None when the API is open."""
+        if self.api_key is None:
+            return None
+        return pulumi.Output.secret(self.api_key.value)
 
     @property
     def base_url(self) -> pulumi.Output[str]:

@@ -180,11 +180,20 @@ def export_all() -> dict[str, Instance]:
         },
     )
     ledgers = {key: i.component.ledger_pattern for key, i in found.items()}
+    # Routes name queues and partitions, never a secret: built without the secret fields,
+    # they stay a plain output.
+    public = {key: _public(i.component.outputs) for key, i in found.items()}
     types = {key: i.type for key, i in found.items()}
     pulumi.export(
         keys.ROUTES,
-        pulumi.Output.all(**{key: i.component.outputs for key, i in found.items()}).apply(
-            lambda resolved: build_routes(resolved, ledgers, types)
-        ),
+        pulumi.Output.all(**public).apply(lambda resolved: build_routes(resolved, ledgers, types)),
     )
     return found
+
+
+def _public(outputs: Any) -> Any:
+    """An instance's outputs without its secret fields (components.outputs.SECRET_FIELDS): a
+    component with a secret field keeps its outputs a dict, so the rest stays plain."""
+    if isinstance(outputs, dict):
+        return {k: v for k, v in outputs.items() if k not in keys.SECRET_FIELDS}
+    return outputs

@@ -5,6 +5,10 @@ retries only throttles/5xx of the invoke itself (RetryPolicy, then the target DL
 errors inside delivery are handled by its async config (retries, then its DLQ).
 Flow-controlled variant: the rule targets an SQS buffer; delivery reads it with
 batch size 1 and MaximumConcurrency, so a burst cannot overrun the slow API.
+
+The notifier API requires an API key (its own, in its own usage plan) unless `api_open`;
+delivery reads the slow API's key from its Secrets Manager secret at run time, cached for
+`slow_api_key_max_age` seconds, never from its environment.
 """
 
 from __future__ import annotations
@@ -49,8 +53,15 @@ class EventPipelineArgs(contract.InstanceArgs):
     """Alarm topic and timing."""
     slow_api_url: pulumi.Input[str]
     """URL delivery POSTs to (SlowApi url)."""
-    slow_api_key: pulumi.Input[str]
-    """API key for it."""
+    slow_api_key_secret_arn: pulumi.Input[str]
+    """ARN of the Secrets Manager secret holding its API key (SlowApi key_secret_arn): delivery
+    gets the ARN in its environment and secretsmanager:GetSecretValue on that secret only."""
+    slow_api_key_max_age: NotRequired[int]
+    """Seconds delivery caches the key before reading the secret again (a rotation is seen
+    within this; a 403 reads it again at once)."""
+    api_open: NotRequired[bool]
+    """False (default): the notifier API requires x-api-key, its key in its usage plan (the
+    `api_key_value` output, a secret). True: anyone may call it."""
     flow_control: NotRequired[bool]
     """False: rule -> delivery. True: rule -> SQS buffer -> MaximumConcurrency mapping."""
     event_source: NotRequired[str]
@@ -86,6 +97,9 @@ class EventPipelineArgs(contract.InstanceArgs):
 SETTINGS = validation.Settings(
     EventPipelineArgs,
     flow_control=validation.Setting(False),
+    api_open=validation.Setting(False),
+    # Powertools' cache: one GetSecretValue per worker per 5 minutes, not one per delivery.
+    slow_api_key_max_age=validation.Setting(300, 1, 3600),
     event_source=validation.Setting("failmodes.notifier"),
     event_detail_type=validation.Setting("OrderPlaced"),
     # EventBridge's maxima: retry for a day, 185 times, before the target DLQ.
@@ -110,7 +124,7 @@ def validate(args: EventPipelineArgs) -> EventPipelineArgs:
         "ledger",
         "alarms",
         "slow_api_url",
-        "slow_api_key",
+        "slow_api_key_secret_arn",
     ):
         validation.require(NAME, args, field)
     validate_function_args(NAME, "notifier", args["notifier"])
@@ -133,6 +147,7 @@ class EventPipeline(contract.PatternComponent):
         super().__init__(NAME, name, args, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.flow_control = SETTINGS.value(args, "flow_control")
+        self.api_open = bool(SETTINGS.value(args, "api_open"))
         self.target_maximum_retry_attempts = SETTINGS.value(args, "target_maximum_retry_attempts")
         self.target_maximum_event_age = SETTINGS.value(args, "target_maximum_event_age")
         # The delivery's async settings (direct) or the buffer's redrive (flow): set below.
@@ -158,8 +173,15 @@ class EventPipeline(contract.PatternComponent):
                 "EVENT_DETAIL_TYPE": detail_type,
             },
         )
+        # No throttle of its own: the plan is what lets the key in (the stage's and the
+        # account's limits still apply); flow control is downstream, in the buffer.
         self.api = LambdaRestApi(
-            self, name, self.notifier.function, http_method="POST", path_part="events"
+            self,
+            name,
+            self.notifier.function,
+            http_method="POST",
+            path_part="events",
+            api_key_required=not self.api_open,
         )
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
@@ -175,9 +197,11 @@ class EventPipeline(contract.PatternComponent):
             self.target_dlq,
             [("events.amazonaws.com", self.rule.arn)],
         )
+        self.slow_api_key_secret_arn = args["slow_api_key_secret_arn"]
         delivery_env = {
             "SLOW_API_URL": args["slow_api_url"],
-            "SLOW_API_KEY": args["slow_api_key"],
+            "SLOW_API_KEY_SECRET": self.slow_api_key_secret_arn,
+            "SLOW_API_KEY_MAX_AGE": str(SETTINGS.value(args, "slow_api_key_max_age")),
             "DELIVERY_ATTEMPTS": str(SETTINGS.value(args, "delivery_attempts")),
             "DELIVERY_WAIT_BASE": str(float(SETTINGS.value(args, "delivery_wait_base"))),
             "DELIVERY_WAIT_JITTER": str(float(SETTINGS.value(args, "delivery_wait_jitter"))),
@@ -217,29 +241,38 @@ class EventPipeline(contract.PatternComponent):
         )
         if self.buffer is not None:
             self.alarm_factory.queue_age("buffer_age", self.buffer, self._buffer_age_threshold)
-        self.outputs = pulumi.Output.all(
-            notifier=pulumi.Output.all(**self.notifier.outputs()),
-            delivery=pulumi.Output.all(**self.delivery.outputs()),
-            api_url=pulumi.Output.concat(self.api.base_url, "events"),
-            event_bus_name=self.bus.name,
-            rule_name=self.rule.name,
-            target_dlq_url=self.target_dlq.url,
-            delivery_dlq_url=self.delivery_dlq.url,
-            buffer_queue_url=self.buffer.url if self.buffer is not None else None,
-            maximum_concurrency=self.maximum_concurrency,
-            flow_control=self.flow_control,
-            target_maximum_retry_attempts=self.target_maximum_retry_attempts,
-            target_maximum_event_age=self.target_maximum_event_age,
-            maximum_retry_attempts=self.maximum_retry_attempts,
-            maximum_event_age=self.maximum_event_age,
-            max_receive_count=self.max_receive_count,
-            alarms=pulumi.Output.all(**self.alarm_factory.names()),
-        )
+        # A dict, not one Output.all: its secret field stays the only secret one.
+        self.outputs = {
+            "notifier": pulumi.Output.all(**self.notifier.outputs()),
+            "delivery": pulumi.Output.all(**self.delivery.outputs()),
+            "api_url": pulumi.Output.concat(self.api.base_url, "events"),
+            "api_key_value": self.api.api_key_value,
+            "api_open": self.api_open,
+            "event_bus_name": self.bus.name,
+            "rule_name": self.rule.name,
+            "target_dlq_url": self.target_dlq.url,
+            "delivery_dlq_url": self.delivery_dlq.url,
+            "buffer_queue_url": self.buffer.url if self.buffer is not None else None,
+            "maximum_concurrency": self.maximum_concurrency,
+            "flow_control": self.flow_control,
+            "target_maximum_retry_attempts": self.target_maximum_retry_attempts,
+            "target_maximum_event_age": self.target_maximum_event_age,
+            "maximum_retry_attempts": self.maximum_retry_attempts,
+            "maximum_event_age": self.maximum_event_age,
+            "max_receive_count": self.max_receive_count,
+            "alarms": pulumi.Output.all(**self.alarm_factory.names()),
+        }
         self.register_outputs({"outputs": self.outputs})
         # The flow-controlled variant's failure contract differs (its buffer, its own
         # experiments): it is a component type of its own.
         kind = keys.EVENT_PIPELINE_FLOW if self.flow_control else keys.EVENT_PIPELINE
         contract.declare(self, kind, name, opts)
+
+    def _key_statement(self) -> dict:
+        # The one secret, by its ARN; its key is AWS's managed aws/secretsmanager, whose key
+        # policy lets the account use it through Secrets Manager: no kms:Decrypt grant
+        # (Secrets Manager user guide, "Secret encryption and decryption").
+        return statement(["secretsmanager:GetSecretValue"], [self.slow_api_key_secret_arn])
 
     def _direct(
         self, name: str, args: EventPipelineArgs, env: dict, retention: int
@@ -253,7 +286,10 @@ class EventPipeline(contract.PatternComponent):
             args["delivery"],
             ledger=args["ledger"],
             ledger_pattern=self.ledger_pattern,
-            statements=[statement(["sqs:SendMessage"], [self.delivery_dlq.arn])],
+            statements=[
+                statement(["sqs:SendMessage"], [self.delivery_dlq.arn]),
+                self._key_statement(),
+            ],
             environment=env,
             dead_letter_arn=self.delivery_dlq.arn,
         )
@@ -312,7 +348,8 @@ class EventPipeline(contract.PatternComponent):
                         "sqs:ReceiveMessage",
                     ],
                     [self.buffer.arn],
-                )
+                ),
+                self._key_statement(),
             ],
             environment=env,
         )

@@ -68,6 +68,11 @@ RESERVED: frozenset[str] = frozenset(
     }
 )
 
+# Instance output fields that are Pulumi secrets (pulumi.Output.secret): `pulumi stack output`
+# shows them as [secret], `--show-secrets` (what chaos/ reads) and the local state file in
+# clear. No other output is built from them (the routes are not).
+SECRET_FIELDS: frozenset[str] = frozenset({"api_key_value"})
+
 # Failure kinds a route can be asked about.
 Failure = Literal[
     "none",  # healthy: the event is processed
@@ -163,6 +168,9 @@ class EventPipelineOutputs(TypedDict):
     notifier: FunctionOutputs  # API -> notifier (adds correlation_id) -> EventBridge
     delivery: FunctionOutputs  # calls the slow API with tenacity retries
     api_url: str  # the notifier's API (POST /events)
+    # added: the x-api-key its callers send (a secret); None when the stack opened the API
+    api_key_value: str | None
+    api_open: bool  # added: True when the API takes calls without a key (notifierApiOpen)
     event_bus_name: str
     rule_name: str
     target_dlq_url: str  # EventBridge target DLQ
@@ -184,7 +192,8 @@ class SlowApiOutputs(TypedDict):
     url: str  # invoke URL of the stage, ends with '/'
     api_id: str
     api_key_id: str
-    api_key_value: str  # secret on AWS; the chaos suite needs it to call the API
+    api_key_value: str  # a secret; the chaos suite needs it to call the API
+    api_key_secret_arn: str  # added: the Secrets Manager secret its callers read the key from
     rate_limit: float
     burst_limit: int
     failure_rate: float

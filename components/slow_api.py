@@ -105,29 +105,32 @@ class SlowApi(contract.PatternComponent):
             http_method="ANY",
             path_part=None,
             api_key_required=True,
+            throttle=(self.rate_limit, self.burst_limit),
             timeout_ms=SETTINGS.value(args, "integration_timeout_ms"),
         )
+        self.api_key = self.api.required_key()
         opts_child = pulumi.ResourceOptions(parent=self)
-        self.api_key = aws.apigateway.ApiKey(f"{name}-key", enabled=True, opts=opts_child)
-        self.usage_plan = aws.apigateway.UsagePlan(
-            f"{name}-plan",
-            api_stages=[
-                aws.apigateway.UsagePlanApiStageArgs(
-                    api_id=self.api.rest_api.id, stage=self.api.stage.stage_name
-                )
-            ],
-            throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
-                rate_limit=self.rate_limit, burst_limit=self.burst_limit
-            ),
+        # Callers read the key from Secrets Manager at run time, never from their environment
+        # (a function's environment is readable by anyone with lambda:GetFunctionConfiguration).
+        # Secrets Manager rather than an SSM SecureString: a secret keeps its versions under
+        # staging labels (AWSCURRENT, AWSPREVIOUS) and rotates with RotateSecret, which is
+        # what rotating an API key needs; the cost is USD 0.40 a month (a standard parameter
+        # is free).
+        # A copy of the ApiKey's value, so nothing is lost when it goes at once on destroy.
+        self.key_secret = aws.secretsmanager.Secret(
+            f"{name}-key-secret",
+            description=f"{name}: the API key callers send as x-api-key",
+            recovery_window_in_days=0,
             opts=opts_child,
         )
-        aws.apigateway.UsagePlanKey(
-            f"{name}-plan-key",
-            key_id=self.api_key.id,
-            key_type="API_KEY",
-            usage_plan_id=self.usage_plan.id,
+        key_version = aws.secretsmanager.SecretVersion(
+            f"{name}-key-secret-value",
+            secret_id=self.key_secret.id,
+            secret_string=self.api_key.value,
             opts=opts_child,
         )
+        # The version's ARN is the secret's: a caller wired to it is created after the value.
+        self.key_secret_arn: pulumi.Output[str] = key_version.secret_arn
         self.alarm_factory = AlarmFactory(self, name, args["alarms"])
         self.alarm_factory.errors_and_throttles("", self.api_function.function)
         self.alarm_factory.metric(
@@ -137,16 +140,18 @@ class SlowApi(contract.PatternComponent):
             dimensions={"ApiName": self.api.rest_api.name, "Stage": self.api.stage.stage_name},
             description=f"{name}: the API answered 5xx",
         )
-        self.outputs = pulumi.Output.all(
-            function=pulumi.Output.all(**self.api_function.outputs()),
-            url=self.api.base_url,
-            api_id=self.api.rest_api.id,
-            api_key_id=self.api_key.id,
-            api_key_value=self.api_key.value,
-            rate_limit=self.rate_limit,
-            burst_limit=self.burst_limit,
-            failure_rate=self.failure_rate,
-            alarms=pulumi.Output.all(**self.alarm_factory.names()),
-        )
+        # A dict, not one Output.all: its secret field stays the only secret one.
+        self.outputs = {
+            "function": pulumi.Output.all(**self.api_function.outputs()),
+            "url": self.api.base_url,
+            "api_id": self.api.rest_api.id,
+            "api_key_id": self.api_key.id,
+            "api_key_value": self.api.api_key_value,
+            "api_key_secret_arn": self.key_secret_arn,
+            "rate_limit": self.rate_limit,
+            "burst_limit": self.burst_limit,
+            "failure_rate": self.failure_rate,
+            "alarms": pulumi.Output.all(**self.alarm_factory.names()),
+        }
         self.register_outputs({"outputs": self.outputs})
         contract.declare(self, keys.SLOW_API, name, opts)

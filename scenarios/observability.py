@@ -168,7 +168,11 @@ def _variant(
     # bounds the notifier's concurrency (AWS would scale it; a 2-core host cannot start dozens
     # of workers at once within Lambda's 10 s init limit).
     sent = traffic.drive(
-        traffic.api_driver(out["api_url"], None), "api", events, offsets, workers=SENDERS
+        traffic.api_driver(out["api_url"], out["api_key_value"]),
+        "api",
+        events,
+        offsets,
+        workers=SENDERS,
     )
     load_end = time.monotonic()
     accepted = {s["id"] for s in sent if s["ok"]}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chaos.experiments.model import (
     AlarmExpect,
     ApiThrottle,
@@ -29,6 +31,18 @@ from chaos.experiments.model import (
 # middleware exposes the decoded payload (SQS body, SNS Message, Kinesis data, EventBridge detail,
 # API body) as `payload`; a bare event (direct invoke, Step Functions input) carries the mark.
 HIT_ONLY = "payload.chaos_target || payload.detail.chaos_target || chaos_target"
+
+
+def notifier(pipeline: str, **send: Any) -> Send:
+    """Traffic to a pipeline's notifier API, with its API key (None when the stack opened
+    the API: the driver then sends none)."""
+    return Send(
+        "api",
+        f"{pipeline}.api_url",
+        options={"api_key": f"{pipeline}.api_key_value"},
+        **send,
+    )
+
 
 CATALOG: tuple[Experiment, ...] = (
     Experiment(
@@ -182,7 +196,7 @@ CATALOG: tuple[Experiment, ...] = (
             SetEnv(
                 "slow_api.function.name", {"SLOW_API_FAILURE_RATE": "0.5", "SLOW_API_SEED": "7"}
             ),
-            Send("api", "event_pipeline.api_url", hit=10, rate=5.0),
+            notifier("event_pipeline", hit=10, rate=5.0),
             AwaitSettled(),
         ),
         expect=Expect(failure="target_error", either=True),
@@ -198,7 +212,7 @@ CATALOG: tuple[Experiment, ...] = (
             SetEnv(
                 "slow_api.function.name", {"SLOW_API_FAILURE_RATE": "0.5", "SLOW_API_SEED": "7"}
             ),
-            Send("api", "event_pipeline_flow.api_url", hit=10, rate=5.0),
+            notifier("event_pipeline_flow", hit=10, rate=5.0),
             AwaitSettled(),
         ),
         expect=Expect(failure="target_error", either=True),
@@ -240,7 +254,7 @@ CATALOG: tuple[Experiment, ...] = (
         fault="the delivery function's grant to events.amazonaws.com revoked",
         method=(
             RevokeGrant("function", "event_pipeline.delivery.name", "events.amazonaws.com"),
-            Send("api", "event_pipeline.api_url", hit=1, rate=5.0),
+            notifier("event_pipeline", hit=1, rate=5.0),
             AwaitSettled(),
         ),
         # Missing permissions are not retried (EventBridge guide, dead-letter queues).
@@ -265,7 +279,7 @@ CATALOG: tuple[Experiment, ...] = (
         fault="the buffer queue's grant to events.amazonaws.com revoked",
         method=(
             RevokeGrant("queue", "event_pipeline_flow.buffer_queue_url", "events.amazonaws.com"),
-            Send("api", "event_pipeline_flow.api_url", hit=1, rate=5.0),
+            notifier("event_pipeline_flow", hit=1, rate=5.0),
             AwaitSettled(),
         ),
         expect=Expect(
@@ -289,7 +303,7 @@ CATALOG: tuple[Experiment, ...] = (
         fault="failure rate 1.0 on the delivery function for marked events",
         method=(
             Inject("event_pipeline_flow.delivery.name", {"failure_rate": 1.0, "match": HIT_ONLY}),
-            Send("api", "event_pipeline_flow.api_url", hit=1, rate=5.0),
+            notifier("event_pipeline_flow", hit=1, rate=5.0),
             AwaitSettled(),
         ),
         expect=Expect(

@@ -12,6 +12,10 @@ variable required: EventPipeline always sets them, its Settings hold the default
 other 4xx are permanent and not retried. Each attempt's HTTP timeout is
 DELIVERY_HTTP_TIMEOUT capped below the invocation's remaining time, and no
 attempt starts that could not finish before the function's own deadline.
+
+The API key is read from the Secrets Manager secret SLOW_API_KEY_SECRET names (Powertools
+parameters, cached SLOW_API_KEY_MAX_AGE s per execution environment), never from the
+environment; a 403 reads the secret again, and a key rotated since is tried at once.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from functions.common import ledger
+from functions.common import clients, ledger
 from functions.common.config import env_float, env_int, env_str
 from functions.common.events import eventbridge_payload, require_id, sqs_payload
 from functions.common.exceptions import PoisonEventError
@@ -47,7 +51,8 @@ from functions.common.observability import bind_event, lambda_entry, logger, met
 from functions.faults import record_faults
 
 SLOW_API_URL = "SLOW_API_URL"
-SLOW_API_KEY = "SLOW_API_KEY"
+SLOW_API_KEY_SECRET = "SLOW_API_KEY_SECRET"  # ARN of the secret holding the API key
+SLOW_API_KEY_MAX_AGE = "SLOW_API_KEY_MAX_AGE"  # seconds a read key is cached
 DELIVERY_ATTEMPTS = "DELIVERY_ATTEMPTS"
 DELIVERY_WAIT_BASE = "DELIVERY_WAIT_BASE"
 DELIVERY_WAIT_JITTER = "DELIVERY_WAIT_JITTER"
@@ -62,6 +67,7 @@ MIN_ATTEMPT_SECONDS = 0.2
 sleep: Callable[[float], None] = time.sleep
 
 _http: Any = None
+_secrets: Any = None  # Powertools SecretsProvider on this process's secretsmanager client
 # The invocation's context, for the idempotent deliver_current() (which takes only the payload).
 _context: Any = None
 
@@ -97,6 +103,24 @@ def _session() -> Any:
     return _http
 
 
+def api_key(*, fresh: bool = False) -> str:
+    """The slow API's key from its secret, cached for SLOW_API_KEY_MAX_AGE s; `fresh` reads
+    the secret again whatever the cache holds."""
+    global _secrets
+    if _secrets is None:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        # The shared client: the local endpoint, and the fault middleware's throttle hook.
+        _secrets = SecretsProvider(boto3_client=clients.client("secretsmanager"))
+    return str(
+        _secrets.get(
+            env_str(SLOW_API_KEY_SECRET),
+            max_age=env_int(SLOW_API_KEY_MAX_AGE, minimum=1),
+            force_fetch=fresh,
+        )
+    )
+
+
 def _remaining_seconds(context: Any) -> float:
     getter = getattr(context, "get_remaining_time_in_millis", None)
     return getter() / 1000.0 if getter else float("inf")
@@ -110,7 +134,8 @@ def post_once(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     if budget < MIN_ATTEMPT_SECONDS:
         raise RetryableDeliveryError(event_id, f"only {budget:.2f}s left before the deadline")
     timeout = min(env_float(DELIVERY_HTTP_TIMEOUT, minimum=0.001), budget)
-    headers = {"x-api-key": env_str(SLOW_API_KEY), "Content-Type": "application/json"}
+    key = api_key()
+    headers = {"x-api-key": key, "Content-Type": "application/json"}
     if payload.get("correlation_id"):
         headers["x-correlation-id"] = str(payload["correlation_id"])
     try:
@@ -127,6 +152,9 @@ def post_once(payload: dict[str, Any], context: Any) -> dict[str, Any]:
     status = response.status_code
     if status == 429 or status >= 500:
         raise RetryableDeliveryError(event_id, f"HTTP {status}", status)
+    # API Gateway's answer to a key it does not know: one rotated since it was cached.
+    if status == 403 and api_key(fresh=True) != key:
+        raise RetryableDeliveryError(event_id, "HTTP 403 with a key rotated since", status)
     if status >= 400:
         raise DeliveryError(
             event_id, f"HTTP {status}: {response.text[:200]}", retryable=False, status=status

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
 from . import invokes
@@ -90,6 +91,19 @@ class _RequestCapture(MockMonitor):
             return super().RegisterResource(request)
         finally:
             self.current.request = None
+
+
+def reveal(value: Any) -> Any:
+    """Inputs with every secret (pulumi.Output.secret, a provider's secret input such as a
+    SecretVersion's secretString) taken out of its envelope: the cloud call needs the value.
+    The state file then holds it in clear, as the README says."""
+    if rpc.is_rpc_secret(value):
+        return reveal(value["value"])
+    if isinstance(value, Mapping):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
 
 
 def normalize(value: Any, base_dir: Path) -> Any:
@@ -351,7 +365,7 @@ class _DeployMocks(Mocks):
         deps = sorted(set(request.dependencies) if request is not None else set())
         options = _options(request)
         base = self.engine.project_dir
-        inputs = dict(args.inputs)
+        inputs = reveal(dict(args.inputs))
         old = self.state.resources.get(key)
         if old is not None and old.type != args.typ:
             raise DeployError(f"{key}: type changed from {old.type} to {args.typ}")

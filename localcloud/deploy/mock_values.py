@@ -111,6 +111,14 @@ def plausible_outputs(
             "value": value,
             "arn": f"arn:aws:apigateway:{region}::/apikeys/{key_id}",
         }
+    if type_ == "aws:secretsmanager/secret:Secret":
+        # Secrets Manager ends a secret's ARN with '-' and 6 random characters; its id is the ARN.
+        secret_arn = arn("secretsmanager", f"secret:{pname}-{_digest(name, 6)}")
+        return secret_arn, {"name": pname, "arn": secret_arn}
+    if type_ == "aws:secretsmanager/secretVersion:SecretVersion":
+        version = f"{_digest(name, 8)}-0000-4000-8000-{_digest(name + 'version', 12)}"
+        secret = str(inputs.get("secretId"))
+        return f"{secret}|{version}", {"arn": secret, "secretArn": secret, "versionId": version}
     if type_ == "aws:apigateway/usagePlan:UsagePlan":
         return _digest(name, 6), {"name": pname}
     if type_ == "aws:apigateway/deployment:Deployment":

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
 
 from .mock_values import plausible_outputs
 
@@ -46,6 +47,9 @@ class RecordingMocks(pulumi_mocks.Mocks):
         self.registrations: list[Registration] = []
         self._by_key: dict[tuple[str, str], Registration] = {}
         self._lock = threading.Lock()
+        # The stack's outputs as the SDK serializes them for the engine (program.run_program):
+        # a secret (pulumi.Output.secret) is still in its envelope, where it is.
+        self.stack_outputs: dict[str, Any] = {}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         resource_id, outputs = plausible_outputs(
@@ -82,6 +86,24 @@ class RecordingMocks(pulumi_mocks.Mocks):
             if registration is not None:
                 registration.urn = urn
                 registration.parent = parent or None
+
+    def note_stack_outputs(self, outputs: dict[str, Any]) -> None:
+        with self._lock:
+            self.stack_outputs = outputs
+
+    def secret_outputs(self) -> list[str]:
+        """Dotted paths of the stack outputs the program exported as secrets."""
+        found: list[str] = []
+
+        def walk(value: Any, path: str) -> None:
+            if rpc.is_rpc_secret(value):
+                found.append(path)
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    walk(item, f"{path}.{key}" if path else key)
+
+        walk(self.stack_outputs, "")
+        return sorted(found)
 
     # Lookups for tests and the policy pack.
     def of_type(self, type_: str) -> list[Registration]:

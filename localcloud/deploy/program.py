@@ -83,7 +83,11 @@ def run_program(
             pulumi.runtime.register_stack_transformation(transformation)
         runpy.run_path(str(main), run_name="__main__")
         root = settings.get_root_resource()
-        return dict(getattr(root, "outputs", {}) or {})
+        outputs = dict(getattr(root, "outputs", {}) or {})
+        note = getattr(mocks, "note_stack_outputs", None)
+        if note is not None:
+            note(_serialized(outputs))
+        return outputs
 
     added = str(project_dir) not in sys.path
     if added:
@@ -191,6 +195,16 @@ def _run(
     if failure:
         raise failure[0]
     return result.get("value")
+
+
+def _serialized(outputs: dict[str, Any]) -> dict[str, Any]:
+    """The stack outputs as the SDK hands them to the engine: each secret still in its
+    envelope, where it is (the engine stores those encrypted; the mocks resolve them)."""
+    from google.protobuf import json_format
+    from pulumi.runtime import rpc
+    from pulumi.runtime.sync_await import _sync_await
+
+    return json_format.MessageToDict(_sync_await(rpc.serialize_properties(outputs, {})))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The real Pulumi program (__main__.py, stack `local`) deployed by the emulated deploy on
 the session's local cloud: preview, up, outputs, settings read back, a second up that
-changes nothing, a config change that updates in place, and a destroy that leaves nothing.
+changes nothing, the API keys at work (the notifier's, the slow API's from its secret), a config
+change that updates in place, and a destroy that leaves nothing.
 
 One deployment serves the module (the program has ~200 resources); the tests run in file
 order and the last one destroys it.
@@ -14,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from components import outputs as keys
 from localcloud.deploy import HANDLERS, Engine
 from tests.local.deploy_programs.readback import CHECKERS, mismatches
+from tests.local.helpers import unique, wait_for
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -78,6 +81,61 @@ def test_every_resource_reads_back_as_the_program_asked(deployed) -> None:
     assert not unchecked, f"types deployed without a read-back check: {unchecked}"
     problems = [m for r in records for m in mismatches(r, engine.ctx.client)]
     assert problems == []
+
+
+def test_each_notifier_api_takes_only_calls_with_its_own_key(deployed) -> None:
+    outputs = deployed["engine"].load_state().outputs
+    for pipeline in (keys.EVENT_PIPELINE, keys.EVENT_PIPELINE_FLOW):
+        out = outputs[pipeline]
+        url, key = out["api_url"], out["api_key_value"]
+        # GIVEN the notifier API of a stack deployed without notifierApiOpen
+        assert key and out["api_open"] is False
+        # WHEN called without a key, or with another API's key THEN API Gateway refuses: 403
+        for headers in ({}, {"x-api-key": outputs[keys.SLOW_API]["api_key_value"]}):
+            refused = requests.post(url, json={"id": unique("no-key")}, headers=headers, timeout=30)
+            assert refused.status_code == 403, (pipeline, headers, refused.text)
+        # WHEN called with its key THEN the notifier takes the event
+        taken = requests.post(
+            url, json={"id": unique("key")}, headers={"x-api-key": key}, timeout=30
+        )
+        assert taken.status_code == 202, (pipeline, taken.text)
+
+
+def test_delivery_reaches_the_slow_api_with_the_key_from_its_secret(deployed) -> None:
+    engine: Engine = deployed["engine"]
+    outputs = engine.load_state().outputs
+    slow, pipeline = outputs[keys.SLOW_API], outputs[keys.EVENT_PIPELINE]
+    # GIVEN the slow API's key in its secret, and delivery holding only the secret's ARN
+    secret = engine.ctx.client("secretsmanager").get_secret_value(
+        SecretId=slow["api_key_secret_arn"]
+    )
+    assert secret["SecretString"] == slow["api_key_value"]
+    env = engine.ctx.client("lambda").get_function_configuration(
+        FunctionName=pipeline["delivery"]["name"]
+    )["Environment"]["Variables"]
+    assert env["SLOW_API_KEY_SECRET"] == slow["api_key_secret_arn"]
+    assert slow["api_key_value"] not in env.values()
+    # WHEN an event goes in through the notifier API
+    event_id = unique("delivered")
+    sent = requests.post(
+        pipeline["api_url"],
+        json={"id": event_id},
+        headers={"x-api-key": pipeline["api_key_value"]},
+        timeout=30,
+    )
+    assert sent.status_code == 202, sent.text
+    # THEN delivery got past the slow API's key check: its side effect is in the ledger
+    ledger = engine.ctx.client("dynamodb")
+    partition = outputs[keys.ROUTES][keys.EVENT_PIPELINE]["none"]["ledger_pattern"]
+    wait_for(
+        lambda: ledger.get_item(
+            TableName=outputs[keys.LEDGER_TABLE],
+            Key={"pattern": {"S": partition}, "event_id": {"S": event_id}},
+            ConsistentRead=True,
+        ).get("Item"),
+        timeout=90,
+        what=f"{event_id} delivered to the slow API",
+    )
 
 
 def test_second_up_changes_nothing(deployed) -> None:

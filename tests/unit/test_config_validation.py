@@ -19,6 +19,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
         ({"functionTimeout": "901"}, "1..900"),
         ({"queueMaxReceiveCount": "0"}, "1..1000"),
         ({"chaosEnabled": "maybe"}, "true or false"),
+        ({"notifierApiOpen": "yes"}, "true or false"),
         ({"slowApiFailureRate": "1.5"}, "0..1"),
         ({"slowApiFailureRate": "lots"}, "a number 0..1"),
         ({"streamMaximumRetryAttempts": "-2"}, "0..10000 or -1"),
@@ -41,6 +42,7 @@ def test_a_bad_value_is_refused_naming_key_and_allowed(overrides, needle) -> Non
         {"queueMaximumConcurrency": "0"},
         {"functionTimeout": "900"},
         {"chaosEnabled": "false"},
+        {"notifierApiOpen": "true"},
         {"aws:region": "eu-west-1"},
     ],
 )

@@ -20,6 +20,8 @@ from policy.invariants import CHECKS, Resource, check_all, resources_from
 from policy.pack import build_policies
 from tests.unit.components.comp_helpers import build, common, function
 
+KEY_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slow-key-AbCdEf"
+
 QUEUE = "aws:sqs/queue:Queue"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -82,7 +84,7 @@ def event_pipeline(flow: bool):
             "delivery": function("delivery", 10),
             **common("ep"),
             "slow_api_url": "https://slow.example/",
-            "slow_api_key": "k",
+            "slow_api_key_secret_arn": KEY_SECRET,
             "flow_control": flow,
         },
     )

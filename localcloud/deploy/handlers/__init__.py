@@ -26,6 +26,7 @@ from .cloudwatch import LogGroup, MetricAlarm
 from .dynamodb import ScalingPolicy, ScalingTarget, Table
 from .events import EventBus, EventRule, EventTarget
 from .iam import Policy, Role, RolePolicy, RolePolicyAttachment
+from .secretsmanager import Secret, SecretVersion
 from .sns import Topic, TopicSubscription
 from .sqs import Queue, QueuePolicy
 from .streams import StateMachine, Stream
@@ -65,6 +66,8 @@ HANDLERS: dict[str, Handler] = {
         UsagePlanKey,
         MetricAlarm,
         LogGroup,
+        Secret,
+        SecretVersion,
     )
 }
 

@@ -363,6 +363,24 @@ def _usage_plan_key(i, o, rid, aws) -> list[str]:
     return _same("keyType", i["keyType"], k.get("type"))
 
 
+def _secret(i, o, rid, aws) -> list[str]:
+    s = aws("secretsmanager").describe_secret(SecretId=rid)
+    gone = ["scheduled for deletion"] if "DeletedDate" in s else []
+    return (
+        gone
+        + _same("arn", rid, s.get("ARN"))
+        + _same("description", i.get("description"), s.get("Description"))
+    )
+
+
+def _secret_version(i, o, rid, aws) -> list[str]:
+    arn, version = rid.split("|", 1)
+    v = aws("secretsmanager").get_secret_value(SecretId=arn, VersionId=version)
+    return _same("secretString", i.get("secretString"), v.get("SecretString")) + _same(
+        "versionStages", i.get("versionStages") or ["AWSCURRENT"], v.get("VersionStages")
+    )
+
+
 def _alarm(i, o, rid, aws) -> list[str]:
     found = aws("cloudwatch").describe_alarms(AlarmNames=[rid])["MetricAlarms"]
     if not found:
@@ -432,6 +450,8 @@ CHECKERS: dict[str, Checker] = {
     "aws:apigateway/usagePlanKey:UsagePlanKey": _usage_plan_key,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:secretsmanager/secretVersion:SecretVersion": _secret_version,
 }
 
 

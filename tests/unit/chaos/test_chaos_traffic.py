@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 
 from chaos import traffic
 from chaos.errors import FaultValueError
+from chaos.experiments.catalog import CATALOG
+from chaos.experiments.model import Send
 from chaos.stack import Stack
 from chaos.traffic import Phase, schedule
 from tests.unit.chaos.chaos_unit_helpers import REGION, queue
@@ -132,3 +135,35 @@ def test_api_driver_sends_the_key_and_fails_on_4xx() -> None:
         server.shutdown()
         server.server_close()
     assert got[0] == ("k-1", event)
+
+
+def test_every_catalog_send_to_an_api_carries_the_key_of_that_api(program_run) -> None:
+    # GIVEN the program's local stack under mocks: which key each API's usage plan takes
+    run = program_run("local")
+    stack = Stack(name="local", outputs=run.outputs, source="program under mocks")
+    plans = {
+        stage["apiId"]: plan.id
+        for plan in run.mocks.of_type("aws:apigateway/usagePlan:UsagePlan")
+        for stage in plan.inputs["apiStages"]
+    }
+    keys_by_id = {
+        k.id: k.outputs["value"] for k in run.mocks.of_type("aws:apigateway/apiKey:ApiKey")
+    }
+    taken = {
+        pk.inputs["usagePlanId"]: keys_by_id[pk.inputs["keyId"]]
+        for pk in run.mocks.of_type("aws:apigateway/usagePlanKey:UsagePlanKey")
+    }
+    sends = [
+        step
+        for exp in CATALOG
+        for step in exp.method
+        if isinstance(step, Send) and step.entry == "api"
+    ]
+    assert len(sends) >= 6  # five to the notifiers, one to the slow API
+    for step in sends:
+        # WHEN the step's target and key options resolve THEN the key is the one the plan
+        # on that URL's API takes (the API id is the URL's first label)
+        api_id = urlsplit(stack.get(step.target)).hostname.split(".")[0]
+        key_path = step.options.get("api_key")
+        assert key_path is not None, f"{step.target}: sent without an API key"
+        assert stack.get(key_path) == taken[plans[api_id]], step.target

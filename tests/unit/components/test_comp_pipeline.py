@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pulumi
+import pulumi_aws as aws
 import pytest
+from pulumi.runtime.rpc import unwrap_rpc_secret
 
+from components.api import LambdaRestApi
 from components.event_pipeline import EventPipeline
 from components.slow_api import SlowApi
 from tests.unit.components.comp_helpers import (
@@ -21,9 +25,12 @@ from tests.unit.components.comp_helpers import (
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 FUNCTION = "aws:lambda/function:Function"
 SLOW_URL = "https://slow.example/v1/"
+KEY_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slow-key-AbCdEf"
+METHOD = "aws:apigateway/method:Method"
+USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
 
 
-def pipeline(name: str, flow: bool):
+def pipeline(name: str, flow: bool, **extra):
     return build(
         lambda: EventPipeline(
             name,
@@ -32,10 +39,11 @@ def pipeline(name: str, flow: bool):
                 "delivery": function("delivery", 10),
                 **common(name),
                 "slow_api_url": SLOW_URL,
-                "slow_api_key": "k3y",
+                "slow_api_key_secret_arn": KEY_SECRET,
                 "flow_control": flow,
                 "target_maximum_retry_attempts": 4,
                 "target_maximum_event_age": 600,
+                **extra,
             },
         )
     )
@@ -90,7 +98,7 @@ def test_direct_delivery_is_async_with_its_own_dlq(direct):
     permission = only(mocks, "aws:lambda/permission:Permission", "ep-events-permission")
     assert permission.inputs["principal"] == "events.amazonaws.com"
     env = delivery.inputs["environment"]["variables"]
-    assert env["SLOW_API_URL"] == SLOW_URL and env["SLOW_API_KEY"] == "k3y"
+    assert env["SLOW_API_URL"] == SLOW_URL
     assert {
         "DELIVERY_ATTEMPTS",
         "DELIVERY_WAIT_BASE",
@@ -168,3 +176,72 @@ def test_slow_api_requires_a_key_and_throttles_by_usage_plan():
     assert env["SLOW_API_FAILURE_RATE"] == "0.2" and env["SLOW_API_SEED"] == "7"
     assert env["SLOW_API_MIN_DELAY"] == "1.0" and env["SLOW_API_MAX_DELAY"] == "10.0"
     assert out["url"].endswith("/v1/") and out["api_key_value"]
+    # AND its key is copied into a secret its callers read (deleted at once on destroy: the
+    # ApiKey holds the value), whose ARN is an output
+    secret = only(mocks, "aws:secretsmanager/secret:Secret")
+    assert secret.inputs["recoveryWindowInDays"] == 0
+    version = only(mocks, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert version.inputs["secretId"] == secret.id
+    assert unwrap_rpc_secret(version.inputs["secretString"]) == out["api_key_value"]
+    assert out["api_key_secret_arn"] == secret.outputs["arn"]
+
+
+@pytest.mark.parametrize("variant", ["direct", "flow"])
+def test_delivery_reads_the_key_from_its_secret_with_a_grant_on_that_secret_only(variant, request):
+    mocks, _ = request.getfixturevalue(variant)
+    name = {"direct": "ep", "flow": "epf"}[variant]
+    delivery = only(mocks, FUNCTION, f"{name}-delivery")
+    # GIVEN the slow API's key in a secret THEN delivery's env names the secret, holds no key
+    env = delivery.inputs["environment"]["variables"]
+    assert env["SLOW_API_KEY_SECRET"] == KEY_SECRET and "SLOW_API_KEY" not in env
+    assert env["SLOW_API_KEY_MAX_AGE"] == "300"
+    # AND its role may read that one secret and nothing else of Secrets Manager (nor KMS:
+    # the secret is under the AWS managed key)
+    access = policy_document(
+        only(mocks, "aws:iam/rolePolicy:RolePolicy", f"{name}-delivery-access")
+    )
+    secrets = [s for s in access["Statement"] if any("secretsmanager" in a for a in s["Action"])]
+    assert secrets == [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [KEY_SECRET]}
+    ]
+    assert not [s for s in access["Statement"] if any(a.startswith("kms:") for a in s["Action"])]
+
+
+def test_notifier_api_requires_its_own_key_in_its_own_plan_by_default(direct):
+    mocks, out = direct
+    # GIVEN no api_open THEN the method wants a key, and the API's key is in a plan on its stage
+    assert only(mocks, METHOD).inputs["apiKeyRequired"] is True
+    key = only(mocks, "aws:apigateway/apiKey:ApiKey")
+    plan = only(mocks, USAGE_PLAN)
+    stage = only(mocks, "aws:apigateway/stage:Stage")
+    assert plan.inputs["apiStages"] == [
+        {"apiId": stage.inputs["restApi"], "stage": stage.inputs["stageName"]}
+    ]
+    assert "throttleSettings" not in plan.inputs  # flow control is downstream, not here
+    plan_key = only(mocks, "aws:apigateway/usagePlanKey:UsagePlanKey")
+    assert plan_key.inputs["keyId"] == key.id and plan_key.inputs["usagePlanId"] == plan.id
+    # AND the key is an output (a secret: tests/unit/test_program.py), the API not open
+    assert out["api_key_value"] == key.outputs["value"] and out["api_open"] is False
+
+
+def test_notifier_api_opened_takes_calls_without_a_key():
+    mocks, out = pipeline("epo", False, api_open=True)
+    assert only(mocks, METHOD).inputs["apiKeyRequired"] is False
+    assert not mocks.of_type("aws:apigateway/apiKey:ApiKey") and not mocks.of_type(USAGE_PLAN)
+    assert out["api_key_value"] is None and out["api_open"] is True
+
+
+def test_a_rest_api_is_closed_unless_asked_to_be_open():
+    class Holder(pulumi.ComponentResource):
+        def __init__(self) -> None:
+            super().__init__("test:index:Holder", "h")
+            fn = aws.lambda_.Function("h-fn", role="r", runtime="python3.11", handler="a.b")
+            self.api = LambdaRestApi(self, "h", fn, http_method="POST", path_part="x")
+            self.outputs = {"key": self.api.api_key_value}
+
+    # GIVEN a LambdaRestApi built without saying whether it needs a key
+    mocks, out = build(Holder)
+    # THEN its method requires one, and its key is in a plan on its stage
+    assert only(mocks, METHOD).inputs["apiKeyRequired"] is True
+    assert only(mocks, "aws:apigateway/usagePlanKey:UsagePlanKey")
+    assert out["key"] == only(mocks, "aws:apigateway/apiKey:ApiKey").outputs["value"]

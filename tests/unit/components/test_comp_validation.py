@@ -21,6 +21,8 @@ from components import (
 from components.validation import ArgsValidationError
 from tests.unit.components.comp_helpers import common, function
 
+KEY_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slow-key-AbCdEf"
+
 FAST = settings(max_examples=60, deadline=None)
 
 
@@ -42,7 +44,7 @@ def pipeline_args(**extra):
         "delivery": function("delivery", 10),
         **common("event_pipeline"),
         "slow_api_url": "u",
-        "slow_api_key": "k",
+        "slow_api_key_secret_arn": KEY_SECRET,
         **extra,
     }
 

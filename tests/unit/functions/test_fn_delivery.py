@@ -1,4 +1,5 @@
-"""The delivery function against a scripted slow API on 127.0.0.1: retries, timeouts, triggers."""
+"""The delivery function against a scripted slow API on 127.0.0.1: retries, timeouts, triggers,
+and its API key read from Secrets Manager (moto), cached, and read again after a 403."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
@@ -23,11 +25,15 @@ from tests.unit.functions.fn_factories import (
     sqs_record,
 )
 
+KEY = "secret-key"
+
 
 class ScriptedApi:
-    """Answers each POST with the next (status, delay_seconds) of its script; then 200."""
+    """Answers each POST with the next (status, delay_seconds) of its script; then 200. A
+    call without the key it takes (`key`) is 403, as API Gateway answers it."""
 
     def __init__(self) -> None:
+        self.key = KEY
         self.script: list[tuple[int, float]] = []
         self.requests: list[dict] = []
         self._lock = threading.Lock()
@@ -38,7 +44,10 @@ class ScriptedApi:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with api._lock:
                     api.requests.append({"body": json.loads(body), "headers": dict(self.headers)})
-                    status, delay = api.script.pop(0) if api.script else (200, 0.0)
+                    if self.headers.get("x-api-key") != api.key:
+                        status, delay = 403, 0.0
+                    else:
+                        status, delay = api.script.pop(0) if api.script else (200, 0.0)
                 time.sleep(delay)
                 payload = json.dumps({"id": json.loads(body)["id"]}).encode()
                 try:
@@ -72,14 +81,22 @@ def server():
 
 @pytest.fixture
 def api(server, aws, monkeypatch):
-    """The scripted API, wired into delivery's env, with backoff waits recorded not slept."""
+    """The scripted API, wired into delivery's env, its key in a secret, with backoff waits
+    recorded not slept."""
     server.script.clear()
     server.requests.clear()
+    server.key = KEY
     waits: list[float] = []
     monkeypatch.setattr(delivery, "sleep", waits.append)
+    # A fresh cache per test: the provider holds the previous test's client and values.
+    monkeypatch.setattr(delivery, "_secrets", None)
+    secrets = boto3.session.Session().client("secretsmanager", region_name="us-east-1")
+    arn = secrets.create_secret(Name=f"slow-key-{new_id()}", SecretString=KEY)["ARN"]
+    server.secrets, server.secret_arn = secrets, arn
     for name, value in {
         "SLOW_API_URL": server.url,
-        "SLOW_API_KEY": "secret-key",
+        "SLOW_API_KEY_SECRET": arn,
+        "SLOW_API_KEY_MAX_AGE": "300",
         "DELIVERY_ATTEMPTS": "5",
         "DELIVERY_WAIT_BASE": "3",
         "DELIVERY_WAIT_JITTER": "5",
@@ -201,3 +218,63 @@ def test_sqs_batch_attempt_faults_count_the_detail_id_and_follow_the_receive_cou
     assert [r["body"]["id"] for r in api.requests] == [event_id]
     # AND the attempts are counted under the chaos id in the detail, not EventBridge's own id
     assert ledger_items(api.aws, settings.attempts_partition(PATTERN)) == {event_id: 2}
+
+
+def rotate(api, new_key: str) -> None:
+    """The key rotated: the API takes only the new one, the secret holds it."""
+    api.key = new_key
+    api.secrets.put_secret_value(SecretId=api.secret_arn, SecretString=new_key)
+
+
+def test_the_key_is_read_from_its_secret_once_per_cache_age(api) -> None:
+    # GIVEN the key in the secret, and the secretsmanager calls counted
+    calls: list[str] = []
+    client = delivery.clients.client("secretsmanager")
+    client.meta.events.register(
+        "before-call.secrets-manager.GetSecretValue", lambda **_: calls.append("get")
+    )
+    # WHEN three events are delivered
+    for _ in range(3):
+        delivery.handler(eventbridge_event({"id": new_id()}), FakeContext())
+    # THEN each sent the secret's key, and Secrets Manager was asked once, not once each
+    assert [r["headers"]["x-api-key"] for r in api.requests] == [KEY] * 3
+    assert calls == ["get"]
+
+
+def test_a_rotated_key_is_used_after_the_cache_age(api, monkeypatch) -> None:
+    # GIVEN a key cached for 1 s, then rotated while the API still takes the old one too
+    monkeypatch.setenv("SLOW_API_KEY_MAX_AGE", "1")
+    delivery.handler(eventbridge_event({"id": new_id()}), FakeContext())
+    api.secrets.put_secret_value(SecretId=api.secret_arn, SecretString="rotated-key")
+    # WHEN delivering within the cache age THEN the cached key is sent
+    delivery.handler(eventbridge_event({"id": new_id()}), FakeContext())
+    assert api.requests[-1]["headers"]["x-api-key"] == KEY
+    # WHEN delivering after it, the old key no longer taken
+    time.sleep(1.1)
+    api.key = "rotated-key"
+    result = delivery.handler(eventbridge_event({"id": new_id()}), FakeContext())
+    # THEN the first attempt already sent the secret's new key (no 403 had to tell it)
+    assert api.requests[-1]["headers"]["x-api-key"] == "rotated-key"
+    assert result["attempts"] == 1
+
+
+def test_a_403_reads_the_secret_again_and_retries_with_a_rotated_key(api) -> None:
+    # GIVEN the key cached, then rotated: the API no longer takes the cached one
+    delivery.handler(eventbridge_event({"id": new_id()}), FakeContext())
+    rotate(api, "rotated-key")
+    # WHEN delivering within the cache age
+    event_id = new_id()
+    result = delivery.handler(eventbridge_event({"id": event_id}), FakeContext())
+    # THEN the 403 read the secret again, and the next attempt, at once, carried the new key
+    assert [r["headers"]["x-api-key"] for r in api.requests[-2:]] == [KEY, "rotated-key"]
+    assert result["attempts"] == 2 and ledger_items(api.aws)[event_id] == 1
+
+
+def test_a_403_with_the_secrets_own_key_is_permanent(api) -> None:
+    # GIVEN a secret whose key the API does not take (not a rotation: the same key again)
+    api.key = "another-key"
+    # WHEN delivering THEN one 403, not retried: another try could not help
+    with pytest.raises(delivery.DeliveryError) as caught:
+        delivery.handler(eventbridge_event({"id": new_id()}), FakeContext())
+    assert caught.value.retryable is False and caught.value.status == 403
+    assert len(api.requests) == 1 and api.waits == []

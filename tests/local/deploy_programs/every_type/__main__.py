@@ -263,6 +263,12 @@ plan = aws.apigateway.UsagePlan(
 aws.apigateway.UsagePlanKey(
     "api-plan-key", key_id=key.id, key_type="API_KEY", usage_plan_id=plan.id
 )
+secret = aws.secretsmanager.Secret(
+    "api-key-secret", description="the API key", recovery_window_in_days=0
+)
+secret_value = aws.secretsmanager.SecretVersion(
+    "api-key-secret-value", secret_id=secret.id, secret_string=key.value
+)
 alarm = aws.cloudwatch.MetricAlarm(
     "dlq-depth",
     namespace="AWS/SQS",
@@ -294,3 +300,4 @@ pulumi.export("api_id", api.id)
 pulumi.export("api_url", stage.invoke_url)
 pulumi.export("api_key_value", key.value)
 pulumi.export("alarm_name", alarm.name)
+pulumi.export("api_key_secret_arn", secret_value.secret_arn)
