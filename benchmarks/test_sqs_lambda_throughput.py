@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 import localcloud
+from tests.local.helpers import create_lambda_role
 
 MESSAGES = 1000
 BATCH = 10
@@ -53,14 +54,28 @@ def cloud() -> Iterator[localcloud.LocalCloud]:
 def test_sqs_to_lambda_throughput(benchmark, cloud, bench_results) -> None:
     sqs, lam, iam = cloud.client("sqs"), cloud.client("lambda"), cloud.client("iam")
     tag = uuid.uuid4().hex[:8]
-    role = iam.create_role(RoleName=f"bench-{tag}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     source = sqs.create_queue(QueueName=f"bench-in-{tag}", Attributes={"VisibilityTimeout": "60"})[
         "QueueUrl"
     ]
     out = sqs.create_queue(QueueName=f"bench-out-{tag}")["QueueUrl"]
-    source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    source_arn, out_arn = (
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for url in (source, out)
+    )
+    # The execution role: the mapping's reads of the source, the forwarder's sends to out.
+    role = create_lambda_role(
+        iam,
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                "Resource": source_arn,
+            },
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": out_arn},
+        ],
+    )
     lam.create_function(
         FunctionName=f"bench-fwd-{tag}",
         Runtime="python3.11",
