@@ -78,6 +78,8 @@ class Roles:
         self._policies: dict[str, list[Any]] = {}
         self._trust: dict[str, Any] = {}
         self._credentials: dict[tuple[str, str], dict[str, str]] = {}
+        # Bumped by every IAM write: a read that began before one must not be cached after it.
+        self._generation = 0
         self._lock = threading.Lock()
         self._iam: Any = None
         self._sts: Any = None
@@ -140,6 +142,7 @@ class Roles:
         name = role_name_of(role_arn)
         with self._lock:
             document = self._trust.get(name)
+            generation = self._generation
         if document is None:
             try:
                 role = self._client("iam").get_role(RoleName=name)["Role"]
@@ -147,7 +150,8 @@ class Roles:
                 return False
             document = role.get("AssumeRolePolicyDocument") or {}
             with self._lock:
-                self._trust[name] = document
+                if generation == self._generation:
+                    self._trust[name] = document
         return resource_policy_allows(
             statements_of(document),
             service,
@@ -161,11 +165,13 @@ class Roles:
         name = role_name_of(role_arn)
         with self._lock:
             cached = self._policies.get(name)
+            generation = self._generation
         if cached is not None:
             return cached
         documents = self._read_policies(name)
         with self._lock:
-            self._policies[name] = documents
+            if generation == self._generation:
+                self._policies[name] = documents
         return documents
 
     def _read_policies(self, name: str) -> list[Any]:
@@ -205,6 +211,7 @@ class Roles:
         service = scope.service if scope else ""
         if service == "iam" and not action.startswith(_READS):
             with self._lock:
+                self._generation += 1
                 self._policies.clear()
                 self._trust.clear()
         elif service == "sts" and action == "AssumeRole":

@@ -69,8 +69,20 @@ def read_queue(sqs: Any, queue_url: str, *, expect: int, timeout: float = 30.0) 
     return got
 
 
-def create_lambda_role(iam: Any) -> str:
-    """A role Lambda may assume (moto checks only that it exists); its ARN."""
-    return iam.create_role(
-        RoleName=unique("lambda-role"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST)
-    )["Role"]["Arn"]
+# The tests' roles may do anything unless a test says otherwise: the local cloud judges
+# Lambda's calls on a function's behalf (DLQ, destinations, mapping reads) against the role.
+ALLOW_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def create_lambda_role(iam: Any, policy: dict[str, Any] | None = ALLOW_ALL) -> str:
+    """A role Lambda may assume, with `policy` inline (None: no policy at all); its ARN."""
+    name = unique("lambda-role")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))["Role"][
+        "Arn"
+    ]
+    if policy is not None:
+        iam.put_role_policy(RoleName=name, PolicyName="test", PolicyDocument=json.dumps(policy))
+    return str(arn)
