@@ -54,6 +54,17 @@ def test_sqs_to_lambda_throughput(benchmark, cloud, bench_results) -> None:
     sqs, lam, iam = cloud.client("sqs"), cloud.client("lambda"), cloud.client("iam")
     tag = uuid.uuid4().hex[:8]
     role = iam.create_role(RoleName=f"bench-{tag}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    # Lambda checks the role's SQS reads when the mapping is made (and on every poll).
+    iam.put_role_policy(
+        RoleName=f"bench-{tag}",
+        PolicyName="bench",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
     source = sqs.create_queue(QueueName=f"bench-in-{tag}", Attributes={"VisibilityTimeout": "60"})[
         "QueueUrl"
     ]
