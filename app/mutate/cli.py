@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="one mutant per (operator, component instance)"
     )
     mut.add_argument(
+        "--ci",
+        action="store_true",
+        help="judge each mutant by its patterns' CI experiments only (as --fast does)",
+    )
+    mut.add_argument(
         "--respect-policy",
         action="store_true",
         help="do not deploy mutants the policy pack refuses (default: deploy them anyway)",
@@ -65,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         operators=operators,
         fast=options.fast,
         every_instance=options.all,
+        ci=options.ci,
         respect_policy=options.respect_policy,
         reports_root=options.reports,
         progress=lambda m: console.print(f"[dim]{m}[/dim]", highlight=False),

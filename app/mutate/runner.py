@@ -195,6 +195,7 @@ def run_mutation(
     operators: Sequence[Operator] = CATALOG,
     fast: bool = False,
     every_instance: bool = False,
+    ci: bool = False,
     respect_policy: bool = False,
     reports_root: Path | str = report.REPORTS_DIR,
     progress: Callable[[str], None] = lambda _m: None,
@@ -206,7 +207,7 @@ def run_mutation(
     mutants = select(operators, fast=fast, every_instance=every_instance, graph=baseline_graph)
     plan_policy(mutants, baseline_graph, check, stack=stack_name, project_dir=PROJECT_DIR)
     catalog = for_program(baseline_graph, stack_name)
-    exps = {m.id: experiments_for(m, fast=fast, catalog=catalog) for m in mutants}
+    exps = {m.id: experiments_for(m, fast=fast or ci, catalog=catalog) for m in mutants}
     rows: dict[str, dict[str, Any]] = {
         m.id: {
             "mutant": m.id,
