@@ -52,7 +52,7 @@ from chaos.stack import Stack
 from components import outputs as keys
 from localcloud.deploy import DeployError, ResourceError, StackState, load_policy_pack
 
-__all__ = ["FAST", "MutationRun", "run_mutation"]
+__all__ = ["FAST", "MutationRun", "NoMutants", "run_mutation"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +77,32 @@ class MutationRun:
         return [r for r in self.rows if r["outcome"] in (MISSED, ERROR)]
 
 
+class NoMutants(ValueError):
+    """The selection names an instance none of the chosen operators matches."""
+
+
 def select(
-    operators: Sequence[Operator], *, fast: bool, every_instance: bool, graph: Any
+    operators: Sequence[Operator],
+    *,
+    fast: bool,
+    every_instance: bool,
+    graph: Any,
+    instance: str | None = None,
 ) -> list[Mutant]:
     if fast:
         chosen = [op for op in operators if op.id in FAST]
         mutants = enumerate_mutants(graph, chosen, every_instance=True)
         return [m for m in mutants if FAST[m.operator.id] in m.patterns]
+    if instance is not None:
+        every = enumerate_mutants(graph, operators, every_instance=True)
+        mine = [m for m in every if m.component == instance]
+        if not mine:
+            known = ", ".join(sorted({m.component for m in every})) or "none"
+            raise NoMutants(
+                f"--instance {instance!r}: the chosen operators match nothing in it;"
+                f" instances they match: {known}"
+            )
+        return mine
     return enumerate_mutants(graph, operators, every_instance=every_instance)
 
 
@@ -195,6 +214,7 @@ def run_mutation(
     operators: Sequence[Operator] = CATALOG,
     fast: bool = False,
     every_instance: bool = False,
+    instance: str | None = None,
     ci: bool = False,
     respect_policy: bool = False,
     reports_root: Path | str = report.REPORTS_DIR,
@@ -204,7 +224,13 @@ def run_mutation(
     check = load_policy_pack(PROJECT_DIR / "policy")
     progress("recording the program's graph and planning mutants")
     baseline_graph = record(stack_name, PROJECT_DIR)
-    mutants = select(operators, fast=fast, every_instance=every_instance, graph=baseline_graph)
+    mutants = select(
+        operators,
+        fast=fast,
+        every_instance=every_instance,
+        graph=baseline_graph,
+        instance=instance,
+    )
     plan_policy(mutants, baseline_graph, check, stack=stack_name, project_dir=PROJECT_DIR)
     catalog = for_program(baseline_graph, stack_name)
     exps = {m.id: experiments_for(m, fast=fast or ci, catalog=catalog) for m in mutants}

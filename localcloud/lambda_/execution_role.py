@@ -24,13 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
+from localcloud.lambda_.dead_letter import function_name_of
 from localcloud.moto_reach import lambda_ as lambda_reach
 
 if TYPE_CHECKING:
@@ -42,10 +42,12 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "KINESIS_READS",
     "SQS_READS",
+    "ConfigurationCheck",
     "Grant",
     "install",
     "mapping_grant_error",
     "missing_read",
+    "role_allows",
     "send_grant",
 ]
 
@@ -193,7 +195,7 @@ class ConfigurationCheck:
             if "DeadLetterConfig" in body:
                 target = (body.get("DeadLetterConfig") or {}).get("TargetArn")
             else:  # a new role must serve the DLQ the function has
-                target = self.runtime.dead_letter.target_arn(self._function_name(name))
+                target = self.runtime.dead_letter.target_arn(function_name_of(name))
             return self._dead_letter(role, target)
         match = _INVOKE_CONFIG_PATH.match(path)
         if match and request.method in ("PUT", "POST"):
@@ -225,11 +227,6 @@ class ConfigurationCheck:
         logger.info("refused: role %s may not %s its DLQ %s", role, grant.action, target)
         return _error(no_permission_message(grant))
 
-    def _function_name(self, name_or_arn: str) -> str:
-        from localcloud.lambda_.dead_letter import function_name_of
-
-        return function_name_of(name_or_arn)
-
     def _role_of(self, name_or_arn: str) -> str:
         with self.cloud.lock:
             fn = lambda_reach.lambda_function(self.cloud.account_id, self.cloud.region, name_or_arn)
@@ -240,13 +237,8 @@ def install(cloud: LocalCloud, runtime: LambdaRuntime) -> None:
     cloud.add_interceptor(ConfigurationCheck(cloud, runtime))
 
 
-def role_allows(
-    cloud: Any, role_arn: str, action: str, resource: str, context: Mapping[str, str] | None = None
-) -> bool:
-    """cloud.iam's decision, or True on a cloud without roles (a test's fake)."""
+def role_allows(cloud: Any, role_arn: str, action: str, resource: str) -> bool:
+    """cloud.iam's decision on a call Lambda makes with `role_arn`; True on a cloud without
+    roles (a test's fake) or for a function without one (moto requires a role)."""
     iam = getattr(cloud, "iam", None)
-    return (
-        True
-        if iam is None or not role_arn
-        else bool(iam.allows(role_arn, action, resource, context))
-    )
+    return True if iam is None or not role_arn else bool(iam.allows(role_arn, action, resource))

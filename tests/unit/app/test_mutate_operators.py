@@ -663,3 +663,25 @@ def test_a_fresh_deploy_names_each_grant_mutant_lambda_refuses_and_resumes_witho
     rows = {first.id: {}, second.id: {}}
     fresh_deploy(Session(), [first, second], rows, lambda _m: None)
     assert all(r["fresh_deploy"].startswith("not judged") for r in rows.values())
+
+
+def test_an_instance_selects_one_mutant_per_operator_in_it_and_a_wrong_one_says_so(baseline):
+    from app.mutate.runner import NoMutants, select
+
+    # GIVEN operators that match several instances, and one that matches one
+    ops = [by_id("sqs-mapping-delete-grant-removed"), by_id("queue-no-redrive")]
+    # WHEN the selection names an instance / THEN every mutant is in it, one per operator
+    chosen = select(ops, fast=False, every_instance=False, graph=baseline, instance="queue-worker")
+    assert sorted((m.operator.id, m.component) for m in chosen) == [
+        ("queue-no-redrive", "queue-worker"),
+        ("sqs-mapping-delete-grant-removed", "queue-worker"),
+    ]
+    # AND an instance the operators never match is refused, naming those they do
+    with pytest.raises(NoMutants, match="instances they match: stream-processor"):
+        select(
+            [by_id("stream-on-failure-grant-removed")],
+            fast=False,
+            every_instance=False,
+            graph=baseline,
+            instance="queue-worker",
+        )
