@@ -70,10 +70,19 @@ class RoleGate:
     reports the mapping's LastProcessingResult, and logs each change of it once (a denied
     poll is retried every second: one line per poll would drown the log)."""
 
-    def __init__(self, spec: MappingSpec, authorize: Authorize, report: Report) -> None:
+    def __init__(
+        self,
+        spec: MappingSpec,
+        authorize: Authorize,
+        report: Report,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._spec = spec
         self._authorize = authorize
         self._report = report
+        # A mapping being deleted loses its role's grants next (a destroy deletes the role
+        # policy after the mapping): its last polls are no problem worth a line.
+        self._stopping = stopping
         self._last: str | None = None
         self._lock = threading.Lock()
 
@@ -87,7 +96,7 @@ class RoleGate:
     def result(self, text: str) -> None:
         with self._lock:
             changed, self._last = text != self._last, text
-        if not changed:
+        if not changed or self._stopping():
             return
         self._report(text)
         if text.startswith("PROBLEM"):

@@ -72,8 +72,8 @@ class KinesisMappingRunner:
     report: Report = ignore
 
     def __post_init__(self) -> None:
-        self.role = RoleGate(self.spec, self.authorize, self.report)
         self._stop = Stoppable()
+        self.role = RoleGate(self.spec, self.authorize, self.report, lambda: self._stop.stopping)
         self._threads: list[threading.Thread] = []
         self._kinesis = self.clients("kinesis")
         self._role_arn = ""

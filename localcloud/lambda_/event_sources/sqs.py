@@ -206,11 +206,11 @@ class SqsMappingRunner:
         report: Report = ignore,
     ) -> None:
         self.spec = spec
-        self.role = RoleGate(spec, authorize, report)
         self._invoke = invoke
         self._time_scale = time_scale
         self._sqs = clients("sqs")
         self._stop = Stoppable()
+        self.role = RoleGate(spec, authorize, report, lambda: self._stop.stopping)
         self.waker = Waker(self._stop)
         cap = spec.maximum_concurrency or (max_pollers or LOCAL_MAX_POLLERS)
         self._cap = max(1, cap)
