@@ -10,7 +10,7 @@ from rich.table import Table
 
 from app.mutate.operators import CATALOG as OPERATORS
 from app.mutate.operators import by_id
-from app.mutate.runner import line, run_mutation
+from app.mutate.runner import NoMutants, line, run_mutation
 from app.session import PROJECT_DIR
 from chaos import logs, report
 from chaos.cli import OneLineParser
@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--fast", action="store_true", help="the subset `make test` runs")
     mut.add_argument(
         "--all", action="store_true", help="one mutant per (operator, component instance)"
+    )
+    mut.add_argument(
+        "--instance",
+        help="only the mutants in this component instance (e.g. queue-worker), one per operator",
+    )
+    mut.add_argument(
+        "--ci",
+        action="store_true",
+        help="judge each mutant by its patterns' CI experiments only (as --fast does)",
     )
     mut.add_argument(
         "--respect-policy",
@@ -60,15 +69,21 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
         return 2
-    result = run_mutation(
-        options.stack,
-        operators=operators,
-        fast=options.fast,
-        every_instance=options.all,
-        respect_policy=options.respect_policy,
-        reports_root=options.reports,
-        progress=lambda m: console.print(f"[dim]{m}[/dim]", highlight=False),
-    )
+    try:
+        result = run_mutation(
+            options.stack,
+            operators=operators,
+            fast=options.fast,
+            every_instance=options.all,
+            instance=options.instance,
+            ci=options.ci,
+            respect_policy=options.respect_policy,
+            reports_root=options.reports,
+            progress=lambda m: console.print(f"[dim]{m}[/dim]", highlight=False),
+        )
+    except NoMutants as exc:  # found while planning: nothing started, nothing written
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
     for row in result.rows:
         console.print(line(row), highlight=False, markup=False)
     console.print(

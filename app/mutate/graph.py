@@ -29,6 +29,9 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 TABLE = "aws:dynamodb/table:Table"
 USAGE_PLAN = "aws:apigateway/usagePlan:UsagePlan"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+TOPIC = "aws:sns/topic:Topic"
 STACK = "pulumi:pulumi:Stack"
 
 # The env variable that names a function's ledger partition: `<pattern>[.<part>]`, the
@@ -173,6 +176,29 @@ class Graph:
             if target and target == dlq.props.get("arn"):
                 return q
         return None
+
+    def by_arn(self, arn: Any) -> Node | None:
+        """The resource whose `arn` output is `arn` (a queue, a topic, a function...)."""
+        if not arn:
+            return None
+        return next((n for n in self.nodes if n.custom and n.props.get("arn") == arn), None)
+
+    def functions_of_role(self, role_name: Any) -> list[Node]:
+        """The functions whose execution role is the role named `role_name` (a role policy's
+        `role` is the role's name, a function's is its ARN)."""
+        return [
+            fn
+            for fn in self.of_type(FUNCTION)
+            if role_name and str(fn.props.get("role") or "").rsplit("/", 1)[-1] == role_name
+        ]
+
+    def invoke_configs_of(self, fn: Node) -> list[Node]:
+        refs = {fn.props.get(k) for k in ("arn", "name")} - {None}
+        return [c for c in self.of_type(INVOKE_CONFIG) if c.props.get("functionName") in refs]
+
+    def mappings_to(self, fn: Node) -> list[Node]:
+        refs = {fn.props.get(k) for k in ("arn", "name")} - {None}
+        return [m for m in self.of_type(MAPPING) if m.props.get("functionName") in refs]
 
     def mappings_from(self, source_arn: Any) -> list[Node]:
         return [m for m in self.of_type(MAPPING) if m.props.get("eventSourceArn") == source_arn]

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from app.mutate import grants
 from app.mutate.graph import (
     ALARM,
     EVENT_TARGET,
@@ -25,6 +26,8 @@ from app.mutate.graph import (
     INVOKE_CONFIG,
     MAPPING,
     QUEUE,
+    QUEUE_POLICY,
+    ROLE_POLICY,
     STATE_MACHINE,
     SUBSCRIPTION,
     TABLE,
@@ -551,6 +554,58 @@ CATALOG: tuple[Operator, ...] = (
         (FUNCTION,),
         _redriver,
         _no_redrive_sources,
+    ),
+    # Grants on the failure path (app/mutate/grants.py). Lambda refuses to configure a DLQ,
+    # a destination or a mapping the role cannot serve, so a fresh deploy fails; on a
+    # deployed stack the same `up` only rewrites the role's policy, as a user tightening it
+    # later would, and the events are lost at run time.
+    Operator(
+        "async-send-grant-removed",
+        "async function's role without sqs:SendMessage on its DLQ and OnFailure queue:"
+        " a failed event has nowhere to go",
+        (ROLE_POLICY,),
+        grants.async_send_grants,
+        grants.revoke_grants,
+    ),
+    Operator(
+        "sqs-mapping-receive-grant-removed",
+        "queue consumer's role without sqs:ReceiveMessage on its source queue:"
+        " the mapping reads nothing",
+        (ROLE_POLICY,),
+        grants.mapping_read_grant("sqs:ReceiveMessage"),
+        grants.revoke_grants,
+    ),
+    Operator(
+        "sqs-mapping-delete-grant-removed",
+        "queue consumer's role without sqs:DeleteMessage on its source queue:"
+        " processed messages come back and end in the DLQ",
+        (ROLE_POLICY,),
+        grants.mapping_read_grant("sqs:DeleteMessage"),
+        grants.revoke_grants,
+    ),
+    Operator(
+        "stream-on-failure-grant-removed",
+        "stream processor's role without sqs:SendMessage on its OnFailure queue:"
+        " discarded records leave no pointer",
+        (ROLE_POLICY,),
+        grants.stream_on_failure_grant,
+        grants.revoke_grants,
+    ),
+    Operator(
+        "sns-dlq-policy-no-sns",
+        "SNS subscription DLQ whose queue policy has no statement for sns.amazonaws.com:"
+        " what SNS cannot deliver is dropped",
+        (QUEUE_POLICY,),
+        grants.dlq_policy_for("sns.amazonaws.com"),
+        grants.drop_service_statements,
+    ),
+    Operator(
+        "eventbridge-dlq-policy-no-events",
+        "EventBridge target DLQ whose queue policy has no statement for events.amazonaws.com:"
+        " what EventBridge cannot deliver is dropped",
+        (QUEUE_POLICY,),
+        grants.dlq_policy_for("events.amazonaws.com"),
+        grants.drop_service_statements,
     ),
 )
 

@@ -7,10 +7,19 @@ go in waves (mutants.plan_waves): one `up` with the wave's transformations (the 
 A last `up` without transformations restores the stack, which is checked against the
 baseline's recorded inputs.
 
-Outcome per mutant: refused (cloud: the local cloud, as AWS would, would not create it;
-policy: the pack's mandatory checks refuse it, and the mutant is still deployed, as a stack
-deployed without the pack would be, to say whether the experiments catch it too), caught
-(by the first failing verdict of the first failing experiment), or missed (a failing run).
+A mutant that removes a grant Lambda checks at configuration time (its params name the
+resources, `checked_by`) is first deployed fresh: the stack's first `up` carries it, and
+Lambda refuses the function, destination or mapping it breaks, as on AWS; the run goes on
+from there without it. The same mutant is then deployed in its wave on the healthy stack,
+where the `up` only rewrites the role's policy (a user tightening it later), and the
+experiments say whether the events it loses are seen.
+
+Outcome per mutant: refused (cloud: the local cloud, as AWS would, would not create it, in
+its wave or on the fresh deploy; policy: the pack's mandatory checks refuse it; a mutant
+refused on the fresh deploy or by the policy is still deployed, as a stack deployed before
+the grant was removed or without the pack would be, to say whether the experiments catch it
+too), caught (by the first failing verdict of the first failing experiment), or missed (a
+failing run).
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from chaos.stack import Stack
 from components import outputs as keys
 from localcloud.deploy import DeployError, ResourceError, StackState, load_policy_pack
 
-__all__ = ["FAST", "MutationRun", "run_mutation"]
+__all__ = ["FAST", "MutationRun", "NoMutants", "run_mutation"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +77,32 @@ class MutationRun:
         return [r for r in self.rows if r["outcome"] in (MISSED, ERROR)]
 
 
+class NoMutants(ValueError):
+    """The selection names an instance none of the chosen operators matches."""
+
+
 def select(
-    operators: Sequence[Operator], *, fast: bool, every_instance: bool, graph: Any
+    operators: Sequence[Operator],
+    *,
+    fast: bool,
+    every_instance: bool,
+    graph: Any,
+    instance: str | None = None,
 ) -> list[Mutant]:
     if fast:
         chosen = [op for op in operators if op.id in FAST]
         mutants = enumerate_mutants(graph, chosen, every_instance=True)
         return [m for m in mutants if FAST[m.operator.id] in m.patterns]
+    if instance is not None:
+        every = enumerate_mutants(graph, operators, every_instance=True)
+        mine = [m for m in every if m.component == instance]
+        if not mine:
+            known = ", ".join(sorted({m.component for m in every})) or "none"
+            raise NoMutants(
+                f"--instance {instance!r}: the chosen operators match nothing in it;"
+                f" instances they match: {known}"
+            )
+        return mine
     return enumerate_mutants(graph, operators, every_instance=every_instance)
 
 
@@ -130,12 +158,64 @@ def _error_code(exc: BaseException) -> str:
     return type(cause).__name__
 
 
+def _error_message(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc.__cause__ or exc
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Message") or cause)
+    return str(cause)
+
+
+def _checked_by(mutant: Mutant) -> list[str]:
+    """The resources Lambda refuses to configure without the grant this mutant removes."""
+    return list(mutant.params.get("checked_by") or [])
+
+
+def fresh_deploy(
+    session: Any,
+    mutants: Sequence[Mutant],
+    rows: dict[str, dict[str, Any]],
+    progress: Callable[[str], None],
+) -> None:
+    """The stack's first `up` with `mutants` in it: each is refused where Lambda checks its
+    grant (the refused one is taken out and the `up` resumes), or noted as not refused. The
+    correct stack is deployed after this, by the caller."""
+    remaining = list(mutants)
+    while remaining:
+        progress(f"fresh deploy with {', '.join(m.id for m in remaining)}")
+        engine = session.engine(
+            transformations=transformations(remaining), allow_policy_violations=True
+        )
+        try:
+            engine.up()
+        except DeployError as exc:
+            key = getattr(exc, "key", "")
+            culprit = next(
+                (m for m in remaining if any(key.endswith(f"::{n}") for n in _checked_by(m))),
+                None,
+            )
+            code = _error_code(exc)
+            if culprit is None or not isinstance(exc, ResourceError) or code == EMULATOR_FAILURE:
+                for m in remaining:
+                    rows[m.id]["fresh_deploy"] = f"not judged: the fresh deploy failed: {exc}"
+                return
+            rows[culprit.id]["fresh_deploy"] = f"cloud: {code}: {_error_message(exc)}"
+            rows[culprit.id]["error"] = str(exc)
+            remaining.remove(culprit)
+            continue
+        for m in remaining:
+            rows[m.id]["fresh_deploy"] = "deployed, not refused"
+        return
+
+
 def run_mutation(
     stack_name: str = "local",
     *,
     operators: Sequence[Operator] = CATALOG,
     fast: bool = False,
     every_instance: bool = False,
+    instance: str | None = None,
+    ci: bool = False,
     respect_policy: bool = False,
     reports_root: Path | str = report.REPORTS_DIR,
     progress: Callable[[str], None] = lambda _m: None,
@@ -144,10 +224,16 @@ def run_mutation(
     check = load_policy_pack(PROJECT_DIR / "policy")
     progress("recording the program's graph and planning mutants")
     baseline_graph = record(stack_name, PROJECT_DIR)
-    mutants = select(operators, fast=fast, every_instance=every_instance, graph=baseline_graph)
+    mutants = select(
+        operators,
+        fast=fast,
+        every_instance=every_instance,
+        graph=baseline_graph,
+        instance=instance,
+    )
     plan_policy(mutants, baseline_graph, check, stack=stack_name, project_dir=PROJECT_DIR)
     catalog = for_program(baseline_graph, stack_name)
-    exps = {m.id: experiments_for(m, fast=fast, catalog=catalog) for m in mutants}
+    exps = {m.id: experiments_for(m, fast=fast or ci, catalog=catalog) for m in mutants}
     rows: dict[str, dict[str, Any]] = {
         m.id: {
             "mutant": m.id,
@@ -168,9 +254,16 @@ def run_mutation(
         report.new_run_dir(reports_root, prefix="mutate-")
     )  # after planning: bad input writes nothing
     state_dir = run.run_dir / "state"
-    with logs.library_log(run.run_dir), local_stack(stack_name, state_dir=state_dir) as session:
+    with (
+        logs.library_log(run.run_dir),
+        local_stack(stack_name, state_dir=state_dir, deploy=False) as session,
+    ):
+        checked = [m for m in deployable if _checked_by(m)]
+        if checked:
+            fresh_deploy(session, checked, rows, progress)
+        session.deploy()
         stack, endpoint = session.stack, session.endpoint
-        assert stack is not None  # deployed by local_stack
+        assert stack is not None  # deployed just now
         correct = _inputs(state_dir, stack_name)
         info = probes.local_cloud_info(endpoint)
 
@@ -274,7 +367,9 @@ def run_mutation(
         row = rows[m.id]
         if row.get("outcome"):
             continue
-        if m.violations:
+        if str(row.get("fresh_deploy", "")).startswith("cloud:"):
+            row.update(outcome=REFUSED, by=f"{row['fresh_deploy']} (fresh deploy)")
+        elif m.violations:
             rules = sorted({str(getattr(v, "policy", v)) for v in m.violations})
             row.update(outcome=REFUSED, by=f"policy: {', '.join(rules)}")
         elif row.get("caught_by"):
@@ -301,18 +396,27 @@ def run_mutation(
 
 
 def _deployed_anyway(row: dict[str, Any]) -> str:
-    """For a mutant the policy refused: what the experiments said when it was deployed."""
+    """For a mutant the policy or a fresh deploy refused: what the experiments said when it
+    was deployed on the healthy stack."""
     if "caught_by" not in row:
         return "not deployed"
     return f"caught by {row['caught_by']}" if row["caught_by"] else "not caught by the experiments"
 
 
+def _anyway(row: dict[str, Any]) -> str:
+    """The "deployed anyway" note of a refused row, or ''."""
+    if row["outcome"] != REFUSED:
+        return ""
+    if row["by"].startswith("policy"):
+        return f"; deployed anyway: {_deployed_anyway(row)}"
+    if row["by"].endswith("(fresh deploy)"):
+        return f"; revoked after a healthy deploy: {_deployed_anyway(row)}"
+    return ""
+
+
 def line(row: dict[str, Any]) -> str:
     """One line per mutant, as the CLI prints it."""
-    extra = ""
-    if row["outcome"] == REFUSED and row["by"].startswith("policy"):
-        extra = f"; deployed anyway: {_deployed_anyway(row)}"
-    return f"{row['outcome'].upper():<8} {row['mutant']}  ({row['by']}{extra})"
+    return f"{row['outcome'].upper():<8} {row['mutant']}  ({row['by']}{_anyway(row)})"
 
 
 def _results_of(results: dict[str, Any], chosen: list[Experiment]) -> list[dict[str, Any]]:
@@ -364,9 +468,7 @@ def summary_markdown(doc: dict[str, Any]) -> str:
     ]
     for r in doc["mutants"]:
         exps = "; ".join(f"{e['name']} ({e['verdict']})" for e in r["experiments"]) or "-"
-        by = r["by"]
-        if r["outcome"] == REFUSED and by.startswith("policy"):
-            by += f"; deployed anyway: {_deployed_anyway(r)}"
+        by = r["by"] + _anyway(r)
         lines.append(
             f"| {r['mutant']} | {', '.join(r['patterns'])} | **{r['outcome']}** | {by} |"
             f" {exps} | {r.get('wall_time_s', '-')} |"

@@ -78,6 +78,8 @@ class Roles:
         self._policies: dict[str, list[Any]] = {}
         self._trust: dict[str, Any] = {}
         self._credentials: dict[tuple[str, str], dict[str, str]] = {}
+        # Bumped by every IAM write: a read that began before one must not be cached after it.
+        self._generation = 0
         self._lock = threading.Lock()
         # Bumped by every IAM write: a read that began before one is not cached after it.
         self._generation = 0

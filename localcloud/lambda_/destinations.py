@@ -3,6 +3,12 @@
 Shapes from the Lambda developer guide ("Capturing records of Lambda
 asynchronous invocations"; "Dead-letter queues": message attributes
 RequestID (String), ErrorCode (Number), ErrorMessage (String)).
+
+Lambda sends both with the function's execution role. A role that lost the grant after the
+function was configured (sqs:SendMessage, sns:Publish, lambda:InvokeFunction,
+events:PutEvents on the target) makes the send fail as any other failure does: the record
+or message is gone, and DestinationDeliveryFailures / DeadLetterErrors count it (same guide,
+"Working with Lambda function metrics").
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from localcloud.lambda_.execution_role import role_allows, send_grant
 from localcloud.lambda_.types import DestinationRecord, FunctionSpec
 
 if TYPE_CHECKING:
@@ -58,6 +65,10 @@ def destination_record(event: AsyncEvent, spec: FunctionSpec, condition: str) ->
     return record  # type: ignore[return-value]
 
 
+class AccessDenied(Exception):
+    """The execution role does not allow Lambda's send to the target."""
+
+
 class Destinations:
     def __init__(self, runtime: LambdaRuntime) -> None:
         self.runtime = runtime
@@ -76,9 +87,12 @@ class Destinations:
         record = destination_record(event, spec, condition)
         body = json.dumps(record)
         try:
+            self._authorize(spec, target_arn)
             self._deliver(target_arn, body, spec, success=condition == "Success")
         except Exception as exc:
-            logger.warning("destination %s of %s failed: %s", target_arn, spec.name, exc)
+            logger.warning(
+                "destination %s of %s failed, its record is dropped: %s", target_arn, spec.name, exc
+            )
             self.runtime.emit("DestinationDeliveryFailures", 1, spec.name)
 
     def send_dead_letter(self, target_arn: str, event: AsyncEvent, spec: FunctionSpec) -> None:
@@ -97,6 +111,7 @@ class Destinations:
             },
         }
         try:
+            self._authorize(spec, target_arn)
             service = target_arn.split(":")[2]
             if service == "sqs":
                 self._client("sqs").send_message(
@@ -116,8 +131,22 @@ class Destinations:
             else:
                 raise ValueError(f"a dead-letter queue must be SQS or SNS, not {target_arn}")
         except Exception as exc:
-            logger.warning("dead-letter queue %s of %s failed: %s", target_arn, spec.name, exc)
+            logger.warning(
+                "dead-letter queue %s of %s failed, the event is dropped: %s",
+                target_arn,
+                spec.name,
+                exc,
+            )
             self.runtime.emit("DeadLetterErrors", 1, spec.name)
+
+    def _authorize(self, spec: FunctionSpec, target_arn: str) -> None:
+        grant = send_grant(target_arn)
+        if grant is not None and not role_allows(
+            self.runtime.cloud, spec.role, grant.action, target_arn
+        ):
+            raise AccessDenied(
+                f"the execution role {spec.role} does not allow {grant.action} on {target_arn}"
+            )
 
     def _deliver(self, target_arn: str, body: str, spec: FunctionSpec, *, success: bool) -> None:
         service = target_arn.split(":")[2]

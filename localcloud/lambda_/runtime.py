@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud.cloudwatch import metrics
+from localcloud.lambda_ import execution_role
 from localcloud.lambda_.pool import WorkerPool
 from localcloud.lambda_.types import (
     FunctionSpec,
@@ -63,6 +64,7 @@ class LambdaRuntime:
         from localcloud.lambda_.http_api import install_http_api
 
         install_http_api(self.cloud, self)
+        execution_role.install(self.cloud, self)
         self.async_invoker.start()
         self.pool.start()
 

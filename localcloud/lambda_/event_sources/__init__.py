@@ -37,17 +37,27 @@ logger = logging.getLogger(__name__)
 def install(cloud: Any) -> EventSourceService:
     """Poll every mapping of `cloud` through its endpoint and invoke through `cloud.lambdas`."""
     from localcloud.cloudwatch import metrics
+    from localcloud.lambda_.execution_role import role_allows
+    from localcloud.moto_reach import lambda_ as lambda_reach
 
     def emit_metric(*args: Any, **kwargs: Any) -> None:
         # moto's CloudWatch backend is shared with API threads: write under the cloud's lock.
         with cloud.lock:
             metrics.emit(*args, **kwargs)
 
+    def authorize(function_arn: str, action: str, resource: str) -> bool:
+        # The role is read under the lock, judged outside it (judging may call the cloud).
+        with cloud.lock:
+            fn = lambda_reach.lambda_function(cloud.account_id, cloud.region, function_arn)
+            role = str(getattr(fn, "role", "") or "") if fn is not None else ""
+        return role_allows(cloud, role, action, resource)
+
     service = EventSourceService(
         invoke=cloud.lambdas.invoke,
         clients=endpoint_client_factory(cloud.endpoint),
         time_scale=time_scale_of(cloud),
         emit_metric=emit_metric,
+        authorize=authorize,
     )
     from .validation import make_interceptor
 

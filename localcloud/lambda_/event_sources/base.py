@@ -35,6 +35,76 @@ class InvokeResultLike(Protocol):
 
 InvokeFn = Callable[..., InvokeResultLike]
 
+Authorize = Callable[[str, str, str], bool]
+"""(function ARN, IAM action, resource ARN) -> does the function's execution role allow the
+call? Lambda's pollers read with that role (localcloud.lambda_.execution_role)."""
+
+Report = Callable[[str], None]
+"""Records the mapping's LastProcessingResult ("OK", "PROBLEM: ...")."""
+
+
+def allow_all(function_arn: str, action: str, resource: str) -> bool:
+    """The authorizer of a cloud without roles (the unit tests' fakes)."""
+    return True
+
+
+def ignore(result: str) -> None:
+    return None
+
+
+class AccessDenied(Exception):
+    """The execution role does not allow one of the poller's calls."""
+
+    def __init__(self, action: str, resource: str) -> None:
+        self.action = action
+        self.resource = resource
+        super().__init__(f"the execution role does not allow {action} on {resource}")
+
+    @property
+    def problem(self) -> str:
+        return f"PROBLEM: {self}"
+
+
+class RoleGate:
+    """A poller's view of its role: raises AccessDenied for a call the role does not allow,
+    reports the mapping's LastProcessingResult, and logs each change of it once (a denied
+    poll is retried every second: one line per poll would drown the log)."""
+
+    def __init__(
+        self,
+        spec: MappingSpec,
+        authorize: Authorize,
+        report: Report,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._spec = spec
+        self._authorize = authorize
+        self._report = report
+        # A mapping being deleted loses its role's grants next (a destroy deletes the role
+        # policy after the mapping): its last polls are no problem worth a line.
+        self._stopping = stopping
+        self._last: str | None = None
+        self._lock = threading.Lock()
+
+    def require(self, action: str, resource: str | None = None) -> None:
+        resource = resource or self._spec.event_source_arn
+        if not self._authorize(self._spec.function_arn, action, resource):
+            denied = AccessDenied(action, resource)
+            self.result(denied.problem)
+            raise denied
+
+    def result(self, text: str) -> None:
+        with self._lock:
+            changed, self._last = text != self._last, text
+        if not changed or self._stopping():
+            return
+        self._report(text)
+        if text.startswith("PROBLEM"):
+            logger.error("mapping %s: %s", self._spec.uuid, text)
+        else:
+            logger.info("mapping %s: %s", self._spec.uuid, text)
+
+
 Outcome = Literal["success", "function_error", "throttled", "failed"]
 
 

@@ -4,6 +4,13 @@ One thread per shard (ParallelizationFactor is not modelled: 1 batch per shard a
 a time). Reads go through the endpoint with boto3; the checkpoint per shard
 lives in the service, so a mapping update or a disable/enable resumes after the
 last record that was processed or discarded.
+
+Reads are made with the function's execution role: one that no longer allows
+kinesis:ListShards, GetShardIterator or GetRecords on the stream stops the shard where it is
+(the records wait in the stream, IteratorAge grows, the mapping's LastProcessingResult says
+PROBLEM) until the grant is back. The OnFailure record is sent with the role too: without
+sqs:SendMessage / sns:Publish on the destination it is dropped and
+DestinationDeliveryFailures counts it.
 """
 
 from __future__ import annotations
@@ -16,13 +23,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from localcloud.lambda_.execution_role import send_grant
+
 from .base import (
+    AccessDenied,
+    Authorize,
     ClientFactory,
     Invocation,
     InvokeFn,
     MappingSpec,
+    Report,
+    RoleGate,
     Stoppable,
+    allow_all,
     arn_resource,
+    ignore,
     invoke_sync,
     throttle_backoff,
 )
@@ -53,9 +68,12 @@ class KinesisMappingRunner:
     checkpoints: dict[str, str] = field(default_factory=dict)
     latest_at: float | None = None  # when the mapping was created, for StartingPosition LATEST
     emit_metric: Callable[..., None] | None = None
+    authorize: Authorize = allow_all
+    report: Report = ignore
 
     def __post_init__(self) -> None:
         self._stop = Stoppable()
+        self.role = RoleGate(self.spec, self.authorize, self.report, lambda: self._stop.stopping)
         self._threads: list[threading.Thread] = []
         self._kinesis = self.clients("kinesis")
         self._role_arn = ""
@@ -76,15 +94,21 @@ class KinesisMappingRunner:
 
     def _supervise(self) -> None:
         stream = arn_resource(self.spec.event_source_arn)
-        try:
-            config = self.clients("lambda").get_function_configuration(
-                FunctionName=self.spec.function_arn
-            )
-            self._role_arn = config.get("Role", "")
-            shards = self._kinesis.list_shards(StreamName=stream)["Shards"]
-        except Exception as exc:
-            logger.warning("mapping %s: cannot start on %s: %s", self.spec.uuid, stream, exc)
-            return
+        while True:
+            try:
+                config = self.clients("lambda").get_function_configuration(
+                    FunctionName=self.spec.function_arn
+                )
+                self._role_arn = config.get("Role", "")
+                self.role.require("kinesis:ListShards")
+                shards = self._kinesis.list_shards(StreamName=stream)["Shards"]
+                break
+            except AccessDenied:  # reported by the gate: try again until the grant is back
+                if self._stop.pause(1.0):
+                    return
+            except Exception as exc:
+                logger.warning("mapping %s: cannot start on %s: %s", self.spec.uuid, stream, exc)
+                return
         for shard in shards:
             thread = threading.Thread(
                 target=self._shard_loop,
@@ -126,8 +150,10 @@ class KinesisMappingRunner:
             try:
                 if iterator is None:
                     # From the checkpoint: a batch read but not finished is read again.
+                    self.role.require("kinesis:GetShardIterator")
                     iterator = self._iterator(shard_id)
                 while len(batch) < self.spec.batch_size and not self._stop.stopping:
+                    self.role.require("kinesis:GetRecords")
                     response = self._kinesis.get_records(
                         ShardIterator=iterator, Limit=min(10_000, self.spec.batch_size - len(batch))
                     )
@@ -137,6 +163,11 @@ class KinesisMappingRunner:
                         break
                     if not response["Records"] and self._stop.pause(IDLE_POLL_MIN):
                         return
+            except AccessDenied:  # reported by the gate; the shard waits where it is
+                batch, iterator = [], None
+                if self._stop.pause(1.0):
+                    return
+                continue
             except Exception as exc:  # stream deleted or endpoint stopping
                 logger.warning(
                     "mapping %s: get_records on %s failed: %s", self.spec.uuid, shard_id, exc
@@ -151,6 +182,7 @@ class KinesisMappingRunner:
                 idle = min(IDLE_POLL_MAX, idle * 2)
                 continue
             idle = IDLE_POLL_MIN
+            self.role.result("OK")
             completed = process_batch(
                 batch,
                 BatchSettings.of(self.spec),
@@ -197,6 +229,21 @@ class KinesisMappingRunner:
         destination = self.spec.on_failure_arn
         if not destination:
             return
+        grant = send_grant(destination)
+        if grant is not None and not self.authorize(
+            self.spec.function_arn, grant.action, destination
+        ):
+            logger.error(
+                "mapping %s: OnFailure record for %d records of %s dropped: the execution role"
+                " does not allow %s on %s",
+                self.spec.uuid,
+                len(discard.records),
+                shard_id,
+                grant.action,
+                destination,
+            )
+            self._delivery_failed()
+            return
         document = json.dumps(
             on_failure_record(
                 discard,
@@ -206,11 +253,24 @@ class KinesisMappingRunner:
                 now=time.time(),
             )
         )
-        send_to_destination(self.clients, destination, document)
+        if not send_to_destination(self.clients, destination, document):
+            self._delivery_failed()
+
+    def _delivery_failed(self) -> None:
+        if self.emit_metric is None:
+            return
+        function_name = self.spec.function_arn.split(":")[6]
+        try:
+            self.emit_metric(
+                "AWS/Lambda", "DestinationDeliveryFailures", 1, {"FunctionName": function_name}
+            )
+        except Exception:  # a metric must never block the shard
+            logger.exception("DestinationDeliveryFailures emission failed")
 
 
-def send_to_destination(clients: ClientFactory, destination_arn: str, document: str) -> None:
-    """Deliver a failure document to an SQS queue or SNS topic, retrying briefly."""
+def send_to_destination(clients: ClientFactory, destination_arn: str, document: str) -> bool:
+    """Deliver a failure document to an SQS queue or SNS topic, retrying briefly; False when
+    it could not be delivered."""
     from tenacity import retry, stop_after_attempt, wait_exponential
 
     service = destination_arn.split(":")[2]
@@ -236,6 +296,8 @@ def send_to_destination(clients: ClientFactory, destination_arn: str, document: 
     except Exception as exc:
         # AWS counts DestinationDeliveryFailures; the record is gone either way.
         logger.error("OnFailure delivery to %s failed: %s", destination_arn, exc)
+        return False
+    return True
 
 
 def _stream_record(raw: dict[str, Any]) -> StreamRecord:

@@ -19,7 +19,7 @@ from typing import Any
 from localcloud.moto_reach import lambda_ as lambda_reach
 from localcloud.moto_reach import sqs as sqs_reach
 
-from .base import ClientFactory, InvokeFn, MappingSpec, Stoppable
+from .base import Authorize, ClientFactory, InvokeFn, MappingSpec, Stoppable, allow_all
 from .exceptions import MappingConfigError
 from .kinesis_poller import KinesisMappingRunner
 from .sqs import SqsMappingRunner
@@ -41,8 +41,10 @@ class EventSourceService:
         time_scale: float,
         list_mappings: Callable[[], list[dict[str, Any]]] = lambda_reach.list_event_source_mappings,
         emit_metric: Callable[..., None] | None = None,
+        authorize: Authorize = allow_all,
     ) -> None:
         self._invoke = invoke
+        self._authorize = authorize
         self._clients = clients
         self._time_scale = time_scale
         self._list_mappings = list_mappings
@@ -55,6 +57,8 @@ class EventSourceService:
         self._checkpoints: dict[str, dict[str, str]] = {}
         self._created_at: dict[str, float] = {}
         self._rejected: dict[str, str] = {}
+        # LastProcessingResult per mapping, as its pollers last reported it (moto has none).
+        self.results: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -87,6 +91,9 @@ class EventSourceService:
     def observe(self, request: Any, response: Any) -> None:
         """Cloud observer: wake on mapping changes; wake SQS pollers when messages are sent."""
         path = request.path or ""
+        if path.startswith(MAPPINGS_PATH) and request.method == "GET":
+            self._amend(response)
+            return
         if path.startswith(MAPPINGS_PATH):
             if (
                 request.method == "POST"
@@ -115,10 +122,40 @@ class EventSourceService:
             if isinstance(runner, SqsMappingRunner) and runner.queue_name == queue_name:
                 runner.waker.notify()
 
+    def _amend(self, response: Any) -> None:
+        """GetEventSourceMapping / ListEventSourceMappings answers get the LastProcessingResult
+        the pollers reported (moto answers null)."""
+        if response.status_code >= 300 or not self.results:
+            return
+        try:
+            doc = json.loads(response.get_data())
+        except ValueError:
+            return
+        if not isinstance(doc, dict):
+            return
+        mappings = doc.get("EventSourceMappings") if "EventSourceMappings" in doc else [doc]
+        changed = False
+        for mapping in mappings or []:
+            result = self.results.get(str(mapping.get("UUID")))
+            if result is not None and isinstance(mapping, dict):
+                mapping["LastProcessingResult"] = result
+                changed = True
+        if changed:
+            response.set_data(json.dumps(doc))
+
+    def _reporter(self, uuid: str) -> Callable[[str], None]:
+        def report(result: str) -> None:
+            self.results[uuid] = result
+
+        return report
+
     # -- reconcile ------------------------------------------------------------------
     def reconcile(self) -> None:
         wanted: dict[str, MappingSpec] = {}
-        for config in self._list_mappings():
+        configs = self._list_mappings()
+        for gone in set(self.results) - {str(c.get("UUID")) for c in configs}:
+            self.results.pop(gone, None)
+        for config in configs:
             uuid = str(config.get("UUID"))
             try:
                 spec = MappingSpec.from_configuration(config)
@@ -148,7 +185,12 @@ class EventSourceService:
     def _make_runner(self, spec: MappingSpec) -> Any:
         if spec.kind == "sqs":
             return SqsMappingRunner(
-                spec, clients=self._clients, invoke=self._invoke, time_scale=self._time_scale
+                spec,
+                clients=self._clients,
+                invoke=self._invoke,
+                time_scale=self._time_scale,
+                authorize=self._authorize,
+                report=self._reporter(spec.uuid),
             )
         return KinesisMappingRunner(
             spec,
@@ -158,4 +200,6 @@ class EventSourceService:
             checkpoints=self._checkpoints.setdefault(spec.uuid, {}),
             latest_at=self._created_at.get(spec.uuid),
             emit_metric=self._emit_metric,
+            authorize=self._authorize,
+            report=self._reporter(spec.uuid),
         )

@@ -13,6 +13,12 @@ in flight is not delivered again until that message is deleted or visible.
 
 Reads and deletes go through the endpoint with boto3, so they take the same
 serialized path to moto as every other client (nothing lost or duplicated).
+
+They are made with the function's execution role: a role that no longer allows
+sqs:ReceiveMessage reads nothing (the messages stay in the queue, the mapping's
+LastProcessingResult says PROBLEM), one without sqs:DeleteMessage processes batches it
+cannot delete (they return after the visibility timeout, and the redrive policy moves them
+to the DLQ although they were processed).
 """
 
 from __future__ import annotations
@@ -27,14 +33,20 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .base import (
+    AccessDenied,
+    Authorize,
     ClientFactory,
     Invocation,
     InvokeFn,
     MappingSpec,
+    Report,
+    RoleGate,
     Stoppable,
+    allow_all,
     arn_account,
     arn_region,
     arn_resource,
+    ignore,
     invoke_sync,
     throttle_backoff,
 )
@@ -190,12 +202,15 @@ class SqsMappingRunner:
         invoke: InvokeFn,
         time_scale: float,
         max_pollers: int | None = None,
+        authorize: Authorize = allow_all,
+        report: Report = ignore,
     ) -> None:
         self.spec = spec
         self._invoke = invoke
         self._time_scale = time_scale
         self._sqs = clients("sqs")
         self._stop = Stoppable()
+        self.role = RoleGate(spec, authorize, report, lambda: self._stop.stopping)
         self.waker = Waker(self._stop)
         cap = spec.maximum_concurrency or (max_pollers or LOCAL_MAX_POLLERS)
         self._cap = max(1, cap)
@@ -266,6 +281,7 @@ class SqsMappingRunner:
         return self._queue_url
 
     def _receive(self, count: int) -> list[dict[str, Any]]:
+        self.role.require("sqs:ReceiveMessage")
         # WaitTimeSeconds=0: a long poll would hold the endpoint's serialization.
         response = self._sqs.receive_message(
             QueueUrl=self._url(),
@@ -291,6 +307,10 @@ class SqsMappingRunner:
                         self.spec.batching_window,
                         pause=self.waker.wait,
                     )
+                except AccessDenied:  # reported by the gate; the messages stay in the queue
+                    if self._stop.pause(1.0):
+                        return
+                    continue
                 except Exception as exc:  # queue deleted, endpoint stopping...
                     logger.warning("mapping %s: receive failed: %s", self.spec.uuid, exc)
                     if self._stop.pause(1.0):
@@ -349,6 +369,13 @@ class SqsMappingRunner:
         entries = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
         ]
+        if not entries:
+            return
+        try:
+            self.role.require("sqs:DeleteMessage")
+        except AccessDenied:  # reported by the gate; they return after the visibility timeout
+            return
+        self.role.result("OK")
         for start in range(0, len(entries), RECEIVE_MAX):
             chunk = entries[start : start + RECEIVE_MAX]
             try:

@@ -2,8 +2,9 @@
 
 moto stores any event source mapping and any target RetryPolicy; AWS rejects
 out-of-range values and an SQS mapping whose queue's visibility timeout is
-shorter than the function's timeout. An interceptor answers those requests
-with the error AWS gives, before moto stores anything.
+shorter than the function's timeout, or whose function's execution role may not read the
+source or send to the OnFailure destination (localcloud.lambda_.execution_role). An
+interceptor answers those requests with the error AWS gives, before moto stores anything.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from localcloud.lambda_.execution_role import mapping_grant_error
 from localcloud.moto_reach import lambda_ as lambda_reach
 from localcloud.moto_reach import sqs as sqs_reach
 
@@ -116,14 +118,25 @@ def make_interceptor(cloud: Any) -> Callable[[Request], Response | None]:
                     return None  # moto answers the unknown UUID
                 config = {**stored, **body}
             function = config.get("FunctionName") or config.get("FunctionArn")
+            source = str(config.get("EventSourceArn") or "")
             with cloud.lock:
                 function_timeout = lambda_reach.function_timeout(str(function), account, region)
-                visibility = sqs_reach.queue_visibility_timeout(
-                    str(config.get("EventSourceArn") or ""), account, region
-                )
+                visibility = sqs_reach.queue_visibility_timeout(source, account, region)
+                fn = lambda_reach.lambda_function(account, region, str(function))
+                role = str(getattr(fn, "role", "") or "") if fn is not None else ""
             error = mapping_error(
                 config, visibility_timeout=visibility, function_timeout=function_timeout
             )
+            # Lambda checks the role when the mapping is made or repointed (a function or an
+            # OnFailure destination), not on every update; judged outside the lock.
+            checks_role = request.method == "POST" or {"FunctionName", "DestinationConfig"} & set(
+                body
+            )
+            if error is None and role and checks_role and getattr(cloud, "iam", None) is not None:
+                on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                    "Destination"
+                )
+                error = mapping_grant_error(cloud.iam, role, source, on_failure)
             return _lambda_error(error) if error else None
         if request.headers.get("X-Amz-Target") == "AWSEvents.PutTargets":
             try:

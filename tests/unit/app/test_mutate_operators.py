@@ -98,6 +98,59 @@ def _env(props: Props, **extra: str) -> Props:
     return {**props, "environment": {**props["environment"], "variables": variables}}
 
 
+def _statements(props: Props) -> list[dict[str, Any]]:
+    return json.loads(props["policy"])["Statement"]
+
+
+def _policy(props: Props, statements: list[dict[str, Any]]) -> Props:
+    return {**props, "policy": {**json.loads(props["policy"]), "Statement": statements}}
+
+
+def _no_send(props: Props, graph: Graph) -> Props:
+    # The components grant the failure path's sends in a statement of their own.
+    kept = [st for st in _statements(props) if st["Action"] != ["sqs:SendMessage"]]
+    assert len(kept) < len(_statements(props))
+    return _policy(props, kept)
+
+
+def _without_action(action: str) -> Expect:
+    def expect(props: Props, graph: Graph) -> Props:
+        out = []
+        for st in _statements(props):
+            if action in st["Action"] and st["Resource"][0].startswith("arn:aws:sqs:"):
+                st = {**st, "Action": [a for a in st["Action"] if a != action]}
+            out.append(st)
+        assert out != _statements(props)
+        return _policy(props, out)
+
+    return expect
+
+
+def _owner_only(props: Props, graph: Graph) -> Props:
+    (st,) = _statements(props)
+    owner = {
+        "Sid": "Owner",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+        "Action": "sqs:*",
+        "Resource": st["Resource"],
+    }
+    return _policy(props, [owner])
+
+
+SUBSCRIPTION_DLQ_POLICIES = {
+    "async-function-subscription-dlq-policy",
+    "ride-records-subscription-dlq-policy",
+    "fan-out-orders-subscription-dlq-policy",
+    "fan-out-refunds-subscription-dlq-policy",
+}
+SQS_CONSUMER_POLICIES = {
+    "queue-worker-worker-access",
+    "fan-out-orders-worker-access",
+    "fan-out-refunds-worker-access",
+    "event-pipeline-flow-delivery-access",
+}
+
 # operator id -> (the resources it must change in this program, the change it must make)
 EXPECTED: dict[str, tuple[set[str], Expect]] = {
     "dlq-alarm-gt-1": (
@@ -209,13 +262,35 @@ EXPECTED: dict[str, tuple[set[str], Expect]] = {
         lambda p, g: {**p, "throttleSettings": {"rateLimit": 10000, "burstLimit": 5000}},
     ),
     "redriver-no-sources": ({"dlq-redriver-function"}, lambda p, g: _env(p, REDRIVE_SOURCES="{}")),
+    "async-send-grant-removed": (
+        {
+            "async-function-worker-access",
+            "ride-records-writer-access",
+            "event-pipeline-delivery-access",
+        },
+        _no_send,
+    ),
+    "sqs-mapping-receive-grant-removed": (
+        SQS_CONSUMER_POLICIES,
+        _without_action("sqs:ReceiveMessage"),
+    ),
+    "sqs-mapping-delete-grant-removed": (
+        SQS_CONSUMER_POLICIES,
+        _without_action("sqs:DeleteMessage"),
+    ),
+    "stream-on-failure-grant-removed": ({"stream-processor-processor-access"}, _no_send),
+    "sns-dlq-policy-no-sns": (SUBSCRIPTION_DLQ_POLICIES, _owner_only),
+    "eventbridge-dlq-policy-no-events": (
+        {"event-pipeline-target-dlq-policy", "event-pipeline-flow-target-dlq-policy"},
+        _owner_only,
+    ),
 }
 
 
 def comparable(props: Props) -> Props:
     """Inputs as the deploy compares them (archives by content), JSON documents parsed."""
     out = normalize(props, PROJECT_DIR)
-    for key in ("redrivePolicy", "definition", "filterPolicy"):
+    for key in ("redrivePolicy", "definition", "filterPolicy", "policy"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
     return out
@@ -528,3 +603,85 @@ def test_the_check_that_caught_a_mutant_is_the_first_failing_verdict():
     # AND preflight findings come after the verdicts about events
     result["verdicts"].insert(0, "preflight: dlq-alarm-on-one: FAIL (pattern=queue_worker)")
     assert _first_failure(result) == "conservation, alarm x -> ALARM, preflight: dlq-alarm-on-one"
+
+
+def test_a_fresh_deploy_names_each_grant_mutant_lambda_refuses_and_resumes_without_it():
+    from botocore.exceptions import ClientError
+
+    from app.mutate.runner import fresh_deploy
+    from localcloud.deploy import ResourceError
+
+    # GIVEN two grant mutants, and a cloud that refuses the function of the first and the
+    # mapping of the second, as Lambda does without the grant
+    def refusal(key: str, message: str) -> ResourceError:
+        error = {"Error": {"Code": "InvalidParameterValueException", "Message": message}}
+        return ResourceError(f"urn:pulumi:local::p::t::{key}", "create", ClientError(error, "C"))
+
+    ups: list[int] = []
+    outcomes = [
+        refusal(
+            "fn", "The provided execution role does not have permissions to call SendMessage on SQS"
+        ),
+        refusal(
+            "mapping",
+            "The provided execution role does not have permissions to call ReceiveMessage on SQS",
+        ),
+        None,
+    ]
+
+    class Engine:
+        def __init__(self, transformations: list[Any]) -> None:
+            self.mutants = len(transformations) - 1  # the registry comes first
+
+        def up(self) -> None:
+            ups.append(self.mutants)
+            outcome = outcomes[len(ups) - 1]
+            if outcome is not None:
+                raise outcome
+
+    class Session:
+        def engine(self, **options: Any) -> Engine:
+            return Engine(options["transformations"])
+
+    op = by_id("async-send-grant-removed")
+    first = Mutant(op, "t", "fn-access", "a", (), {"grants": [], "checked_by": ["fn"]})
+    second = Mutant(op, "t", "w-access", "b", (), {"grants": [], "checked_by": ["mapping"]})
+    rows: dict[str, dict[str, Any]] = {first.id: {}, second.id: {}}
+    # WHEN the stack is first deployed with both
+    fresh_deploy(Session(), [first, second], rows, lambda _m: None)
+    # THEN each refusal is recorded with the cloud's code and message, the `up` resumed
+    # without the refused mutant each time, and the last `up` (nothing left) succeeded
+    assert ups == [2, 1]
+    assert rows[first.id]["fresh_deploy"] == (
+        "cloud: InvalidParameterValueException: The provided execution role does not have"
+        " permissions to call SendMessage on SQS"
+    )
+    assert "call ReceiveMessage on SQS" in rows[second.id]["fresh_deploy"]
+    # AND a failure at a resource no mutant names judges none of them
+    ups.clear()
+    outcomes[:] = [refusal("elsewhere", "boom")]
+    rows = {first.id: {}, second.id: {}}
+    fresh_deploy(Session(), [first, second], rows, lambda _m: None)
+    assert all(r["fresh_deploy"].startswith("not judged") for r in rows.values())
+
+
+def test_an_instance_selects_one_mutant_per_operator_in_it_and_a_wrong_one_says_so(baseline):
+    from app.mutate.runner import NoMutants, select
+
+    # GIVEN operators that match several instances, and one that matches one
+    ops = [by_id("sqs-mapping-delete-grant-removed"), by_id("queue-no-redrive")]
+    # WHEN the selection names an instance / THEN every mutant is in it, one per operator
+    chosen = select(ops, fast=False, every_instance=False, graph=baseline, instance="queue-worker")
+    assert sorted((m.operator.id, m.component) for m in chosen) == [
+        ("queue-no-redrive", "queue-worker"),
+        ("sqs-mapping-delete-grant-removed", "queue-worker"),
+    ]
+    # AND an instance the operators never match is refused, naming those they do
+    with pytest.raises(NoMutants, match="instances they match: stream-processor"):
+        select(
+            [by_id("stream-on-failure-grant-removed")],
+            fast=False,
+            every_instance=False,
+            graph=baseline,
+            instance="queue-worker",
+        )

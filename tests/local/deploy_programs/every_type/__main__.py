@@ -42,14 +42,20 @@ fifo = (
     if with_fifo
     else None
 )
-aws.iam.RolePolicy(
+stream = aws.kinesis.Stream("stream", shard_count=1, retention_period=24)
+# Lambda checks the role when the function's DLQ, its destinations and its mappings are
+# configured: the policy is in place before the function.
+fn_policy = aws.iam.RolePolicy(
     "fn-policy",
     role=role.id,
-    policy=pulumi.Output.all(queue.arn, queue_dlq.arn).apply(
+    policy=pulumi.Output.all(queue.arn, queue_dlq.arn, stream.arn).apply(
         lambda arns: json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": ["sqs:*"], "Resource": list(arns)}],
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["sqs:*"], "Resource": list(arns[:2])},
+                    {"Effect": "Allow", "Action": ["kinesis:*"], "Resource": [arns[2]]},
+                ],
             }
         )
     ),
@@ -84,6 +90,7 @@ fn = aws.lambda_.Function(
     code=pulumi.AssetArchive({"handler": pulumi.FileArchive(os.path.join(here, "handler"))}),
     environment={"variables": {"QUEUE_URL": queue.url, "MODE": "test"}},
     dead_letter_config={"target_arn": queue_dlq.arn},
+    opts=pulumi.ResourceOptions(depends_on=[fn_policy]),
 )
 aws.cloudwatch.LogGroup(
     "worker-logs", name=fn.name.apply(lambda n: f"/aws/lambda/{n}"), retention_in_days=14
@@ -185,7 +192,6 @@ aws.cloudwatch.EventTarget(
     retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 60},
     dead_letter_config={"arn": queue_dlq.arn},
 )
-stream = aws.kinesis.Stream("stream", shard_count=1, retention_period=24)
 aws.lambda_.EventSourceMapping(
     "stream-mapping",
     event_source_arn=stream.arn,
