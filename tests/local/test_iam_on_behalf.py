@@ -394,8 +394,12 @@ def test_an_sqs_mapping_whose_delete_grant_was_revoked_processes_the_message_aga
         json.loads(s["Body"])["Records"][0]["attributes"]["ApproximateReceiveCount"] for s in seen
     )
     assert counts == ["1", "2"]
-    assert str(lam.get_event_source_mapping(UUID=uuid)["LastProcessingResult"]).startswith(
-        "PROBLEM: the execution role does not allow sqs:DeleteMessage"
+    poll(
+        lambda: str(lam.get_event_source_mapping(UUID=uuid).get("LastProcessingResult")).startswith(
+            "PROBLEM: the execution role does not allow sqs:DeleteMessage"
+        ),
+        timeout=15,
+        what="LastProcessingResult PROBLEM",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -52,6 +53,9 @@ def ignore(result: str) -> None:
     return None
 
 
+DENIAL_HOLDS = 0.5  # seconds; a denied poll is retried after 1 s
+
+
 class AccessDenied(Exception):
     """The execution role does not allow one of the poller's calls."""
 
@@ -68,7 +72,10 @@ class AccessDenied(Exception):
 class RoleGate:
     """A poller's view of its role: raises AccessDenied for a call the role does not allow,
     reports the mapping's LastProcessingResult, and logs each change of it once (a denied
-    poll is retried every second: one line per poll would drown the log)."""
+    poll is retried every second: one line per poll would drown the log). A denial is
+    reported once it has held for DENIAL_HOLDS seconds: a destroy deletes the role's policy
+    right after the mapping, before the mapping's pollers have stopped, and their last polls
+    are no problem of a live mapping."""
 
     def __init__(
         self,
@@ -80,18 +87,27 @@ class RoleGate:
         self._spec = spec
         self._authorize = authorize
         self._report = report
-        # A mapping being deleted loses its role's grants next (a destroy deletes the role
-        # policy after the mapping): its last polls are no problem worth a line.
         self._stopping = stopping
         self._last: str | None = None
+        self._denied: str | None = None  # the denial seen, not yet reported
+        self._denied_since = 0.0
         self._lock = threading.Lock()
 
     def require(self, action: str, resource: str | None = None) -> None:
         resource = resource or self._spec.event_source_arn
-        if not self._authorize(self._spec.function_arn, action, resource):
-            denied = AccessDenied(action, resource)
+        if self._authorize(self._spec.function_arn, action, resource):
+            if self._denied is not None and self._denied == AccessDenied(action, resource).problem:
+                self._denied = None  # allowed again before it was reported
+            return
+        denied = AccessDenied(action, resource)
+        now = time.monotonic()
+        with self._lock:
+            if self._denied != denied.problem:
+                self._denied, self._denied_since = denied.problem, now
+            held = now - self._denied_since >= DENIAL_HOLDS
+        if held:
             self.result(denied.problem)
-            raise denied
+        raise denied
 
     def result(self, text: str) -> None:
         with self._lock:
