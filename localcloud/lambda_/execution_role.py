@@ -31,6 +31,8 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from localcloud.lambda_.dead_letter import function_name_of
+from localcloud.lambda_.http_api import error_response
+from localcloud.lambda_.types import InvalidParameterValue
 from localcloud.moto_reach import lambda_ as lambda_reach
 
 if TYPE_CHECKING:
@@ -155,15 +157,6 @@ _CONFIG_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/configuration
 _INVOKE_CONFIG_PATH = re.compile(r"^/2019-09-25/functions/(?P<name>[^/]+)/event-invoke-config/?$")
 
 
-def _error(message: str) -> Response:
-    return Response(
-        json.dumps({"Type": "User", "message": message}),
-        status=400,
-        content_type="application/json",
-        headers={"x-amzn-ErrorType": "InvalidParameterValueException"},
-    )
-
-
 def _body(request: Request) -> dict[str, Any]:
     try:
         doc = json.loads(request.get_data() or b"{}")
@@ -213,7 +206,7 @@ class ConfigurationCheck:
                 grant = send_grant(target)
                 if grant is not None and not self.cloud.iam.allows(role, grant.action, target):
                     logger.info("refused: role %s may not %s %s", role, grant.action, target)
-                    return _error(destination_message(grant, target))
+                    return error_response(InvalidParameterValue(destination_message(grant, target)))
         return None
 
     def _dead_letter(self, role: str, target: str | None) -> Response | None:
@@ -225,7 +218,7 @@ class ConfigurationCheck:
         if self.cloud.iam.allows(role, grant.action, target):
             return None
         logger.info("refused: role %s may not %s its DLQ %s", role, grant.action, target)
-        return _error(no_permission_message(grant))
+        return error_response(InvalidParameterValue(no_permission_message(grant)))
 
     def _role_of(self, name_or_arn: str) -> str:
         with self.cloud.lock:

@@ -112,6 +112,13 @@ class InvalidRequestContent(LambdaApiError):
     code = "InvalidRequestContentException"
 
 
+class InvalidParameterValue(LambdaApiError):
+    """A configuration Lambda refuses (a role it cannot use, a target its role cannot reach)."""
+
+    status = 400
+    code = "InvalidParameterValueException"
+
+
 class RequestEntityTooLarge(LambdaApiError):
     """An Invoke request body over the payload quota (AWS answers 413 with this code)."""
 

@@ -86,3 +86,19 @@ def create_lambda_role(iam: Any, statements: Sequence[dict[str, Any]] = ALLOW_AL
         policy = {"Version": "2012-10-17", "Statement": list(statements)}
         iam.put_role_policy(RoleName=name, PolicyName="test", PolicyDocument=json.dumps(policy))
     return str(arn)
+
+
+# A handler that sends each event it gets, whole, to the queue SEEN_URL names.
+RECORDER = """
+import json, os
+import boto3
+
+_sqs = None
+
+
+def handler(event, context):
+    global _sqs
+    if _sqs is None:
+        _sqs = boto3.client("sqs")
+    _sqs.send_message(QueueUrl=os.environ["SEEN_URL"], MessageBody=json.dumps(event))
+"""

@@ -9,21 +9,9 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Request, Response
 
+from tests.local.helpers import RECORDER
+
 pytestmark = pytest.mark.local
-
-RECORDER = """
-import json, os
-import boto3
-
-_sqs = None
-
-
-def handler(event, context):
-    global _sqs
-    if _sqs is None:
-        _sqs = boto3.client("sqs")
-    _sqs.send_message(QueueUrl=os.environ["SEEN_URL"], MessageBody=json.dumps(event))
-"""
 
 
 ANY_RULE = "arn:aws:events:us-east-1:123456789012:rule/*"

@@ -20,27 +20,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.local.helpers import create_lambda_role
+from tests.local.helpers import RECORDER, create_lambda_role
 
 pytestmark = [pytest.mark.local, pytest.mark.usefixtures("delete_new_mappings")]
 
 FAILS = """
 def handler(event, context):
     raise ValueError("cannot process")
-"""
-
-RECORDS_TO_SQS = """
-import json, os
-import boto3
-
-_sqs = None
-
-
-def handler(event, context):
-    global _sqs
-    if _sqs is None:
-        _sqs = boto3.client("sqs")
-    _sqs.send_message(QueueUrl=os.environ["SEEN_URL"], MessageBody=json.dumps(event))
 """
 
 LOGS = {"Effect": "Allow", "Action": ["logs:*"], "Resource": "*"}
@@ -346,7 +332,7 @@ def test_an_sqs_mapping_whose_receive_grant_was_revoked_reads_nothing_and_says_s
     reads = allow(SQS_READS, source_arn)
     record = allow(["sqs:SendMessage"], seen_arn)
     role_arn = role(reads, record)
-    name = function(role_arn, RECORDS_TO_SQS, Environment={"Variables": {"SEEN_URL": seen_url}})
+    name = function(role_arn, RECORDER, Environment={"Variables": {"SEEN_URL": seen_url}})
     lam = aws("lambda")
     uuid = lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name)["UUID"]
     # WHEN the role loses sqs:ReceiveMessage and a message is sent
@@ -382,7 +368,7 @@ def test_an_sqs_mapping_whose_delete_grant_was_revoked_processes_the_message_aga
     seen_url, seen_arn = queue("seen")
     record = allow(["sqs:SendMessage"], seen_arn)
     role_arn = role(allow(SQS_READS, source_arn), record)
-    name = function(role_arn, RECORDS_TO_SQS, Environment={"Variables": {"SEEN_URL": seen_url}})
+    name = function(role_arn, RECORDER, Environment={"Variables": {"SEEN_URL": seen_url}})
     lam = aws("lambda")
     uuid = lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=name)["UUID"]
     regrant(role_arn, allow(["sqs:ReceiveMessage", "sqs:GetQueueAttributes"], source_arn), record)

@@ -17,6 +17,8 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from localcloud.lambda_.execution_role import mapping_grant_error
+from localcloud.lambda_.http_api import error_response
+from localcloud.lambda_.types import InvalidParameterValue
 from localcloud.moto_reach import lambda_ as lambda_reach
 from localcloud.moto_reach import sqs as sqs_reach
 
@@ -89,15 +91,6 @@ def retry_policy_error(targets: list[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def _lambda_error(message: str) -> Response:
-    return Response(
-        json.dumps({"Type": "User", "message": message}),
-        status=400,
-        content_type="application/json",
-        headers={"x-amzn-ErrorType": "InvalidParameterValueException"},
-    )
-
-
 def make_interceptor(cloud: Any) -> Callable[[Request], Response | None]:
     """An interceptor for `cloud`: refuses what AWS refuses, passes everything else to moto."""
     account, region = cloud.account_id, cloud.region
@@ -137,7 +130,7 @@ def make_interceptor(cloud: Any) -> Callable[[Request], Response | None]:
                     "Destination"
                 )
                 error = mapping_grant_error(cloud.iam, role, source, on_failure)
-            return _lambda_error(error) if error else None
+            return error_response(InvalidParameterValue(error)) if error else None
         if request.headers.get("X-Amz-Target") == "AWSEvents.PutTargets":
             try:
                 targets = json.loads(request.get_data() or b"{}").get("Targets") or []
