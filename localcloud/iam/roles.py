@@ -207,12 +207,15 @@ class Roles:
     def _observe(self, request: Request, response: Response) -> None:
         if response.status_code >= 300 or request.method != "POST":
             return
+        # Every answer passes here: only IAM's and STS's bodies are read.
+        scope = scope_of(request.headers.get("Authorization"))
+        service = scope.service if scope else ""
+        if service not in ("iam", "sts"):
+            return
         form = _form(request)
         action = (form.get("Action") or [""])[0]
         if not action:
             return
-        scope = scope_of(request.headers.get("Authorization"))
-        service = scope.service if scope else ""
         if service == "iam" and not action.startswith(_READS):
             with self._lock:
                 self._generation += 1
