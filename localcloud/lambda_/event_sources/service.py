@@ -65,6 +65,7 @@ class EventSourceService:
         lambda_reach.disable_send_time_mapping_invocation()
         sqs_reach.speed_up_sqs_retention_check()
         sqs_reach.speed_up_sqs_visibility_checks()
+        sqs_reach.speed_up_sqs_queue_attributes()
         self._thread = threading.Thread(target=self._loop, name="event-sources", daemon=True)
         self._thread.start()
 

@@ -120,3 +120,44 @@ def test_rule_dispatcher_replaces_and_restores_moto_delivery() -> None:
     finally:
         Rule.send_to_targets = before  # type: ignore[method-assign]
         events_reach._original_send_to_targets = saved
+
+
+def test_lazy_queue_attributes_are_moto_s_own_keys_and_values(sqs) -> None:  # type: ignore[no-untyped-def]
+    from localcloud.moto_reach.core import ORIGINALS
+
+    sqs_reach.speed_up_sqs_queue_attributes()
+    moto_attributes = ORIGINALS["Queue.attributes"].fget
+    dlq = sqs.create_queue(name("dlq"))
+    plain = sqs.create_queue(name("plain"))
+    redriven = sqs.create_queue(
+        name("src"),
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.queue_arn, "maxReceiveCount": 3}),
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )
+    fifo = sqs.create_queue(name("f") + ".fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    sqs.send_message(redriven.name, "one")
+    sqs.send_message(redriven.name, "two", delay_seconds=60)
+    for queue in (plain, redriven, fifo):
+        lazy = queue.attributes
+        assert dict(lazy) == moto_attributes(queue)
+        assert list(lazy) == list(moto_attributes(queue))
+    assert redriven.attributes["ApproximateNumberOfMessages"] == 1
+    assert redriven.attributes["ApproximateNumberOfMessagesDelayed"] == 1
+    assert fifo.attributes.get("ContentBasedDeduplication") == "true"
+    assert "FifoQueue" not in plain.attributes and plain.attributes.get("Policy") is None
+
+
+def test_cached_method_names_see_an_action_added_by_a_patch() -> None:
+    from moto.core import responses
+
+    from localcloud.moto_reach import core
+
+    core._cache_method_names()
+
+    class Probe(responses.BaseResponse):
+        def first_action(self) -> None: ...
+
+    assert "first_action" in responses.method_names_from_class(Probe)
+    assert "second_action" not in responses.method_names_from_class(Probe)
+    Probe.second_action = lambda self: None  # type: ignore[attr-defined]
+    assert "second_action" in responses.method_names_from_class(Probe)
