@@ -1,5 +1,5 @@
 """Reaches into moto's SQS backend (moto.sqs, pinned ==5.2.5): queue reads, call counters for
-the AWS/SQS metrics, and three speed-ups of moto's per-message checks.
+the AWS/SQS metrics, and speed-ups of moto's per-message work.
 
 tests/local/test_moto_reach.py, tests/unit/localcloud/test_alarm_moto.py and
 tests/unit/localcloud/test_es_moto_reach.py fail loudly when a moto upgrade moves one of them.
@@ -209,6 +209,89 @@ def speed_up_sqs_queue_attributes() -> None:
     ORIGINALS["Queue.attributes"] = Queue.attributes
     Queue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
     Queue._localcloud_lazy_attributes = True  # type: ignore[attr-defined]
+
+
+class _VisibleMessages:
+    """moto's `Queue.messages` (the visible, undelayed messages, in queue order), evaluated
+    as it is read: ReceiveMessage stops at its count instead of testing every message."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def __iter__(self) -> Iterator[Any]:
+        # A copy of the list: ReceiveMessage moves messages to the DLQ after its loop.
+        return (m for m in list(self._queue._messages) if m.visible and not m.delayed)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        return any(True for _ in self)
+
+
+def speed_up_sqs_receive() -> None:
+    """Two per-ReceiveMessage costs of moto that grow with the queue or the batch:
+    `Queue.messages` tested every message of the queue for visibility before the first was
+    received (O(queue length) per receive), and each receipt handle took 185 calls of
+    `random.choice` (1,850 per 10-message receive; a quarter of its time). The same
+    values computed lazily, and handles of the same form (185 lowercase letters) from
+    one `randbytes` call of moto's own seeded random.
+    Idempotent."""
+    import string
+
+    from moto.moto_api._internal import mock_random
+    from moto.sqs import models
+
+    if getattr(models.Queue, "_localcloud_fast_receive", False):
+        return
+    from localcloud.moto_reach.core import ORIGINALS
+
+    length = 185  # moto's (AWS allows up to 1,024 characters)
+    letters = bytes(ord(string.ascii_lowercase[b % 26]) for b in range(256))
+    ORIGINALS["Queue.messages"] = models.Queue.messages
+    ORIGINALS["generate_receipt_handle"] = models.generate_receipt_handle
+    models.Queue.messages = property(_VisibleMessages)  # type: ignore[assignment,method-assign]
+    models.generate_receipt_handle = lambda: (
+        mock_random.randbytes(length).translate(letters).decode("ascii")
+    )
+    models.Queue._localcloud_fast_receive = True  # type: ignore[attr-defined]
+
+
+def speed_up_sqs_delete() -> None:
+    """moto's `Queue.delete_message` walks the queue twice per receipt handle, building each
+    message's list of handles at every step (O(queue length) per deleted message: 270
+    checks per delete at a 1,000-message backlog, the largest single cost of the SQS
+    benchmark). One walk to the message that had the handle, the same effects (handles
+    are 185 random letters: at most one message had it). Idempotent."""
+    from moto.sqs import models
+
+    if getattr(models.Queue, "_localcloud_fast_delete", False):
+        return
+    from localcloud.moto_reach.core import ORIGINALS
+
+    ORIGINALS["Queue.delete_message"] = models.Queue.delete_message
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: moto (and SQS) accept it again
+        messages = self._messages
+        index = next(
+            (
+                i
+                for i, m in enumerate(messages)
+                if m.receipt_handle == receipt_handle or receipt_handle in m._old_receipt_handles
+            ),
+            None,
+        )
+        if index is None:
+            raise models.ReceiptHandleIsInvalid()
+        message = messages[index]
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+        self._messages = messages[:index] + messages[index + 1 :]  # a new list, as moto's
+
+    models.Queue.delete_message = delete_message  # type: ignore[method-assign]
+    models.Queue._localcloud_fast_delete = True  # type: ignore[attr-defined]
 
 
 def queue_visibility_timeout(queue_arn: str, account_id: str, region: str) -> int | None:

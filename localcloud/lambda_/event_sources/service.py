@@ -66,6 +66,8 @@ class EventSourceService:
         sqs_reach.speed_up_sqs_retention_check()
         sqs_reach.speed_up_sqs_visibility_checks()
         sqs_reach.speed_up_sqs_queue_attributes()
+        sqs_reach.speed_up_sqs_receive()
+        sqs_reach.speed_up_sqs_delete()
         self._thread = threading.Thread(target=self._loop, name="event-sources", daemon=True)
         self._thread.start()
 
@@ -121,7 +123,7 @@ class EventSourceService:
         queue_name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         for runner in list(self.runners.values()):
             if isinstance(runner, SqsMappingRunner) and runner.queue_name == queue_name:
-                runner.waker.notify()
+                runner.waker.notify(1)  # one poller; it wakes another if its batch is full
 
     def _amend(self, response: Any) -> None:
         """GetEventSourceMapping / ListEventSourceMappings answers get the LastProcessingResult

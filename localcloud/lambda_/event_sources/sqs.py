@@ -176,10 +176,14 @@ class Waker:
         self._generation = 0
         self._stop = stop
 
-    def notify(self) -> None:
+    def notify(self, pollers: int | None = None) -> None:
+        """Wake `pollers` sleeping pollers (all when None)."""
         with self._cond:
             self._generation += 1
-            self._cond.notify_all()
+            if pollers is None:
+                self._cond.notify_all()
+            else:
+                self._cond.notify(pollers)
 
     def wait(self, timeout: float) -> bool:
         """True when stopping."""
@@ -329,6 +333,11 @@ class SqsMappingRunner:
                     self.waker.notify()  # messages again: wake the followers to share them
                 idle, empty_polls = IDLE_MIN, 0
                 if len(batch) >= min(self.spec.batch_size, RECEIVE_MAX):
+                    # A full batch: there may be more. One more poller shares them (and
+                    # wakes the next if it fills a batch too), as AWS's long-polling pollers
+                    # would; waking all of them on every send made empty receives, each a
+                    # call through the endpoint's lock.
+                    self.waker.notify(1)
                     self._maybe_scale_up()
                 try:
                     invocation = self._process(batch)

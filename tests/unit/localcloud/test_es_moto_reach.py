@@ -161,3 +161,34 @@ def test_cached_method_names_see_an_action_added_by_a_patch() -> None:
     assert "second_action" not in responses.method_names_from_class(Probe)
     Probe.second_action = lambda self: None  # type: ignore[attr-defined]
     assert "second_action" in responses.method_names_from_class(Probe)
+
+
+def test_fast_receive_and_delete_keep_moto_s_behaviour(sqs) -> None:  # type: ignore[no-untyped-def]
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    from localcloud.moto_reach.core import ORIGINALS
+
+    sqs_reach.speed_up_sqs_receive()
+    sqs_reach.speed_up_sqs_delete()
+    queue_name = name("fast")
+    queue = sqs.create_queue(queue_name, VisibilityTimeout="30")
+    for body in ("a", "b", "c"):
+        sqs.send_message(queue_name, body)
+    sqs.send_message(queue_name, "later", delay_seconds=60)
+    # the visible, undelayed messages, in order, as moto's own property lists them
+    assert [m.body for m in queue.messages] == ["a", "b", "c"]
+    assert [m.body for m in ORIGINALS["Queue.messages"].fget(queue)] == ["a", "b", "c"]
+    assert len(queue.messages) == 3 and queue.messages
+    (first,) = sqs.receive_message(queue_name, 1, 0, 30)
+    assert len(first.receipt_handle) == 185 and first.receipt_handle.isalpha()
+    assert first.receipt_handle.islower()
+    # a message received twice can be deleted by its first handle (moto keeps old ones)
+    sqs.change_message_visibility(queue_name, first.receipt_handle, 0)
+    (again,) = sqs.receive_message(queue_name, 1, 0, 30)
+    assert again.body == "a" and again.receipt_handle != first.receipt_handle
+    sqs.delete_message(queue_name, first.receipt_handle)
+    assert [m.body for m in queue._messages] == ["b", "c", "later"]
+    sqs.delete_message(queue_name, again.receipt_handle)  # deleted already: accepted again
+    with pytest.raises(ReceiptHandleIsInvalid):
+        sqs.delete_message(queue_name, "x" * 185)
+    assert [m.body for m in queue._messages] == ["b", "c", "later"]
