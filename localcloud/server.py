@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -25,7 +26,9 @@ from urllib.parse import parse_qs
 
 import boto3
 from botocore.config import Config
+from werkzeug.datastructures import Headers
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import get_input_stream
 
@@ -34,6 +37,7 @@ from localcloud.errors import LocalCloudError
 from localcloud.lambda_ import limits as lambda_limits
 from localcloud.moto_reach import core as moto_core
 from localcloud.moto_reach import sqs as sqs_reach
+from localcloud.transport import InProcessTransport
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ ACCOUNT_ID = "123456789012"
 TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 BODY_KEY = "localcloud.body"
 SQS_POLL_INTERVAL = 0.02  # seconds between empty polls of a long-poll ReceiveMessage
+IDLE_CONNECTION_SECONDS = 300.0  # a kept-alive connection with no request this long is closed
 
 Interceptor = Callable[[Request], "Response | None"]
 Observer = Callable[[Request, Response], None]
@@ -54,10 +59,62 @@ class Service(Protocol):
 
 
 class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
-    """moto's handler (keeps underscored S3 metadata headers), minus a log line per request."""
+    """moto's handler (keeps underscored S3 metadata headers), minus a log line per request,
+    with HTTP/1.1 keep-alive.
+
+    werkzeug's development server closes every connection after one answer (its handler
+    drains what is left on the socket, which would eat a next request), so each request
+    cost a TCP connection and a new thread: 0.8 ms before the cloud saw it, on every call a
+    function or client makes. This handler keeps werkzeug's request parsing (environ,
+    chunked bodies, 100-continue) and writes the answer itself, body read to its end
+    first, so the connection can carry the next request. Hand-written: the threaded
+    production servers (cheroot, waitress) serve from a fixed pool of threads, and this
+    cloud's requests wait on one another (a synchronous invoke whose function calls the
+    cloud, long polls, a mapped API's slow backend); one thread per connection never runs
+    out. An idle connection's thread ends after IDLE_CONNECTION_SECONDS.
+    """
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_CONNECTION_SECONDS  # socket reads: a client idle this long is let go
+
+    def setup(self) -> None:
+        super().setup()
+        # Answers are one write; no Nagle wait for a client's delayed ACK between requests.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.make_environ()
+        body = get_input_stream(environ).read()  # to its end: the next request follows it
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ.pop("wsgi.input_terminated", None)
+        try:
+            app_iter, status, headers = run_wsgi_app(self.server.app, environ, buffered=True)
+            payload = b"".join(app_iter)
+        except Exception:
+            logger.exception("local cloud failed on %s %s", self.command, self.path)
+            status, headers = "500 INTERNAL SERVER ERROR", Headers()
+            payload = b'{"__type": "ServiceException", "message": "local cloud error"}'
+        code = int(status.split(None, 1)[0])
+        lines = [f"{self.protocol_version} {status}"]
+        lines += [
+            f"{key}: {value}"
+            for key, value in headers.items()
+            if key.lower() not in ("content-length", "connection", "transfer-encoding")
+        ]
+        if not (100 <= code < 200 or code in (204, 304)):
+            length = headers.get("Content-Length") if self.command == "HEAD" else None
+            lines.append(f"Content-Length: {length or len(payload)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + payload)
 
 
 def client_on(endpoint: str, region: str, service_name: str, **config: Any) -> Any:
@@ -100,6 +157,8 @@ class LocalCloud:
         self.lambdas: Any = None  # localcloud.lambda_.LambdaRuntime, set by start()
         self.sns: Any = None  # localcloud.sns.SnsLambdaDelivery
         self.iam: Any = None  # localcloud.iam.roles.Roles: role sessions and their policies
+        # The cloud's own clients' requests, answered in the caller's thread (see transport).
+        self.transport = InProcessTransport(self)
 
     # ---- extension points -------------------------------------------------------------
     def add_interceptor(self, fn: Interceptor) -> None:
@@ -219,6 +278,12 @@ class LocalCloud:
     def client(self, service_name: str, **config: Any) -> Any:
         """A boto3 client on this cloud (region us-east-1, test credentials)."""
         return client_on(self.endpoint, self.region, service_name, **config)
+
+    def internal_client(self, service_name: str, **config: Any) -> Any:
+        """A boto3 client for the cloud's own components: its requests take the same path
+        as a socket request's (interceptors, IAM enforcement, moto under the lock,
+        observers), answered in the calling thread (localcloud.transport)."""
+        return self.transport.attach(self.client(service_name, **config))
 
     def call_moto(self, environ: dict[str, Any], body: bytes | None = None) -> Response:
         """Answer one request by moto, under the lock; `environ` may be a modified copy."""

@@ -43,7 +43,7 @@ class CloudWatchService:
         # Through the endpoint, as CloudWatch calls SNS, so SNS delivery extensions see it.
         with self._sns_lock:
             if self._sns is None:
-                self._sns = self.cloud.client("sns")
+                self._sns = self.cloud.internal_client("sns")
         response = self._sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
         return str(response["MessageId"])
 

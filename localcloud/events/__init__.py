@@ -24,7 +24,7 @@ def install(cloud: Any) -> EventBridgeDelivery:
             metrics.emit(*args, **kwargs)
 
     delivery = EventBridgeDelivery(
-        clients=endpoint_client_factory(cloud.endpoint, attempts=1),
+        clients=endpoint_client_factory(cloud.endpoint, attempts=1, transport=cloud.transport),
         invoke=functools.partial(cloud.lambdas.invoke_as, PRINCIPAL),
         time_scale=time_scale_of(cloud),
         emit_metric=emit_metric,

@@ -191,7 +191,7 @@ class Enforcement:
         if known is not None:
             return known
         if self._secrets is None:
-            self._secrets = self.cloud.client("secretsmanager")
+            self._secrets = self.cloud.internal_client("secretsmanager")
         try:
             arn = str(self._secrets.describe_secret(SecretId=secret_id)["ARN"])
         except self._secrets.exceptions.ResourceNotFoundException:

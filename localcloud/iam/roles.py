@@ -243,6 +243,6 @@ class Roles:
         attr = f"_{service}"
         client = getattr(self, attr)
         if client is None:
-            client = self.cloud.client(service)
+            client = self.cloud.internal_client(service)
             setattr(self, attr, client)
         return client

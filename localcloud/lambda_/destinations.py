@@ -78,7 +78,7 @@ class Destinations:
     def _client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self.runtime.cloud.client(service)
+                self._clients[service] = self.runtime.cloud.internal_client(service)
             return self._clients[service]
 
     def send_record(

@@ -168,7 +168,7 @@ class LambdaRuntime:
 
         spec, _ = self.describe(function_name_or_arn, qualifier)  # 404 before 403, as on AWS
         if self._policy_client is None:
-            self._policy_client = self.cloud.client("lambda")
+            self._policy_client = self.cloud.internal_client("lambda")
         check_service_invoke(
             policy_reader(self._policy_client, spec.name, qualifier),
             spec.arn,

@@ -212,7 +212,7 @@ class SnsLambdaDelivery:
             if value.get("Type") in ("String", "Number", "String.Array")
         }
         if self._sqs is None:
-            self._sqs = self.cloud.client("sqs")
+            self._sqs = self.cloud.internal_client("sqs")
         queue_url = self._sqs.get_queue_url(
             QueueName=target.split(":")[5], QueueOwnerAWSAccountId=target.split(":")[4]
         )["QueueUrl"]

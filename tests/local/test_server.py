@@ -237,3 +237,97 @@ def test_an_unknown_json_operation_is_400_unknown_operation(cloud, aws):
     assert answer.status_code == 400
     assert answer.json()["__type"].endswith("#UnknownOperationException")
     assert "TableNames" in aws("dynamodb").list_tables()
+
+
+# ---- HTTP/1.1 keep-alive (one TCP connection, many requests) ----
+
+SNS_SIGNED = (
+    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+)
+
+
+def _connection(cloud):
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(cloud.endpoint)
+    return http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+
+
+def _ask(conn, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    conn.request(method, path, body=body, headers=headers or {})
+    answer = conn.getresponse()
+    return answer, answer.read()
+
+
+def test_one_connection_carries_request_after_request_bodies_and_all(cloud):
+    # GIVEN one connection
+    conn = _connection(cloud)
+    try:
+        answer, body = _ask(conn, "GET", "/_localcloud/health")
+        local = conn.sock.getsockname()
+        assert answer.status == 200 and json.loads(body) == {"status": "ok"}
+        assert answer.getheader("Connection") != "close"
+        # WHEN a request with a body, a chunked one and a plain one follow on it
+        form = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": SNS_SIGNED}
+        answer, body = _ask(conn, "POST", "/", b"Action=NoSuchAction&Version=2010-03-31", form)
+        assert answer.status == 400 and b"<Code>InvalidAction</Code>" in body
+        conn.putrequest("POST", "/")
+        for key, value in {**form, "Transfer-Encoding": "chunked"}.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        for chunk in (b"Action=NoSuch", b"Action&Version=2010-03-31"):
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        conn.send(b"0\r\n\r\n")
+        answer = conn.getresponse()
+        assert answer.status == 400 and b"InvalidAction" in answer.read()
+        answer, body = _ask(conn, "GET", "/_localcloud/health")
+        # THEN every answer came back whole, on the same connection
+        assert answer.status == 200 and json.loads(body) == {"status": "ok"}
+        assert conn.sock.getsockname() == local
+    finally:
+        conn.close()
+
+
+def test_a_client_asking_to_close_gets_its_answer_and_a_closed_connection(cloud):
+    conn = _connection(cloud)
+    try:
+        answer, body = _ask(conn, "GET", "/_localcloud/health", headers={"Connection": "close"})
+        assert answer.status == 200 and json.loads(body) == {"status": "ok"}
+        assert answer.getheader("Connection") == "close"
+        assert conn.sock is None  # http.client closed it, as the server said it would
+    finally:
+        conn.close()
+
+
+# ---- the in-process transport of the cloud's own clients ----
+
+
+@pytest.mark.in_process_cloud  # internal_client is the cloud's own, in this process
+def test_internal_clients_take_the_whole_request_path_without_a_socket(cloud, name_for):
+    from botocore.exceptions import ClientError
+
+    seen: list[str] = []
+    sockets: list[str] = []
+
+    def observe(request, response):
+        seen.append(f"{request.headers.get('X-Amz-Target', request.path)} {response.status_code}")
+        if request.environ.get("werkzeug.socket") is not None:
+            sockets.append(request.path)
+
+    cloud.add_observer(observe)
+    sqs = cloud.internal_client("sqs")
+    # WHEN it makes calls, one answered by an error
+    url = sqs.create_queue(QueueName=name_for("inproc"))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="one")
+    got = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"]
+    with pytest.raises(ClientError) as missing:
+        cloud.internal_client("lambda").invoke(FunctionName=name_for("none"), Payload=b"{}")
+    # THEN they were answered as over HTTP (bodies, error codes), through the observers, and
+    # none came in on a socket
+    assert [m["Body"] for m in got] == ["one"]
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert "AmazonSQS.CreateQueue 200" in seen and "AmazonSQS.ReceiveMessage 200" in seen
+    assert any(entry.endswith("/invocations 404") for entry in seen)
+    assert sockets == []

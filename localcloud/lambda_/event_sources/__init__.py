@@ -54,7 +54,7 @@ def install(cloud: Any) -> EventSourceService:
 
     service = EventSourceService(
         invoke=cloud.lambdas.invoke,
-        clients=endpoint_client_factory(cloud.endpoint),
+        clients=endpoint_client_factory(cloud.endpoint, transport=cloud.transport),
         time_scale=time_scale_of(cloud),
         emit_metric=emit_metric,
         authorize=authorize,

@@ -308,12 +308,17 @@ class Stoppable:
 
 
 def endpoint_client_factory(
-    endpoint: str, *, pool_size: int = 64, attempts: int = 3
+    endpoint: str,
+    *,
+    pool_size: int = 64,
+    attempts: int = 3,
+    transport: Callable[..., Any] | None = None,
 ) -> ClientFactory:
     """boto3 clients on the local endpoint: reads and deletes take moto's serialized path.
 
     `attempts=1` turns the SDK's own retries off, for callers that model a
-    service's retry policy themselves (EventBridge targets).
+    service's retry policy themselves (EventBridge targets). `transport`: the cloud's
+    in-process transport (localcloud.transport), when the caller runs inside the cloud.
     """
     import boto3
     from botocore.config import Config
@@ -340,6 +345,8 @@ def endpoint_client_factory(
                     aws_secret_access_key="testing",
                     config=config,
                 )
+                if transport is not None:
+                    cache[service].meta.events.register("before-send", transport)
             return cache[service]
 
     return make
