@@ -180,19 +180,34 @@ def settle_seconds(
     stack: Stack, budget: Budget, resolve: Callable[[str], Any], time_scale: float = 1.0
 ) -> float:
     """Seconds within which a failing event must reach its place, per the stack's settings."""
+    return settle_and_floor_seconds(stack, budget, resolve, time_scale)[0]
+
+
+def settle_and_floor_seconds(
+    stack: Stack, budget: Budget, resolve: Callable[[str], Any], time_scale: float = 1.0
+) -> tuple[float, float]:
+    """(settle, floor): the seconds within which a failing event must reach its place, and
+    the seconds the settings make it wait at the least (visibility timeouts x receives,
+    Lambda's async retry delays, the event age a throttled event is retried for, a
+    workflow's Retry intervals), however fast each attempt fails. The floor is what no
+    speed of the host can shorten: the run summary sets the suite's wall time against it."""
     if budget.kind == "none":
-        return 0.0
+        return 0.0, 0.0
     if budget.kind == "sqs":
         visibility, max_receives = redrive(stack, str(resolve(budget.path)))
-        return sqs_delivery_seconds(visibility, max_receives)
+        waits = sqs_delivery_seconds(visibility, max_receives)
+        return waits, waits
     if budget.kind in ("async", "event_age"):
         retries, age, timeout = async_settings(stack, str(resolve(budget.path)))
         if budget.kind == "event_age":
             # Throttled events are retried until MaximumEventAgeInSeconds, which is the stack's
             # own setting and is not compressed by the local cloud.
-            return age + timeout
-        return async_delivery_seconds(retries, timeout, time_scale)
-    if budget.kind == "stream":
+            return age + timeout, float(age)
+        return (
+            async_delivery_seconds(retries, timeout, time_scale),
+            async_delivery_seconds(retries, 0.0, time_scale),
+        )
+    if budget.kind == "stream":  # Lambda retries a failing batch at once: no imposed wait
         out = resolve(budget.path)
         timeout = float(out["function"]["timeout"])
         retries = int(out["maximum_retry_attempts"])
@@ -206,11 +221,11 @@ def settle_seconds(
                 f"{budget.path}: infinite MaximumRetryAttempts and MaximumRecordAgeInSeconds:"
                 " a poison record blocks its shard for the stream's retention"
             )
-        return min(by_retries, by_age)
+        return min(by_retries, by_age), 0.0
     if budget.kind == "workflow":
         out = resolve(budget.path)
         attempts, interval = int(out["retry_max_attempts"]), float(out["retry_interval"])
         rate = float(out["retry_backoff_rate"])
         waits = sum(interval * rate**i for i in range(attempts))
-        return waits + (attempts + 1) * float(out["step"]["timeout"])
+        return waits + (attempts + 1) * float(out["step"]["timeout"]), waits
     raise ValueError(f"unknown budget kind {budget.kind!r}")

@@ -31,6 +31,7 @@ def write_report(run_dir: Path, meta: dict[str, Any], results: list[dict[str, An
         "run_id": run_dir.name,
         "experiments": results,
         "passed": bool(results) and all(r["verdict"] == "pass" for r in results),
+        "suite_timing": suite_timing(results),
     }
     write_documents(run_dir, doc, {"summary.md": summary_markdown(doc)})
     try:
@@ -58,6 +59,61 @@ def _point_latest(run_dir: Path) -> None:
     os.replace(tmp, latest)  # atomic: a reader never sees "latest" missing
 
 
+SUITE_BOUND_GOAL = 1.15  # issue 16: the suite's wall time within 15% of its lower bound
+
+
+def suite_timing(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The suite's wall time against the lower bound its stack settings impose: each
+    experiment's floor (the waits its dead-lettered events had to sit out: visibility
+    timeout x maxReceiveCount, Lambda's async retry delays, the event age), experiments of
+    one group (pattern) one after another, groups side by side as they ran: the bound is
+    the longest group's floors, or all floors shared over the most experiments that ran at
+    once, whichever is larger. None when no row carries its times."""
+    timed = [r for r in rows if r.get("began_at") is not None and r.get("ended_at") is not None]
+    if not timed:
+        return None
+    wall = max(r["ended_at"] for r in timed) - min(r["began_at"] for r in timed)
+    edges = sorted(
+        [(r["began_at"], 1) for r in timed] + [(r["ended_at"], -1) for r in timed],
+        key=lambda edge: (edge[0], edge[1]),
+    )
+    running = at_once = 0
+    for _, step in edges:
+        running += step
+        at_once = max(at_once, running)
+    groups: dict[str, float] = {}
+    for r in timed:
+        groups[r.get("group") or r["name"]] = groups.get(r.get("group") or r["name"], 0.0) + float(
+            r.get("floor_s") or 0.0
+        )
+    total = sum(groups.values())
+    bound = max(max(groups.values(), default=0.0), total / max(at_once, 1))
+    return {
+        "wall_s": round(wall, 1),
+        "lower_bound_s": round(bound, 1),
+        "ratio": round(wall / bound, 2) if bound > 0 else None,
+        "goal_ratio": SUITE_BOUND_GOAL,
+        "experiments_at_once": at_once,
+    }
+
+
+def _timing_line(timing: dict[str, Any] | None) -> list[str]:
+    if timing is None:
+        return []
+    if timing["ratio"] is None:
+        return [
+            f"Suite wall time {timing['wall_s']} s; its stack settings impose no wait"
+            " (no experiment dead-lettered an event), so no lower bound to compare with."
+        ]
+    return [
+        f"Suite wall time {timing['wall_s']} s against a lower bound of"
+        f" {timing['lower_bound_s']} s from the stack's settings (visibility timeouts x"
+        f" receives, retry delays and event ages its dead-lettered events sat out;"
+        f" {timing['experiments_at_once']} at once): **{timing['ratio']}x** (goal"
+        f" <= {timing['goal_ratio']}x)."
+    ]
+
+
 def summary_markdown(doc: dict[str, Any]) -> str:
     rows = doc["experiments"]
     lines = [
@@ -66,6 +122,7 @@ def summary_markdown(doc: dict[str, Any]) -> str:
         f"Stack `{doc.get('stack')}` at {doc.get('endpoint') or 'AWS'};"
         f" {sum(r['verdict'] == 'pass' for r in rows)}/{len(rows)} experiments passed;"
         f" lost events in total: **{sum(r['lost'] for r in rows)}**.",
+        *_timing_line(doc.get("suite_timing")),
     ]
     if doc.get("time_compressed"):
         lines.append(

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaos import probes
-from chaos.budgets import MissingSettingError, settle_seconds
+from chaos.budgets import MissingSettingError, settle_and_floor_seconds
 from chaos.errors import (
     ChaosError,
     ForeignFaultError,
@@ -171,13 +171,13 @@ def run_experiment(
         cancel=cancel,
     )
     t0 = time.monotonic()
-    started = time.time()
+    started = began_at = time.time()
     observed: Observed | None = None
     alarm_rows: list[dict[str, Any]] = []
     error: str | None = None
     stopped = False
     queues: dict[str, str] = {}
-    budget = computed = 0.0
+    budget = computed = floor = 0.0
     try:
         if preflight is not None:
             # A finding fails the experiment, but its traffic still runs: the report then
@@ -189,7 +189,9 @@ def run_experiment(
         queues = watched_queues(ctx)
         ctx.watch = dict(queues)
         try:
-            computed = settle_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale)
+            computed, floor = settle_and_floor_seconds(
+                stack, exp.budget, ctx.resolve, ctx.time_scale
+            )
         except MissingSettingError as exc:
             ctx.verdicts.append(Verdict("budget from live settings", False, [str(exc)]))
             raise
@@ -263,6 +265,15 @@ def run_experiment(
         "budget_slack_s": round(exp.extra_seconds, 1),
         "settled_after_s": ctx.settled_after[-1] if ctx.settled_after else None,
         "wall_time_s": round(time.monotonic() - t0, 2),
+        # For the suite's timing in the run summary (chaos.report.suite_timing).
+        # The settings' waits bind only an event that failed every attempt, which the
+        # dead-lettered count proves happened; a workflow's Catch may end one without retries.
+        "floor_s": round(
+            floor if figures.get("dead_lettered") and exp.budget.kind != "workflow" else 0.0, 1
+        ),
+        "group": exp.lock or exp.pattern,
+        "began_at": round(began_at, 3),
+        "ended_at": round(time.time(), 3),
         "verdicts": [v.message() for v in ctx.verdicts],
         "notes": ([exp.notes] if exp.notes else []) + ctx.notes,
         "error": error,

@@ -244,6 +244,69 @@ def test_budgets_read_the_live_settings(stack) -> None:
     assert budgets.async_settings(stack, fn) == (1, 60, 4.0)
 
 
+def test_floors_are_the_settings_waits_without_the_attempts(stack) -> None:
+    # GIVEN a queue (visibility 12 s, 3 receives) and a function (1 retry, age 60 s, 4 s)
+    from chaos.experiments.model import Budget
+
+    arn = f"arn:aws:sqs:{REGION}:123456789012:fd"
+    assert queue("fd")
+    url = queue(
+        "fs",
+        VisibilityTimeout="12",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}),
+    )
+    fn = make_function("floors", Timeout=4)
+    boto3.client("lambda", region_name=REGION).put_function_event_invoke_config(
+        FunctionName=fn, MaximumRetryAttempts=1, MaximumEventAgeInSeconds=60
+    )
+    paths = {"q": url, "f": fn}
+    workflow = {
+        "retry_max_attempts": 2,
+        "retry_interval": 1.0,
+        "retry_backoff_rate": 2.0,
+        "step": {"timeout": 3},
+    }
+
+    def floor(kind: str, path: str, scale: float = 1.0) -> tuple[float, float]:
+        resolve = {**paths, "wf": workflow}.__getitem__
+        return budgets.settle_and_floor_seconds(stack, Budget(kind, path), resolve, scale)  # type: ignore[arg-type]
+
+    # THEN a poison message waits out every visibility timeout, however fast it fails
+    assert floor("sqs", "q") == (36.0, 36.0)
+    # AND an async event its retry delay (compressed with the cloud), not its attempts
+    first_delay = ex.ASYNC_RETRY_DELAYS[0]
+    assert floor("async", "f") == (first_delay + 8.0, first_delay)
+    assert floor("async", "f", 0.1) == (first_delay * 0.1 + 8.0, first_delay * 0.1)
+    # AND a throttled one the event age; a workflow its Retry intervals
+    assert floor("event_age", "f") == (64.0, 60.0)
+    assert floor("workflow", "wf") == (1.0 + 2.0 + 3 * 3.0, 3.0)
+    assert floor("none", "") == (0.0, 0.0)
+
+
+def test_the_suite_bound_is_the_longest_group_or_the_floors_shared_over_those_at_once() -> None:
+    from chaos.report import suite_timing
+
+    def row(name: str, group: str, began: float, ended: float, floor: float) -> dict:
+        return dict(name=name, group=group, began_at=began, ended_at=ended, floor_s=floor)
+
+    # GIVEN two groups side by side: a (30 s + 20 s of waits, one after the other), b (10 s)
+    rows = [row("a1", "a", 0, 35, 30), row("a2", "a", 35, 60, 20), row("b1", "b", 0, 12, 10)]
+    timing = suite_timing(rows)
+    # THEN the bound is group a's 50 s (more than 60 s of floors shared by 2), wall 60 s
+    assert timing == {
+        "wall_s": 60.0,
+        "lower_bound_s": 50.0,
+        "ratio": 1.2,
+        "goal_ratio": 1.15,
+        "experiments_at_once": 2,
+    }
+    # AND run one at a time, the same floors add up
+    serial = [row("a1", "a", 0, 35, 30), row("a2", "a", 35, 60, 20), row("b1", "b", 60, 72, 10)]
+    assert suite_timing(serial)["lower_bound_s"] == 60.0  # type: ignore[index]
+    # AND rows without times (older reports) give no timing
+    assert suite_timing([{"name": "x"}]) is None
+
+
 def test_a_settle_past_the_budget_fails_with_both_numbers() -> None:
     verdict = ex.settled_within(95.0, computed=60.0, slack=30.0)
     assert not verdict.passed
