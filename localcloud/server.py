@@ -85,6 +85,12 @@ class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+        if format.startswith("Request timed out"):  # an idle kept-alive connection let go
+            logger.debug("closed an idle connection from %s", self.address_string())
+            return
+        super().log_error(format, *args)
+
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")

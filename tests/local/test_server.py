@@ -331,3 +331,21 @@ def test_internal_clients_take_the_whole_request_path_without_a_socket(cloud, na
     assert "AmazonSQS.CreateQueue 200" in seen and "AmazonSQS.ReceiveMessage 200" in seen
     assert any(entry.endswith("/invocations 404") for entry in seen)
     assert sockets == []
+
+
+@pytest.mark.in_process_cloud  # the handler's idle timeout is set in this process
+def test_an_idle_kept_alive_connection_is_let_go_quietly(cloud, monkeypatch, caplog):
+    from localcloud import server
+
+    monkeypatch.setattr(server._QuietHandler, "timeout", 0.3)
+    conn = _connection(cloud)
+    try:
+        answer, _ = _ask(conn, "GET", "/_localcloud/health")
+        assert answer.status == 200
+        # WHEN the client says nothing more: the server closes its end (recv sees the end)
+        conn.sock.settimeout(5)
+        assert conn.sock.recv(1) == b""
+    finally:
+        conn.close()
+    # THEN without an error in the log: an idle connection is no failure
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
