@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 import boto3
 from botocore.config import Config
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import run_wsgi_app
 from werkzeug.wrappers import Request, Response
@@ -95,7 +96,12 @@ class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         environ = self.make_environ()
-        body = get_input_stream(environ).read()  # to its end: the next request follows it
+        try:
+            body = get_input_stream(environ).read()  # to its end: the next request follows it
+        except (ClientDisconnected, OSError):  # e.g. a function killed mid-request at its timeout
+            logger.debug("client %s left during its request body", self.address_string())
+            self.close_connection = True
+            return
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)

@@ -349,3 +349,19 @@ def test_an_idle_kept_alive_connection_is_let_go_quietly(cloud, monkeypatch, cap
         conn.close()
     # THEN without an error in the log: an idle connection is no failure
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.in_process_cloud  # the server thread's stderr is this process's
+def test_a_client_leaving_during_its_body_is_no_error_and_the_endpoint_serves_on(cloud, capfd):
+    from urllib.parse import urlsplit
+
+    url = urlsplit(cloud.endpoint)
+    # GIVEN a client that announces 100 bytes, sends 10 and goes (a function killed mid-call)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw:
+        raw.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        raw.shutdown(socket.SHUT_WR)
+        # THEN the server closes its end without an answer
+        assert raw.recv(1024) == b""
+    # AND nothing printed a traceback, and the endpoint still answers
+    assert _get(f"{cloud.endpoint}/_localcloud/health") == {"status": "ok"}
+    assert "Traceback" not in capfd.readouterr().err
