@@ -120,13 +120,16 @@ class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
             for key, value in headers.items()
             if key.lower() not in ("content-length", "connection", "transfer-encoding")
         ]
-        if not (100 <= code < 200 or code in (204, 304)):
+        bodiless = 100 <= code < 200 or code in (204, 304)  # HTTP: these never carry a body
+        if not bodiless:
             length = headers.get("Content-Length") if self.command == "HEAD" else None
             lines.append(f"Content-Length: {length or len(payload)}")
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head if self.command == "HEAD" else head + payload)
+        # One write: no Nagle wait between headers and body. A body the app gave a bodiless
+        # answer is dropped, or the next answer on the connection would start inside it.
+        self.wfile.write(head if self.command == "HEAD" or bodiless else head + payload)
 
 
 def client_on(endpoint: str, region: str, service_name: str, **config: Any) -> Any:

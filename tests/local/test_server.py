@@ -365,3 +365,30 @@ def test_a_client_leaving_during_its_body_is_no_error_and_the_endpoint_serves_on
     # AND nothing printed a traceback, and the endpoint still answers
     assert _get(f"{cloud.endpoint}/_localcloud/health") == {"status": "ok"}
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.in_process_cloud  # a mount is Python
+def test_a_bodiless_answer_with_a_body_does_not_spill_into_the_next_one(cloud, name_for):
+    from urllib.parse import urlsplit
+
+    # GIVEN a mounted WSGI app that answers 204 with a body (HTTP forbids one)
+    def stray(environ, start_response):
+        start_response("204 No Content", [])
+        return [b"stray"]
+
+    mount = f"/_test/{name_for('nobody')}"
+    cloud.mount(mount, stray)
+    url = urlsplit(cloud.endpoint)
+    # WHEN two requests go down one connection, the second after the 204
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw:
+        raw.sendall(
+            f"GET {mount}/x HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /_localcloud/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
+        received = b""
+        while chunk := raw.recv(65536):
+            received += chunk
+    # THEN the second answer starts right after the 204's headers
+    first, _, rest = received.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 204")
+    assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(b'{"status": "ok"}')
