@@ -392,3 +392,24 @@ def test_a_bodiless_answer_with_a_body_does_not_spill_into_the_next_one(cloud, n
     first, _, rest = received.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 204")
     assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(b'{"status": "ok"}')
+
+
+def test_a_stopped_cloud_answers_nobody_not_even_on_a_kept_alive_connection(tmp_path):
+    # In its own process: this process may hold a cloud of its own (one per process).
+    script = tmp_path / "stop.py"
+    script.write_text(
+        "import localcloud\n"
+        "cloud = localcloud.start()\n"
+        "sqs = cloud.client('sqs', retries={'total_max_attempts': 1})\n"
+        "sqs.list_queues()\n"  # the client now holds a kept-alive connection
+        "cloud.stop()\n"
+        "try:\n"
+        "    sqs.list_queues()\n"
+        "    print('answered')\n"
+        "except Exception as exc:\n"
+        "    print('refused', type(exc).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.startswith("refused"), done.stdout + done.stderr
