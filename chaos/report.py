@@ -83,9 +83,8 @@ def suite_timing(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         at_once = max(at_once, running)
     groups: dict[str, float] = {}
     for r in timed:
-        groups[r.get("group") or r["name"]] = groups.get(r.get("group") or r["name"], 0.0) + float(
-            r.get("floor_s") or 0.0
-        )
+        group = r.get("group") or r["name"]
+        groups[group] = groups.get(group, 0.0) + float(r.get("floor_s") or 0.0)
     total = sum(groups.values())
     bound = max(max(groups.values(), default=0.0), total / max(at_once, 1))
     return {

@@ -59,13 +59,6 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
-def open_connections(server: Any) -> set[socket.socket]:
-    """The connections a server's handlers hold open (kept alive between requests), so that
-    stopping the cloud can close them: a stopped cloud answers nobody."""
-    connections: set[socket.socket] = server.localcloud_connections  # set by LocalCloud.start
-    return connections
-
-
 class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
     """moto's handler (keeps underscored S3 metadata headers), minus a log line per request,
     with HTTP/1.1 keep-alive.
@@ -89,10 +82,10 @@ class _QuietHandler(moto_core.request_handler_class()):  # type: ignore[misc]
         super().setup()
         # Answers are one write; no Nagle wait for a client's delayed ACK between requests.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        open_connections(self.server).add(self.connection)
+        self.server.localcloud_connections.add(self.connection)
 
     def finish(self) -> None:
-        open_connections(self.server).discard(self.connection)
+        self.server.localcloud_connections.discard(self.connection)
         super().finish()
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
@@ -239,6 +232,8 @@ class LocalCloud:
         self._server = make_server(
             self.host, self.requested_port, self, threaded=True, request_handler=_QuietHandler
         )
+        # The connections its handlers hold open between requests: stop() closes them, so
+        # a stopped cloud answers nobody.
         self._server.localcloud_connections = set()  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="localcloud-http", daemon=True
@@ -292,7 +287,7 @@ class LocalCloud:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-            for connection in list(open_connections(self._server)):
+            for connection in list(self._server.localcloud_connections):  # type: ignore[attr-defined]
                 try:  # the handler's blocked read ends; the client sees the connection close
                     connection.shutdown(socket.SHUT_RDWR)
                 except OSError:

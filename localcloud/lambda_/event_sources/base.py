@@ -14,9 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .exceptions import MappingConfigError
+
+if TYPE_CHECKING:
+    from localcloud.transport import InProcessTransport
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +315,7 @@ def endpoint_client_factory(
     *,
     pool_size: int = 64,
     attempts: int = 3,
-    transport: Callable[..., Any] | None = None,
+    transport: InProcessTransport | None = None,
 ) -> ClientFactory:
     """boto3 clients on the local endpoint: reads and deletes take moto's serialized path.
 
@@ -346,7 +349,7 @@ def endpoint_client_factory(
                     config=config,
                 )
                 if transport is not None:
-                    cache[service].meta.events.register("before-send", transport)
+                    transport.attach(cache[service])
             return cache[service]
 
     return make
