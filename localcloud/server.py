@@ -508,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     except clock.TimeScaleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        lambda_limits.current()  # the host limits' variables, read before anything starts
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

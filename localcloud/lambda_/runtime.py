@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud.cloudwatch import metrics
-from localcloud.lambda_ import execution_role
+from localcloud.lambda_ import execution_role, forkserver, limits
 from localcloud.lambda_.pool import WorkerPool
 from localcloud.lambda_.types import (
     FunctionSpec,
@@ -31,7 +31,13 @@ from localcloud.lambda_.types import (
     ServiceError,
     TooManyRequests,
 )
-from localcloud.lambda_.worker import Worker, WorkerDied, WorkerTimedOut, worker_environment
+from localcloud.lambda_.worker import (
+    Worker,
+    WorkerDied,
+    WorkerTimedOut,
+    start_process,
+    worker_environment,
+)
 from localcloud.moto_reach import lambda_ as lambda_reach
 from localcloud.moto_reach import logs as logs_reach
 
@@ -58,6 +64,7 @@ class LambdaRuntime:
         self.dead_letter = DeadLetterConfigs(cloud)
         self.async_invoker = AsyncInvoker(self)
         self._policy_client: Any = None  # a Lambda client on this cloud, for GetPolicy
+        self.forks: forkserver.ForkServer | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -65,12 +72,21 @@ class LambdaRuntime:
 
         install_http_api(self.cloud, self)
         execution_role.install(self.cloud, self)
+        if limits.worker_fork():
+            self.forks = forkserver.ForkServer(spawn_timeout=limits.init_timeout_seconds())
+            try:
+                self.forks.start()
+            except OSError as exc:
+                logger.warning("no fork server (%s): workers start as processes", exc)
+                self.forks = None
         self.async_invoker.start()
         self.pool.start()
 
     def stop(self) -> None:
         self.async_invoker.stop()
         self.pool.stop()
+        if self.forks is not None:
+            self.forks.stop()
         shutil.rmtree(self._code_root, ignore_errors=True)
 
     # ---- reading the function ----------------------------------------------------------
@@ -287,11 +303,22 @@ class LambdaRuntime:
             env = worker_environment(
                 spec, self.cloud.endpoint, self.cloud.region, code_dir, credentials
             )
-            worker = Worker(spec, code_dir, env, functools.partial(self._log, spec.name))
+            worker = Worker(
+                spec, code_dir, env, functools.partial(self._log, spec.name), self._spawn
+            )
         except Exception as exc:
             raise ServiceError(f"could not start a worker for {spec.name}: {exc}") from exc
-        self.pool.cold_starts += 1
         return worker
+
+    def _spawn(self, code_dir: Path, env: dict[str, str]) -> Any:
+        """The worker's process: forked by the fork server, else started on its own."""
+        forks = self.forks
+        if forks is not None and not forks.broken:
+            try:
+                return forks.spawn(code_dir, env)
+            except forkserver.ForkServerFailed as exc:
+                logger.warning("%s: workers start as processes from now on", exc)
+        return start_process(code_dir, env)
 
     def warm_workers(self, function_name: str) -> list[int]:
         """Process ids of the idle warm workers of a function (for tests and reports)."""

@@ -34,6 +34,27 @@ CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSI
 LogSink = Callable[[str], None]
 
 
+def start_process(code_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A worker as a process of its own: `python bootstrap.py` (forkserver.ForkServer.spawn
+    gives the same process forked from a zygote that has imported the SDK)."""
+    return subprocess.Popen(
+        [sys.executable, "-u", BOOTSTRAP],
+        cwd=str(code_dir),
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+    )
+
+
+# How a worker process comes to be: start_process, or a fork server's spawn.
+Spawn = Callable[[Path, dict[str, str]], Any]
+
+
 class WorkerDied(LocalCloudError):
     """The worker process exited or stopped answering: a runtime (system) failure."""
 
@@ -45,7 +66,14 @@ class WorkerTimedOut(LocalCloudError):
 class Worker:
     """One warm execution environment for one function configuration."""
 
-    def __init__(self, spec: FunctionSpec, code_dir: Path, env: dict[str, str], log_sink: LogSink):
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        code_dir: Path,
+        env: dict[str, str],
+        log_sink: LogSink,
+        spawn: Spawn | None = None,
+    ):
         self.spec = spec
         self.fingerprint = spec.fingerprint
         self._log_sink = log_sink
@@ -57,18 +85,7 @@ class Worker:
         self.started_at = time.monotonic()
         self.invocations = 0
         self.idle_since = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-u", BOOTSTRAP],
-            cwd=str(code_dir),
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-        )
+        self.proc = (spawn or start_process)(code_dir, env)
         self.pid = self.proc.pid
         threading.Thread(
             target=self._read_answers, daemon=True, name=f"lambda-answers-{self.pid}"

@@ -218,3 +218,28 @@ def test_init_limit_setting_is_validated(monkeypatch):
         monkeypatch.setenv(INIT_TIMEOUT_ENV, bad)
         with pytest.raises(ValueError, match=INIT_TIMEOUT_ENV):
             init_timeout_seconds()
+
+
+PARENT = """
+import os
+def handler(event, context):
+    return {"ppid": os.getppid()}
+"""
+
+
+@pytest.mark.in_process_cloud  # stops the runtime's fork server
+def test_workers_start_as_processes_once_the_fork_server_is_gone(cloud, aws, make_function):
+    import os
+
+    forks = cloud.lambdas.forks
+    if forks is None:
+        pytest.skip("no fork server on this host (it needs Linux pidfds)")
+    lam = aws("lambda")
+    assert _call(lam, make_function(PARENT))["ppid"] != os.getpid()  # forked by the zygote
+    forks._zygote.kill()
+    forks._zygote.wait(timeout=5)
+    # The next cold start finds the server gone and starts its worker itself, and invokes
+    # keep working.
+    assert _call(lam, make_function(PARENT))["ppid"] == os.getpid()
+    assert forks.broken
+    assert _call(lam, make_function(PARENT))["ppid"] == os.getpid()
