@@ -46,6 +46,12 @@ def supported() -> bool:
     return sys.platform == "linux" and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
 
 
+def _readable(fd: int, timeout: float | None) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else timeout * 1000))
+
+
 class ForkedProcess:
     """A worker forked by the zygote, with the part of Popen's interface Worker uses.
 
@@ -71,11 +77,19 @@ class ForkedProcess:
         self._status_known.set()
 
     def _exited(self, timeout: float | None) -> bool:
+        """Whether the process has ended, waiting up to `timeout` s (None: until it does).
+        poll(2), not select(2): a cloud with a hundred workers holds fds past select's 1024."""
         with self._lock:
             if self._pidfd is None:
                 return True
-            readable, _, _ = select.select([self._pidfd], [], [], timeout)
-            return bool(readable)
+            if timeout == 0:
+                return _readable(self._pidfd, 0)
+            # A blocking wait must not hold the lock kill() takes: wait on a duplicate.
+            pidfd = os.dup(self._pidfd)
+        try:
+            return _readable(pidfd, timeout)
+        finally:
+            os.close(pidfd)
 
     def poll(self) -> int | None:
         if self.returncode is not None:

@@ -222,3 +222,27 @@ def test_stopping_the_fork_server_ends_the_zygote(tmp_path: Path) -> None:
     worker.kill()
     server.stop()
     assert server._zygote is not None and server._zygote.returncode == 0
+
+
+def test_a_forked_worker_is_watched_past_select_s_1024_fds(
+    tmp_path: Path, forks: forkserver.ForkServer
+) -> None:
+    # A cloud running a hundred workers holds more than 1024 fds (seen at the seed's rates).
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard) < 1200:
+        pytest.skip(f"this host allows only {max(soft, hard)} open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        spec, code, env = _spec(tmp_path, "def handler(event, context):\n    return 1\n")
+        worker = Worker(spec, code, env, lambda _line: None, forks.spawn)
+        assert worker.alive()
+        assert json.loads(_invoke(worker)["payload"]) == 1
+        worker.kill()
+        assert worker.proc.wait(timeout=5) == -9
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
