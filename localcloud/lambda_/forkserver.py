@@ -32,10 +32,7 @@ from localcloud.errors import LocalCloudError
 logger = logging.getLogger(__name__)
 
 ZYGOTE = str(Path(__file__).with_name("zygote.py"))
-MAX_MESSAGE_BYTES = 1 << 20
-# The zygote's own environment while it imports the SDK: no credentials, no endpoint; a
-# worker's environment is set in full after the fork.
-ZYGOTE_ENV_KEYS = ("PATH", "LANG", "TZ", "TMPDIR", "SYSTEMROOT")
+MAX_MESSAGE_BYTES = 1 << 20  # zygote.py's own bound (a script: it imports nothing of ours)
 
 
 class ForkServerFailed(LocalCloudError):
@@ -124,8 +121,11 @@ class ForkedProcess:
 class ForkServer:
     """One zygote process per runtime; spawn() forks a worker from it."""
 
-    def __init__(self, spawn_timeout: float) -> None:
+    def __init__(self, spawn_timeout: float, env: dict[str, str]) -> None:
+        """`env`: the zygote's own environment while it imports the SDK (no credentials, no
+        endpoint: worker.host_environment()); a worker's is set in full after the fork."""
         self._spawn_timeout = spawn_timeout
+        self._env = env
         self._lock = threading.Lock()  # one spawn at a time: replies come in request order
         self._replies: queue.Queue[dict[str, Any] | ForkedProcess | None] = queue.Queue()
         self._children: dict[int, ForkedProcess] = {}
@@ -137,13 +137,11 @@ class ForkServer:
 
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {key: os.environ[key] for key in ZYGOTE_ENV_KEYS if key in os.environ}
-        env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")
         try:
             self._zygote = subprocess.Popen(
                 [sys.executable, "-u", ZYGOTE, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
-                env=env,
+                env=self._env,
                 stdin=subprocess.DEVNULL,
             )
         finally:

@@ -35,6 +35,7 @@ from localcloud.lambda_.worker import (
     Worker,
     WorkerDied,
     WorkerTimedOut,
+    host_environment,
     start_process,
     worker_environment,
 )
@@ -73,7 +74,9 @@ class LambdaRuntime:
         install_http_api(self.cloud, self)
         execution_role.install(self.cloud, self)
         if limits.worker_fork():
-            self.forks = forkserver.ForkServer(spawn_timeout=limits.init_timeout_seconds())
+            self.forks = forkserver.ForkServer(
+                spawn_timeout=limits.init_timeout_seconds(), env=host_environment()
+            )
             try:
                 self.forks.start()
             except OSError as exc:

@@ -199,6 +199,21 @@ class Worker:
                 pass
 
 
+def host_environment() -> dict[str, str]:
+    """What a worker's interpreter takes from the host (and the fork server's too, before
+    any function's environment exists): the host's paths and locale, bytecode off, no
+    buffering."""
+    return {
+        **{
+            key: os.environ[key]
+            for key in ("PATH", "LANG", "TZ", "TMPDIR", "SYSTEMROOT")
+            if key in os.environ
+        },
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def worker_environment(
     spec: FunctionSpec,
     endpoint: str,
@@ -210,13 +225,8 @@ def worker_environment(
     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN of the function's
     execution role session, so the cloud judges its calls by the role's policies."""
     log_group = f"/aws/lambda/{spec.name}"
-    base = {
-        key: os.environ[key]
-        for key in ("PATH", "LANG", "TZ", "TMPDIR", "SYSTEMROOT")
-        if key in os.environ
-    }
     env = {
-        **base,
+        **host_environment(),
         "LAMBDA_TASK_ROOT": str(code_dir),
         "LAMBDA_RUNTIME_DIR": str(Path(BOOTSTRAP).parent),
         "_HANDLER": spec.handler,
@@ -231,8 +241,6 @@ def worker_environment(
         "AWS_DEFAULT_REGION": region,
         "AWS_ENDPOINT_URL": endpoint,
         **{key: credentials[key] for key in CREDENTIAL_VARIABLES},
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
     }
     # The function's own variables win, as on Lambda (except the reserved ones above).
     reserved = {

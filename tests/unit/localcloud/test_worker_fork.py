@@ -22,6 +22,7 @@ from localcloud.lambda_.worker import (
     Worker,
     WorkerDied,
     WorkerTimedOut,
+    host_environment,
     start_process,
     worker_environment,
 )
@@ -60,7 +61,7 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def forks() -> Iterator[forkserver.ForkServer]:
-    server = forkserver.ForkServer(spawn_timeout=30.0)
+    server = forkserver.ForkServer(spawn_timeout=30.0, env=host_environment())
     server.start()
     yield server
     server.stop()
@@ -202,7 +203,7 @@ def test_forked_workers_leave_no_descriptor_behind(
 
 
 def test_a_gone_fork_server_fails_the_spawn_in_one_line(tmp_path: Path) -> None:
-    server = forkserver.ForkServer(spawn_timeout=30.0)
+    server = forkserver.ForkServer(spawn_timeout=30.0, env=host_environment())
     server.start()
     spec, code, env = _spec(tmp_path, "def handler(event, context):\n    return 1\n")
     assert server._zygote is not None
@@ -215,7 +216,7 @@ def test_a_gone_fork_server_fails_the_spawn_in_one_line(tmp_path: Path) -> None:
 
 
 def test_stopping_the_fork_server_ends_the_zygote(tmp_path: Path) -> None:
-    server = forkserver.ForkServer(spawn_timeout=30.0)
+    server = forkserver.ForkServer(spawn_timeout=30.0, env=host_environment())
     server.start()
     spec, code, env = _spec(tmp_path, "def handler(event, context):\n    return 1\n")
     worker = Worker(spec, code, env, lambda _line: None, server.spawn)
