@@ -184,28 +184,39 @@ def settle_seconds(
 
 
 def settle_and_floor_seconds(
-    stack: Stack, budget: Budget, resolve: Callable[[str], Any], time_scale: float = 1.0
+    stack: Stack,
+    budget: Budget,
+    resolve: Callable[[str], Any],
+    time_scale: float = 1.0,
+    failed: int | None = None,
 ) -> tuple[float, float]:
     """(settle, floor): the seconds within which a failing event must reach its place, and
     the seconds the settings make it wait at the least (visibility timeouts x receives,
     Lambda's async retry delays, the event age a throttled event is retried for, a
     workflow's Retry intervals), however fast each attempt fails. The floor is what no
-    speed of the host can shorten: the run summary sets the suite's wall time against it."""
+    speed of the host can shorten: the run summary sets the suite's wall time against it.
+
+    `failed`: the floor of an event that failed that many attempts and then ended (an event
+    processed on its attempt failed + 1); None: one that failed every attempt."""
     if budget.kind == "none":
         return 0.0, 0.0
     if budget.kind == "sqs":
         visibility, max_receives = redrive(stack, str(resolve(budget.path)))
         waits = sqs_delivery_seconds(visibility, max_receives)
-        return waits, waits
+        # Each failed receive keeps the message invisible for the visibility timeout.
+        floor = waits if failed is None else visibility * min(failed, max_receives)
+        return waits, floor
     if budget.kind in ("async", "event_age"):
         retries, age, timeout = async_settings(stack, str(resolve(budget.path)))
         if budget.kind == "event_age":
             # Throttled events are retried until MaximumEventAgeInSeconds, which is the stack's
-            # own setting and is not compressed by the local cloud.
-            return age + timeout, float(age)
+            # own setting and is not compressed by the local cloud. Only an event that aged
+            # out waited it all; attempts a handler counted say nothing of throttles.
+            return age + timeout, float(age) if failed is None else 0.0
+        delayed = retries if failed is None else min(failed, retries)
         return (
             async_delivery_seconds(retries, timeout, time_scale),
-            async_delivery_seconds(retries, 0.0, time_scale),
+            async_delivery_seconds(delayed, 0.0, time_scale),
         )
     if budget.kind == "stream":  # Lambda retries a failing batch at once: no imposed wait
         out = resolve(budget.path)
@@ -227,5 +238,8 @@ def settle_and_floor_seconds(
         attempts, interval = int(out["retry_max_attempts"]), float(out["retry_interval"])
         rate = float(out["retry_backoff_rate"])
         waits = sum(interval * rate**i for i in range(attempts))
-        return waits + (attempts + 1) * float(out["step"]["timeout"]), waits
+        retried = attempts if failed is None else min(failed, attempts)
+        return waits + (attempts + 1) * float(out["step"]["timeout"]), sum(
+            interval * rate**i for i in range(retried)
+        )
     raise ValueError(f"unknown budget kind {budget.kind!r}")

@@ -98,6 +98,9 @@ class Context:
     # (queue url, message id) -> ApproximateReceiveCount at the probe's first receive of it
     # (that receive included): what the redrive moved it with, before our peeks add theirs.
     first_receive_count: dict[tuple[str, str], int] = field(default_factory=dict)
+    # event id -> the most attempts its handler's ledger counted (each ledger read adds here):
+    # how many attempts an event failed before it ended, for the suite's floor.
+    attempts_seen: dict[str, int] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -156,6 +159,14 @@ class Context:
         if label == "hit" and self.exp.expect.either:
             out.append(self.route_places("none"))
         return out
+
+    def failed_before_processed(self, observed: Observed) -> int:
+        """The most attempts a processed event failed before the one that processed it: its
+        handler's ledger count less one (0 when no ledger counted its attempts)."""
+        processed = {i for ids in observed.processed.values() for i in ids}
+        return max(
+            (n - 1 for i, n in self.attempts_seen.items() if i in processed and n > 1), default=0
+        )
 
     def accepted_all(self, overrides: dict[str, Any] | None = None) -> dict[str, Accepted]:
         return {s["id"]: self.accepted(s["id"], overrides) for s in self.sent}
@@ -596,6 +607,9 @@ def _ledger_attempts(
         raise MissingOutputError(f"function {function} has no LEDGER_PATTERN in its env")
     table = ctx.stack.get(keys.LEDGER_TABLE)
     seen = probes.ledger(ctx.stack, table, fault_settings.attempts_partition(pattern))
+    for event_id in counts:
+        if seen.get(event_id):
+            ctx.attempts_seen[event_id] = max(ctx.attempts_seen.get(event_id, 0), seen[event_id])
     return {event_id: seen.get(event_id) for event_id in counts}
 
 

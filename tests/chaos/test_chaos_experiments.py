@@ -23,3 +23,6 @@ def test_experiment(name: str, chaos_results, chaos_expect) -> None:
         chaos_expect.passed(result)
         # ... and, whatever else, nothing was lost
         assert result["lost"] == 0, f"{result['name']}: lost ids: {result['lost_ids']}"
+        # AND its floor (the waits the settings imposed on its events, for the suite's
+        # timing) is a lower bound: never more than the experiment took
+        assert result["floor_s"] <= result["wall_time_s"], result["name"]

@@ -29,7 +29,7 @@ def chaos_results():
 
     return {
         e.name: {"name": e.name, "pattern": e.pattern, "verdict": "pass", "verdicts": [],
-                 "lost": 0, "lost_ids": []}
+                 "lost": 0, "lost_ids": [], "floor_s": 0.0, "wall_time_s": 1.0}
         for e in CATALOG
     }
 """

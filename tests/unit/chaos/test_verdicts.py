@@ -283,6 +283,70 @@ def test_floors_are_the_settings_waits_without_the_attempts(stack) -> None:
     assert floor("none", "") == (0.0, 0.0)
 
 
+def test_an_event_processed_after_failed_attempts_has_the_floor_of_those_attempts(stack) -> None:
+    # GIVEN the same settings: visibility 12 s x 3 receives; 2 retries; Retry 2 x (1 s, 2.0)
+    from chaos.experiments.model import Budget
+
+    arn = f"arn:aws:sqs:{REGION}:123456789012:pd"
+    assert queue("pd")
+    url = queue(
+        "ps",
+        VisibilityTimeout="12",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}),
+    )
+    fn = make_function("partial", Timeout=4)
+    boto3.client("lambda", region_name=REGION).put_function_event_invoke_config(
+        FunctionName=fn, MaximumRetryAttempts=2, MaximumEventAgeInSeconds=60
+    )
+    workflow = {
+        "retry_max_attempts": 2,
+        "retry_interval": 1.0,
+        "retry_backoff_rate": 2.0,
+        "step": {"timeout": 3},
+    }
+    resolve = {"q": url, "f": fn, "wf": workflow}.__getitem__
+
+    def floor(kind: str, path: str, failed: int | None) -> float:
+        return budgets.settle_and_floor_seconds(
+            stack,
+            Budget(kind, path),  # type: ignore[arg-type]
+            resolve,
+            1.0,
+            failed=failed,
+        )[1]
+
+    d1, d2 = ex.ASYNC_RETRY_DELAYS
+    # THEN each failed receive keeps its visibility timeout; every receive failed = all three
+    assert [floor("sqs", "q", k) for k in (0, 1, 2, None)] == [0.0, 12.0, 24.0, 36.0]
+    assert floor("sqs", "q", 9) == 36.0  # never more than the receives the queue allows
+    # AND each failed async attempt its retry delay, up to the retries configured
+    assert [floor("async", "f", k) for k in (0, 1, 2, 3, None)] == [
+        0.0,
+        d1,
+        d1 + d2,
+        d1 + d2,
+        d1 + d2,
+    ]
+    # AND a workflow step its Retry intervals; a counted attempt says nothing of throttles
+    assert [floor("workflow", "wf", k) for k in (1, 2, None)] == [1.0, 3.0, 3.0]
+    assert floor("event_age", "f", 2) == 0.0
+    assert floor("event_age", "f", None) == 60.0
+
+
+def test_the_floor_counts_the_failed_attempts_of_processed_events_only() -> None:
+    from chaos.expectations import Observed
+    from chaos.runner import Context
+
+    # GIVEN ledger counts: a processed on attempt 3, b on its first, c never processed
+    ctx = Context.__new__(Context)
+    ctx.attempts_seen = {"a": 3, "b": 1, "c": 5}
+    observed = Observed(processed={"queue_worker": {"a": 1, "b": 1}})
+    # THEN the slowest processed event failed 2 attempts; c (dead-lettered or lost) is not one
+    assert ctx.failed_before_processed(observed) == 2
+    # AND nothing counted, nothing failed
+    assert ctx.failed_before_processed(Observed()) == 0
+
+
 def test_the_suite_bound_is_the_longest_group_or_the_floors_shared_over_those_at_once() -> None:
     from chaos.report import suite_timing
 
