@@ -101,6 +101,9 @@ class Context:
     # event id -> the most attempts its handler's ledger counted (each ledger read adds here):
     # how many attempts an event failed before it ended, for the suite's floor.
     attempts_seen: dict[str, int] = field(default_factory=dict)
+    # A stage (an AwaitSettled before the last) saw sent events in a dead-letter place: they
+    # failed every attempt there, whatever happened to them after (a redrive).
+    dead_lettered_midway: bool = False
 
     @property
     def run_id(self) -> str:
@@ -327,6 +330,11 @@ def _await(ctx: Context, step: AwaitSettled, timeout: float, final: bool) -> Obs
             check=ctx.check_guards,
         )
         ctx.settled_after.append(round(time.monotonic() - t0, 1))
+        if not final:
+            sent = {s["id"] for s in ctx.sent if s["ok"]}
+            ctx.dead_lettered_midway |= any(
+                str(dl.get("event_id")) in sent for dl in observed.dead_letters
+            )
         return observed
     except PollTimeoutError as exc:
         ctx.settled_after.append(None)

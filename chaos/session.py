@@ -275,11 +275,15 @@ def run_experiment(
         "wall_time_s": round(time.monotonic() - t0, 2),
         # For the suite's timing in the run summary (chaos.report.suite_timing).
         # The settings' waits bind an event that failed every attempt, which the dead-lettered
-        # count proves happened (a workflow's Catch may end one without retries), and one its
-        # handler's ledger counted failing some attempts before it was processed (`partial`).
+        # count (at the end, or at a stage before a redrive) proves happened (a workflow's
+        # Catch may end one without retries), and one its handler's ledger counted failing
+        # some attempts before it was processed (`partial`).
         "floor_s": round(
             max(
-                floor if figures.get("dead_lettered") and exp.budget.kind != "workflow" else 0.0,
+                floor
+                if (figures.get("dead_lettered") or ctx.dead_lettered_midway)
+                and exp.budget.kind != "workflow"
+                else 0.0,
                 partial,
             ),
             1,
@@ -449,6 +453,19 @@ def stack_instances(stack: Stack) -> dict[str, dict[str, Any]]:
     }
 
 
+def _expected_seconds(
+    stack: Stack, exp: Experiment, faults: Faults, run_dir: Path, cloud_info: dict[str, Any]
+) -> float:
+    """How long an experiment's settings let it take (its settle budget from the live
+    settings), to start the longest groups first; 0 when a setting is missing (the
+    experiment then fails on it, at once)."""
+    ctx = Context(stack, exp, faults, run_dir, cloud_info, lambda _m: None)
+    try:
+        return settle_and_floor_seconds(stack, exp.budget, ctx.resolve, ctx.time_scale)[0]
+    except (ChaosError, LookupError):
+        return 0.0
+
+
 def run_all(
     stack: Stack,
     experiments: Iterable[Experiment],
@@ -499,8 +516,15 @@ def run_all(
     # more groups at once than CPUs only makes every one of them slower.
     limit = max_parallel or max(2, os.cpu_count() or 2)
     workers = min(len(groups), limit) if parallel else 1
+    ordered = list(groups.values())
+    if workers > 1:  # the longest group first, so that no long one starts last
+        expected = {
+            id(g): sum(_expected_seconds(stack, e, faults, run_dir, cloud_info) for e in g)
+            for g in ordered
+        }
+        ordered.sort(key=lambda g: -expected[id(g)])
     with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="chaos-exp") as pool:
-        futures = [pool.submit(run_group, g) for g in groups.values()]
+        futures = [pool.submit(run_group, g) for g in ordered]
         try:
             for future in futures:
                 future.result()

@@ -309,3 +309,38 @@ def test_a_failing_preflight_fails_the_experiment_and_its_traffic_still_runs(
     assert result["verdict"] == "fail" and result["sent"] > 0
     assert any(v.startswith("preflight dlq alarm threshold: FAIL") for v in result["verdicts"])
     assert any(v.startswith("conservation: ") for v in result["verdicts"])
+
+
+def test_the_groups_whose_settings_let_them_take_longest_start_first(monkeypatch, tmp_path):
+    import chaos.session as session
+
+    # GIVEN three patterns whose settle budgets (from the live settings) add up to 5, 30, 12 s
+    budgets = {"short": 5.0, "long": 30.0, "middle": 12.0}
+    exps = [
+        dataclasses.replace(EXP, name=f"{p}-{i}", pattern=p)
+        for p in ("short", "long", "middle")
+        for i in range(2)
+    ]
+    monkeypatch.setattr(session, "for_stack", lambda _stack, e: list(e))
+    monkeypatch.setattr(session, "_expected_seconds", lambda _s, exp, *_a: budgets[exp.pattern] / 2)
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def fake_run(_stack, exp, **_kw):
+        with lock:
+            started.append(exp.pattern)
+        time.sleep(0.05)  # each group's first experiment holds its thread a moment
+        return {"name": exp.name}
+
+    monkeypatch.setattr(session, "run_experiment", fake_run)
+
+    def run(**kw):
+        started.clear()
+        session.run_all(None, exps, faults=None, run_dir=tmp_path, cloud_info={}, **kw)
+        return list(dict.fromkeys(started))
+
+    # WHEN two run at once THEN the longest two groups take the threads first, the short last
+    assert run(max_parallel=2)[2] == "short"
+    assert set(run(max_parallel=2)[:2]) == {"long", "middle"}
+    # AND one at a time keeps the catalogue's order
+    assert run(parallel=False) == ["short", "long", "middle"]
