@@ -273,7 +273,9 @@ def _drive(
             bar.advance(overall)
             with lock:
                 results.append(result)
-                report.write_report(run_dir, meta, results)  # kept current: a crash leaves one
+                # Kept current: a crash leaves one. The picture (1-2 s of matplotlib, under
+                # this lock, in an experiment's thread) is drawn once, when the runs end.
+                report.write_report(run_dir, meta, results, picture=False)
 
         run_all(
             stack,

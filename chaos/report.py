@@ -25,7 +25,10 @@ def new_run_dir(root: Path | str = REPORTS_DIR, prefix: str = "") -> Path:
     return path
 
 
-def write_report(run_dir: Path, meta: dict[str, Any], results: list[dict[str, Any]]) -> Path:
+def write_report(
+    run_dir: Path, meta: dict[str, Any], results: list[dict[str, Any]], *, picture: bool = True
+) -> Path:
+    """report.json, summary.md and (with `picture`) timeline.png of the results so far."""
     doc = {
         **meta,
         "run_id": run_dir.name,
@@ -34,10 +37,11 @@ def write_report(run_dir: Path, meta: dict[str, Any], results: list[dict[str, An
         "suite_timing": suite_timing(results),
     }
     write_documents(run_dir, doc, {"summary.md": summary_markdown(doc)})
-    try:
-        timeline_png(results, run_dir / "timeline.png")
-    except Exception:  # a broken picture must not hide the verdicts
-        logger.exception("timeline picture failed")
+    if picture:
+        try:
+            timeline_png(results, run_dir / "timeline.png")
+        except Exception:  # a broken picture must not hide the verdicts
+            logger.exception("timeline picture failed")
     _point_latest(run_dir)
     return run_dir / "report.json"
 

@@ -125,6 +125,11 @@ def test_report_files_and_latest(tmp_path: Path) -> None:
     assert (second / "timeline.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "latest").resolve() == second.resolve()
     assert report.load_report("latest", tmp_path)["run_id"] == second.name
+    # AND a write while runs go on (picture=False) keeps the documents current, not the picture
+    third = report.new_run_dir(tmp_path)
+    report.write_report(third, {"stack": "local"}, [result("one", "pass")], picture=False)
+    assert json.loads((third / "report.json").read_text())["experiments"][0]["name"] == "one"
+    assert (third / "summary.md").exists() and not (third / "timeline.png").exists()
 
 
 def test_a_run_dir_prefix_names_the_run_and_other_documents_share_the_writer(
