@@ -110,8 +110,8 @@ def _timing_line(timing: dict[str, Any] | None) -> list[str]:
         ]
     return [
         f"Suite wall time {timing['wall_s']} s against a lower bound of"
-        f" {timing['lower_bound_s']} s from the stack's settings (visibility timeouts x"
-        f" receives, retry delays and event ages its dead-lettered events sat out;"
+        f" {timing['lower_bound_s']} s from the stack's settings (the visibility timeouts,"
+        f" retry delays and event ages its events sat out for the attempts they failed;"
         f" {timing['experiments_at_once']} at once): **{timing['ratio']}x** (goal"
         f" <= {timing['goal_ratio']}x)."
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -118,7 +119,10 @@ def run(options: argparse.Namespace) -> Path:
         tempfile.TemporaryDirectory(prefix="scenario-state-") as state_dir,
         base.host_limits(limits),
     ):
-        print(f"starting the local cloud (time scale {params['time_scale']}, host limits {limits})")
+        applied = {name: os.environ[name] for name in limits}  # the caller's values win
+        print(
+            f"starting the local cloud (time scale {params['time_scale']}, host limits {applied})"
+        )
         with local_stack(
             time_scale=params["time_scale"], state_dir=Path(state_dir), deploy=False, say=print
         ) as deployment:
