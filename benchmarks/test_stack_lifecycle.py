@@ -113,6 +113,10 @@ def test_whole_chaos_suite(benchmark, life: Lifecycle, bench_results) -> None:
     print(
         f"\nwhole chaos suite: {len(results)} experiments in {seconds:.1f} s wall, {passed} passed"
     )
+    for r in results:  # the report goes with the benchmark's state: say here what failed
+        if r["verdict"] != "pass":
+            failed = [v for v in r["verdicts"] if ": PASS" not in v]
+            print(f"  {r['name']}: {r['verdict']}: {'; '.join(failed)} {r.get('error') or ''}")
     bench_results(
         "chaos_suite",
         {
