@@ -244,31 +244,39 @@ def test_budgets_read_the_live_settings(stack) -> None:
     assert budgets.async_settings(stack, fn) == (1, 60, 4.0)
 
 
+def _queue_and_function(name: str, retries: int) -> dict[str, str]:
+    """A queue (visibility 12 s, 3 receives, a DLQ) and a function (4 s, `retries`, age 60 s)."""
+    arn = f"arn:aws:sqs:{REGION}:123456789012:{name}-dlq"
+    assert queue(f"{name}-dlq")
+    url = queue(
+        f"{name}-src",
+        VisibilityTimeout="12",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}),
+    )
+    fn = make_function(name, Timeout=4)
+    boto3.client("lambda", region_name=REGION).put_function_event_invoke_config(
+        FunctionName=fn, MaximumRetryAttempts=retries, MaximumEventAgeInSeconds=60
+    )
+    return {"q": url, "f": fn}
+
+
+# A workflow step's Retry: 2 attempts, 1 s then x 2.0; a 3 s step.
+WORKFLOW = {
+    "retry_max_attempts": 2,
+    "retry_interval": 1.0,
+    "retry_backoff_rate": 2.0,
+    "step": {"timeout": 3},
+}
+
+
 def test_floors_are_the_settings_waits_without_the_attempts(stack) -> None:
     # GIVEN a queue (visibility 12 s, 3 receives) and a function (1 retry, age 60 s, 4 s)
     from chaos.experiments.model import Budget
 
-    arn = f"arn:aws:sqs:{REGION}:123456789012:fd"
-    assert queue("fd")
-    url = queue(
-        "fs",
-        VisibilityTimeout="12",
-        RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}),
-    )
-    fn = make_function("floors", Timeout=4)
-    boto3.client("lambda", region_name=REGION).put_function_event_invoke_config(
-        FunctionName=fn, MaximumRetryAttempts=1, MaximumEventAgeInSeconds=60
-    )
-    paths = {"q": url, "f": fn}
-    workflow = {
-        "retry_max_attempts": 2,
-        "retry_interval": 1.0,
-        "retry_backoff_rate": 2.0,
-        "step": {"timeout": 3},
-    }
+    paths = _queue_and_function("floors", retries=1)
 
     def floor(kind: str, path: str, scale: float = 1.0) -> tuple[float, float]:
-        resolve = {**paths, "wf": workflow}.__getitem__
+        resolve = {**paths, "wf": WORKFLOW}.__getitem__
         return budgets.settle_and_floor_seconds(stack, Budget(kind, path), resolve, scale)  # type: ignore[arg-type]
 
     # THEN a poison message waits out every visibility timeout, however fast it fails
@@ -287,24 +295,8 @@ def test_an_event_processed_after_failed_attempts_has_the_floor_of_those_attempt
     # GIVEN the same settings: visibility 12 s x 3 receives; 2 retries; Retry 2 x (1 s, 2.0)
     from chaos.experiments.model import Budget
 
-    arn = f"arn:aws:sqs:{REGION}:123456789012:pd"
-    assert queue("pd")
-    url = queue(
-        "ps",
-        VisibilityTimeout="12",
-        RedrivePolicy=json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3}),
-    )
-    fn = make_function("partial", Timeout=4)
-    boto3.client("lambda", region_name=REGION).put_function_event_invoke_config(
-        FunctionName=fn, MaximumRetryAttempts=2, MaximumEventAgeInSeconds=60
-    )
-    workflow = {
-        "retry_max_attempts": 2,
-        "retry_interval": 1.0,
-        "retry_backoff_rate": 2.0,
-        "step": {"timeout": 3},
-    }
-    resolve = {"q": url, "f": fn, "wf": workflow}.__getitem__
+    paths = _queue_and_function("partial", retries=2)
+    resolve = {**paths, "wf": WORKFLOW}.__getitem__
 
     def floor(kind: str, path: str, failed: int | None) -> float:
         return budgets.settle_and_floor_seconds(
