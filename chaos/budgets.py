@@ -237,9 +237,10 @@ def settle_and_floor_seconds(
         out = resolve(budget.path)
         attempts, interval = int(out["retry_max_attempts"]), float(out["retry_interval"])
         rate = float(out["retry_backoff_rate"])
-        waits = sum(interval * rate**i for i in range(attempts))
-        retried = attempts if failed is None else min(failed, attempts)
-        return waits + (attempts + 1) * float(out["step"]["timeout"]), sum(
-            interval * rate**i for i in range(retried)
-        )
+
+        def intervals(retries: int) -> float:
+            return sum(interval * rate**i for i in range(retries))
+
+        settle = intervals(attempts) + (attempts + 1) * float(out["step"]["timeout"])
+        return settle, intervals(attempts if failed is None else min(failed, attempts))
     raise ValueError(f"unknown budget kind {budget.kind!r}")

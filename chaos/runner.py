@@ -167,9 +167,7 @@ class Context:
         """The most attempts a processed event failed before the one that processed it: its
         handler's ledger count less one (0 when no ledger counted its attempts)."""
         processed = {i for ids in observed.processed.values() for i in ids}
-        return max(
-            (n - 1 for i, n in self.attempts_seen.items() if i in processed and n > 1), default=0
-        )
+        return max((n - 1 for i, n in self.attempts_seen.items() if i in processed), default=0)
 
     def accepted_all(self, overrides: dict[str, Any] | None = None) -> dict[str, Accepted]:
         return {s["id"]: self.accepted(s["id"], overrides) for s in self.sent}

@@ -324,12 +324,14 @@ def test_the_groups_whose_settings_let_them_take_longest_start_first(monkeypatch
     monkeypatch.setattr(session, "for_stack", lambda _stack, e: list(e))
     monkeypatch.setattr(session, "_expected_seconds", lambda _s, exp, *_a: budgets[exp.pattern] / 2)
     started: list[str] = []
-    lock = threading.Lock()
+    begun = threading.Condition()
+    hold = 0  # the first `hold` experiments keep their threads until that many have begun
 
     def fake_run(_stack, exp, **_kw):
-        with lock:
+        with begun:
             started.append(exp.pattern)
-        time.sleep(0.05)  # each group's first experiment holds its thread a moment
+            begun.notify_all()
+            assert begun.wait_for(lambda: len(started) >= hold, timeout=10)
         return {"name": exp.name}
 
     monkeypatch.setattr(session, "run_experiment", fake_run)
@@ -339,8 +341,12 @@ def test_the_groups_whose_settings_let_them_take_longest_start_first(monkeypatch
         session.run_all(None, exps, faults=None, run_dir=tmp_path, cloud_info={}, **kw)
         return list(dict.fromkeys(started))
 
-    # WHEN two run at once THEN the longest two groups take the threads first, the short last
-    assert run(max_parallel=2)[2] == "short"
-    assert set(run(max_parallel=2)[:2]) == {"long", "middle"}
+    # WHEN two run at once (both threads taken before either goes on)
+    hold = 2
+    order = run(max_parallel=2)
+    # THEN the longest two groups take the threads first, the short last
+    assert order[2] == "short"
+    assert set(order[:2]) == {"long", "middle"}
+    hold = 0
     # AND one at a time keeps the catalogue's order
     assert run(parallel=False) == ["short", "long", "middle"]
